@@ -1,0 +1,18 @@
+#!/bin/sh
+# Installs the Debian packages weft's build, tests, demo and benchmarks need,
+# if any is missing. Silent and quick when all are present.
+set -e
+pkgs="build-essential cmake ninja-build pkg-config valgrind
+      gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static"
+[ "$1" = "bench" ] && pkgs="$pkgs golang-go"
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "bootstrap: installing$missing"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

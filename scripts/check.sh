@@ -1,0 +1,18 @@
+#!/bin/sh
+# The whole test suite: a normal build, an ASan+UBSan build, a ucontext
+# build, and an aarch64 build whose tests run under qemu-user. Each build is
+# its own directory under build/, and each runs every test under CTest.
+set -e
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+run() {  # dir, extra cmake args...
+  dir=$1; shift
+  echo "== $dir"
+  cmake -S . -B "$dir" -G Ninja -DWEFT_BUILD_BENCH=OFF "$@" >/dev/null
+  ninja -C "$dir" >/dev/null
+  ctest --test-dir "$dir" -j "$jobs" --output-on-failure
+}
+run build
+run build/asan -DWEFT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+run build/ucontext -DWEFT_SWITCH=ucontext
+WEFT_TEST_TIMEOUT_SCALE=4 run build/aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake

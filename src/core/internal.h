@@ -1,0 +1,319 @@
+/* The core's private contract: the loop and task structs, the invariants that
+ * govern them, and the handful of internal calls every suspension point is
+ * built from (checkpoint, park, wake). Nothing here is public API.
+ *
+ * A suspension point is always written the same way:
+ *
+ *     weft_task *t; int err = weft__enter(&t);    // in a task of this loop?
+ *     if (!err) err = weft__checkpoint(t);        // cancelled already?
+ *     if (err) return err;
+ *     if (can complete now) { do it; return 0; }
+ *     weft__waiter w; weft__wait_on(t, &q, &w);   // a waker will find w
+ *     return weft__park(t, WEFT_FOREVER, 0);      // 0 = the waker did the work
+ *
+ * The waker completes the work on the waiter's behalf (hands over the lock,
+ * the item, the unit) and calls weft__wake(task, 0). Waking unlinks the
+ * waiter at once, so a task woken by a cancellation can never also be handed
+ * the lock: that is how "cancelled means it did not happen" holds.
+ */
+#ifndef WEFT_CORE_INTERNAL_H
+#define WEFT_CORE_INTERNAL_H
+
+#include "weft.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define WEFT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEFT_ASAN 1
+#endif
+#endif
+
+#define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ------------------------------------------------------------ contexts */
+
+/* A saved execution context. The assembly backends keep only the stack
+ * pointer: everything else the ABI asks to preserve is pushed on the stack
+ * being left. The ucontext fallback keeps a whole ucontext_t. */
+#if defined(WEFT_SWITCH_UCONTEXT)
+#include <ucontext.h>
+typedef struct weft__ctx { ucontext_t uc; } weft__ctx;
+#else
+typedef struct weft__ctx { void *sp; } weft__ctx;
+#endif
+
+/* Saves the running context in *from and resumes *to. Returns when something
+ * swaps back to *from. (switch_<arch>.S or switch_ucontext.c) */
+void weft__swap(weft__ctx *from, weft__ctx *to);
+/* Prepares *c so that swapping to it calls weft__task_main(t) on the stack
+ * [lo, lo + size). */
+void weft__ctx_make(weft__ctx *c, void *lo, size_t size, weft_task *t);
+/* The first function a task runs; never returns. (task.c) */
+void weft__task_main(weft_task *t) __attribute__((noreturn));
+
+/* ----------------------------------------------------------- wait queues */
+
+/* A task waiting on something. Lives in the waiting function's frame, on the
+ * waiting task's stack, for as long as it is linked. */
+typedef struct weft__waiter {
+    struct weft__waiter *prev, *next;
+    weft__wq *q;      /* the queue it is linked on, NULL once unlinked */
+    weft_task *task;
+    void *data;       /* per primitive: an item, a slot to store one in... */
+} weft__waiter;
+
+void weft__wq_push(weft__wq *q, weft__waiter *w);
+void weft__wq_remove(weft__waiter *w); /* no-op when not linked */
+static inline weft__waiter *weft__wq_first(const weft__wq *q) { return (weft__waiter *)q->head; }
+static inline bool weft__wq_empty(const weft__wq *q) { return q->head == NULL; }
+
+/* ---------------------------------------------------------------- timers */
+
+typedef struct weft__timer weft__timer;
+typedef void (*weft__timer_fn)(weft_loop *L, weft__timer *tm);
+struct weft__timer {
+    int64_t when;
+    uint64_t seq;     /* arming order: equal deadlines fire FIFO */
+    size_t idx;       /* position in the heap; WEFT__UNARMED when not armed */
+    weft__timer_fn fire;
+};
+#define WEFT__UNARMED SIZE_MAX
+
+/* Makes room for `n` more timers so arming never fails (each task and each
+ * call-later handle reserves one slot for its life). 0 or WEFT_ENOMEM. */
+int weft__timer_reserve(weft_loop *L, size_t n);
+void weft__timer_unreserve(weft_loop *L, size_t n);
+void weft__timer_arm(weft_loop *L, weft__timer *tm, int64_t when);
+void weft__timer_cancel(weft_loop *L, weft__timer *tm);
+/* Fires every timer due at `now`, in deadline then arming order. */
+void weft__timer_run(weft_loop *L, int64_t now);
+static inline bool weft__timer_armed(const weft__timer *tm) { return tm->idx != WEFT__UNARMED; }
+
+/* ---------------------------------------------------------------- stacks */
+
+typedef struct weft__stack_pool {
+    size_t size;        /* usable bytes of a default stack */
+    size_t stride;      /* size + guard: distance between slots */
+    void **hot;         /* freed, pages still present: reused first (LIFO) */
+    size_t nhot;
+    void **dirty;       /* freed, pages present, waiting for a trim */
+    size_t ndirty;
+    void **cold;        /* pages given back (or never touched) */
+    size_t ncold, cap;  /* cap: room in dirty and cold, = slots mapped */
+    void **chunks;      /* base of each mapped chunk, for unmapping */
+    size_t nchunks;
+    bool guard_markers; /* MADV_GUARD_INSTALL works here */
+} weft__stack_pool;
+
+int weft__stack_pool_init(weft_loop *L, weft__stack_pool *p, size_t size);
+void weft__stack_pool_close(weft_loop *L, weft__stack_pool *p);
+/* A stack of `size` bytes (0 = the pool's default) with a guard page below
+ * it: *lo is its lowest usable byte. 0, WEFT_ENOMEM or WEFT_EINVAL. */
+int weft__stack_get(weft_loop *L, size_t size, void **lo);
+void weft__stack_put(weft_loop *L, void *lo, size_t size);
+/* Gives the pages of freed stacks back to the kernel (the loop calls it when
+ * it is about to sleep, and the pool when too many wait). */
+void weft__stack_trim(weft_loop *L);
+/* Installs the stack-overflow reporter for this thread (alternate signal
+ * stack; process-wide handler if none is set). */
+int weft__overflow_init(weft_loop *L);
+void weft__overflow_close(weft_loop *L);
+size_t weft__page_size(void);
+
+/* ----------------------------------------------------------------- tasks */
+
+enum { WEFT__NEW = 10 }; /* state before the first run, besides WEFT_TASK_* */
+
+/* Wake statuses a parked task finds, besides 0 ("the waker did the work")
+ * and negative codes a waker delivers (WEFT_ECLOSED...), returned as given. */
+enum { WEFT__WAKE_TIMER = 1, WEFT__WAKE_CANCEL = 2 };
+/* weft__park's result when its own deadline (not a scope's) passed. */
+#define WEFT__EXPIRED 1
+/* weft__park flag: ignore scopes (no scope deadline armed, no cancel code
+ * returned; a cancel still wakes the task with WEFT__WAKE_CANCEL). */
+#define WEFT__NOCANCEL 1
+
+#define WEFT__NAME_MAX 32
+
+/* A task. Invariants:
+ *  - state READY  <=> on the loop's ready queue (linked by next_ready);
+ *    state WAITING => parked: `waiter` (if set) is linked on some queue, and
+ *    `timer` is armed iff the park has a deadline;
+ *    state DONE   => the stack is gone (or about to be, as the zombie) and
+ *    the task is off the `all` list.
+ *  - refs counts the handle (if not released) plus 1 while not DONE; the
+ *    record is freed when it reaches 0, or when the loop closes.
+ *  - scope is the innermost entered scope; the chain ends at &root, whose
+ *    parent is the group's scope for a group child, else NULL. */
+struct weft_task {
+    weft__ctx ctx;
+    weft_task *next_ready;
+    weft_loop *loop;
+    weft_scope *scope;
+    weft__waiter *waiter;
+    weft__timer timer;
+    int state;
+    int wake_status;
+    int refs;
+    bool joining;           /* a weft_join waits on it */
+    weft__wq done_q;        /* waiters for the end of this task */
+    weft_task_fn fn;
+    void *arg;
+    void *result;
+    uint64_t id;
+    uint64_t finish_seq;    /* order of ending, for gather's "first error" */
+    void *stack_lo;
+    size_t stack_size;      /* 0 = the pool's default size */
+    unsigned stack_id;      /* valgrind's id for the stack */
+    weft_task *prev_all, *next_all;   /* on L->all while live, then on
+                                         L->ended while a handle holds it */
+    weft_group *group;                /* group child: its group */
+    weft_task *gprev, *gnext;         /* siblings in the group */
+    weft_scope root;
+    char name[WEFT__NAME_MAX];
+};
+
+/* ------------------------------------------------------------- call-later */
+
+struct weft_handle {
+    weft__timer tm;
+    weft_callback fn;
+    void *arg;
+    struct weft_handle *next_soon;
+    bool owned;     /* the caller holds it (weft_handle_free) */
+    bool done;      /* ran or was cancelled */
+};
+
+/* ------------------------------------------------------------------ loop */
+
+struct weft_loop {
+    weft_task *cur;                 /* running task; NULL in the scheduler */
+    weft_task *ready_head, *ready_tail;
+    size_t nready;
+    size_t budget;                  /* picks left before the next upkeep */
+    weft__ctx sched_ctx;            /* the thread's own stack */
+    void *sched_lo;
+    size_t sched_size;
+
+    weft__timer **heap;             /* min-heap on (when, seq) */
+    size_t nheap, capheap, reserved;
+    uint64_t timer_seq;
+
+    bool virtual_clock;
+    int64_t vnow;
+
+    weft_task *all;                 /* live (not DONE) tasks */
+    size_t nalive;
+    uint64_t next_id, finish_seq;
+    weft_task *zombie;              /* ended; its stack is freed off-stack */
+    weft_task *ended;               /* DONE records still held by a handle */
+
+    struct weft_handle *soon_head, *soon_tail;
+    size_t ncancelled;              /* scopes with cancelled set, not left */
+
+    weft__stack_pool pool;
+    int epfd;
+    size_t nwatch;                  /* sources the poller waits on */
+
+    weft_realloc_fn realloc;
+    void *realloc_ud;
+    unsigned flags;
+
+    weft_task *main;
+    bool deadlocked;
+    void *altstack;                 /* overflow reporter's signal stack */
+    size_t altstack_size;
+    bool altstack_installed;
+};
+
+extern __thread weft_loop *weft__tls_loop;
+
+void *weft__alloc(weft_loop *L, size_t size);
+void *weft__realloc(weft_loop *L, void *p, size_t size);
+void weft__free(weft_loop *L, void *p);
+
+/* The loop's clock (virtual or monotonic). */
+int64_t weft__now(weft_loop *L);
+int64_t weft__mono(void);
+
+/* Puts a READY task at the tail of the ready queue. */
+static inline void weft__ready_push(weft_loop *L, weft_task *t) {
+    t->next_ready = NULL;
+    if (L->ready_tail) L->ready_tail->next_ready = t;
+    else L->ready_head = t;
+    L->ready_tail = t;
+    L->nready++;
+}
+
+/* Hands the thread to the next task: the caller has already set its own
+ * state (queued itself READY, or parked WAITING, or DONE). Returns when the
+ * caller runs again. Allocates nothing. */
+void weft__schedule(weft_loop *L);
+
+/* Is the caller a task of the thread's loop? 0 and *t, or WEFT_ENOTASK. */
+static inline int weft__enter(weft_task **t) {
+    weft_loop *L = weft__tls_loop;
+    if (WEFT_UNLIKELY(!L || !L->cur)) return WEFT_ENOTASK;
+    *t = L->cur;
+    return 0;
+}
+/* Binds an object to the caller's loop on first use; WEFT_EWRONGLOOP if it
+ * is bound to another loop while it has waiters. */
+static inline int weft__bind(weft_loop **objloop, bool busy, weft_task *t) {
+    if (WEFT_UNLIKELY(*objloop && *objloop != t->loop && busy)) return WEFT_EWRONGLOOP;
+    *objloop = t->loop;
+    return 0;
+}
+
+/* The cancellation the task's next suspension point must report, or 0.
+ * With `mark`, the scope that catches it remembers so (weft_scope_leave). */
+int weft__cancel_status(weft_task *t, bool mark);
+static inline int weft__checkpoint(weft_task *t) {
+    if (WEFT_LIKELY(!t->loop->ncancelled && t->scope->eff_deadline == WEFT_FOREVER)) return 0;
+    return weft__cancel_status(t, true);
+}
+
+/* Links w (for task t) at the tail of q and makes it the waiter that a wake
+ * unlinks. */
+static inline void weft__wait_on(weft_task *t, weft__wq *q, weft__waiter *w) {
+    w->task = t;
+    weft__wq_push(q, w);
+    t->waiter = w;
+}
+/* Parks the running task t until woken. The timer is armed at `deadline`
+ * (absolute, or WEFT_FOREVER) or the scopes' deadline, whichever is first.
+ * Returns 0 if woken by the work being done, a negative code the waker
+ * delivered, WEFT__EXPIRED if `deadline` passed, or the cancellation code.
+ * See WEFT__NOCANCEL. */
+int weft__park(weft_task *t, int64_t deadline, int flags);
+/* Makes a WAITING task READY with `status`, unlinking its waiter and
+ * disarming its timer. A no-op on a task that is not waiting. */
+void weft__wake(weft_task *t, int status);
+
+/* Wakes tasks that a newly cancelled scope reaches (task.c). */
+void weft__cancel_propagate(weft_task *t, weft_scope *upto);
+
+/* Spawns with an explicit parent scope (a group's) and group. */
+int weft__spawn(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
+                weft_task_fn fn, void *arg, weft_group *g);
+/* Drops one reference; frees the record at zero. */
+void weft__task_unref(weft_task *t);
+/* Called by a group child as it ends (wait.c). */
+void weft__group_child_done(weft_task *t);
+
+/* Debug reports (stderr), only with WEFT_LOOP_DEBUG. */
+void weft__debug(weft_loop *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The poller backend (poll_epoll.c): waits up to `timeout` ns (-1: forever,
+ * 0: just look) for registered sources. */
+int weft__poll_init(weft_loop *L);
+void weft__poll_close(weft_loop *L);
+void weft__poll_wait(weft_loop *L, int64_t timeout);
+
+#endif

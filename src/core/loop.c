@@ -1,0 +1,379 @@
+/* The loop: the ready queue, the scheduler, upkeep (callbacks, timers, the
+ * poller), and weft_run, which owns a loop's whole life.
+ *
+ * Tasks switch straight to the next ready task; only a task that ends, or a
+ * loop with nothing left to run, goes back to the scheduler's own context on
+ * the thread's stack. Upkeep (due timers, call-soon callbacks, a poll) runs
+ * after every `budget` picks, the budget being how many tasks were ready at
+ * the last upkeep: so every task ready now runs once before anything new
+ * (asyncio's "one iteration"), and a busy ping-pong between two tasks pays no
+ * syscall or clock read per switch when no timer or fd is pending.
+ */
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#if WEFT_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+__thread weft_loop *weft__tls_loop;
+
+/* ----------------------------------------------------------- allocation */
+
+static void *default_realloc(void *ud, void *p, size_t size) {
+    (void)ud;
+    if (size == 0) { free(p); return NULL; }
+    return realloc(p, size);
+}
+
+void *weft__alloc(weft_loop *L, size_t size) { return L->realloc(L->realloc_ud, NULL, size); }
+void *weft__realloc(weft_loop *L, void *p, size_t size) { return L->realloc(L->realloc_ud, p, size); }
+void weft__free(weft_loop *L, void *p) { if (p) L->realloc(L->realloc_ud, p, 0); }
+
+void weft__debug(weft_loop *L, const char *fmt, ...) {
+    if (!(L->flags & WEFT_LOOP_DEBUG)) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("weft: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* ----------------------------------------------------------------- time */
+
+int64_t weft__mono(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * WEFT_SECOND + ts.tv_nsec;
+}
+
+int64_t weft__now(weft_loop *L) { return L->virtual_clock ? L->vnow : weft__mono(); }
+
+int64_t weft_now(void) {
+    weft_loop *L = weft__tls_loop;
+    return L ? weft__now(L) : weft__mono();
+}
+
+int64_t weft_deadline_after(int64_t d) {
+    int64_t now = weft_now();
+    if (d <= 0) return now;
+    return d > WEFT_FOREVER - now ? WEFT_FOREVER : now + d;
+}
+
+weft_loop *weft_loop_current(void) { return weft__tls_loop; }
+
+/* ------------------------------------------------------------- switching */
+
+/* Switches from the running context to `to` (a task, or NULL for the
+ * scheduler), telling AddressSanitizer about the stack change. `dying` says
+ * the context being left will never run again. */
+static void switch_to(weft_loop *L, weft__ctx *from, weft_task *to, bool dying) {
+    weft__ctx *dst = to ? &to->ctx : &L->sched_ctx;
+    L->cur = to;
+#if WEFT_ASAN
+    void *fake = NULL;
+    const void *lo = to ? to->stack_lo : L->sched_lo;
+    size_t size = to ? (to->stack_size ? to->stack_size : L->pool.size) : L->sched_size;
+    __sanitizer_start_switch_fiber(dying ? NULL : &fake, lo, size);
+    weft__swap(from, dst);
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#else
+    (void)dying;
+    weft__swap(from, dst);
+#endif
+}
+
+/* --------------------------------------------------------------- upkeep */
+
+/* Runs the call-soon callbacks queued before now; those they queue wait for
+ * the next upkeep, so a callback that re-queues itself cannot starve tasks. */
+static bool run_soon(weft_loop *L) {
+    struct weft_handle *h = L->soon_head;
+    if (!h) return false;
+    L->soon_head = L->soon_tail = NULL;
+    while (h) {
+        struct weft_handle *next = h->next_soon;
+        h->done = true;
+        h->fn(h->arg);
+        if (!h->owned) weft__free(L, h);
+        h = next;
+    }
+    return true;
+}
+
+/* One round of upkeep. Returns false when nothing is ready and nothing ever
+ * can be: no timer, no poll source, no callback (a deadlock). */
+static bool upkeep(weft_loop *L) {
+    run_soon(L);
+    int64_t now = 0;
+    if (L->nheap) {
+        now = weft__now(L);
+        weft__timer_run(L, now);
+    }
+    if (L->ready_head || L->soon_head) {
+        if (L->nwatch) weft__poll_wait(L, 0);
+        return true;
+    }
+    /* Nothing to run: about to sleep, a good moment to give back stacks. */
+    weft__stack_trim(L);
+    if (!L->nheap && !L->nwatch) return false;
+    if (L->virtual_clock) {
+        if (L->nwatch) weft__poll_wait(L, 0);
+        if (!L->ready_head && !L->soon_head && L->nheap) {
+            L->vnow = L->heap[0]->when > L->vnow ? L->heap[0]->when : L->vnow;
+            weft__timer_run(L, L->vnow);
+        }
+        return true;
+    }
+    int64_t timeout = -1;
+    if (L->nheap) {
+        timeout = L->heap[0]->when - now;
+        if (timeout < 0) timeout = 0;
+    }
+    weft__poll_wait(L, timeout);
+    if (L->nheap) weft__timer_run(L, weft__now(L));
+    return true;
+}
+
+/* The next task to run, after upkeep if the budget is spent or nothing is
+ * ready; NULL on deadlock. */
+static weft_task *pick_next(weft_loop *L) {
+    for (;;) {
+        if (L->budget && L->ready_head) {
+            weft_task *t = L->ready_head;
+            L->ready_head = t->next_ready;
+            if (!L->ready_head) L->ready_tail = NULL;
+            L->nready--;
+            L->budget--;
+            return t;
+        }
+        if (!upkeep(L)) return NULL;
+        L->budget = L->nready ? L->nready : 1;
+    }
+}
+
+void weft__schedule(weft_loop *L) {
+    weft_task *self = L->cur;
+    weft_task *next = pick_next(L);
+    if (next == self) {
+        self->state = WEFT_TASK_RUNNING;
+        return;
+    }
+    /* errno belongs to the task: `saved` lives on this task's own stack, so
+     * after the swap back it still holds this task's value. */
+    int saved = errno;
+    if (next) next->state = WEFT_TASK_RUNNING;
+    switch_to(L, &self->ctx, next, false);
+    errno = saved;
+}
+
+/* A task that has ended leaves its stack for good: to the scheduler, which
+ * frees the stack once it is off it. */
+void weft__task_exit(weft_loop *L, weft_task *t) __attribute__((noreturn));
+void weft__task_exit(weft_loop *L, weft_task *t) {
+    L->zombie = t;
+    switch_to(L, &t->ctx, NULL, true);
+    abort(); /* unreachable: nothing swaps back to an ended task */
+}
+
+/* --------------------------------------------------------- call-soon/at */
+
+static int new_handle(weft_loop *L, weft_callback fn, void *arg, bool owned, struct weft_handle **out) {
+    struct weft_handle *h = weft__alloc(L, sizeof *h);
+    if (!h) return WEFT_ENOMEM;
+    memset(h, 0, sizeof *h);
+    h->fn = fn;
+    h->arg = arg;
+    h->owned = owned;
+    h->tm.idx = WEFT__UNARMED;
+    *out = h;
+    return 0;
+}
+
+int weft_call_soon(weft_callback fn, void *arg) {
+    weft_loop *L = weft__tls_loop;
+    if (!L) return WEFT_ENOTASK;
+    if (!fn) return WEFT_EINVAL;
+    struct weft_handle *h;
+    int err = new_handle(L, fn, arg, false, &h);
+    if (err) return err;
+    if (L->soon_tail) L->soon_tail->next_soon = h;
+    else L->soon_head = h;
+    L->soon_tail = h;
+    return 0;
+}
+
+static void handle_fire(weft_loop *L, weft__timer *tm) {
+    struct weft_handle *h = (struct weft_handle *)tm;
+    weft__timer_unreserve(L, 1);
+    h->done = true;
+    h->fn(h->arg);
+    if (!h->owned) weft__free(L, h);
+}
+
+int weft_call_at(int64_t deadline, weft_callback fn, void *arg, weft_handle **out) {
+    weft_loop *L = weft__tls_loop;
+    if (!L) return WEFT_ENOTASK;
+    if (!fn) return WEFT_EINVAL;
+    struct weft_handle *h;
+    int err = new_handle(L, fn, arg, out != NULL, &h);
+    if (err) return err;
+    if ((err = weft__timer_reserve(L, 1))) {
+        weft__free(L, h);
+        return err;
+    }
+    h->tm.fire = handle_fire;
+    weft__timer_arm(L, &h->tm, deadline);
+    if (out) *out = h;
+    return 0;
+}
+
+int weft_call_later(int64_t delay, weft_callback fn, void *arg, weft_handle **out) {
+    return weft_call_at(weft_deadline_after(delay), fn, arg, out);
+}
+
+void weft_handle_free(weft_handle *h) {
+    if (!h) return;
+    weft_loop *L = weft__tls_loop;
+    if (!h->done && weft__timer_armed(&h->tm)) {
+        weft__timer_cancel(L, &h->tm);
+        weft__timer_unreserve(L, 1);
+    }
+    weft__free(L, h);
+}
+
+/* ------------------------------------------------------------- the loop */
+
+static int loop_init(weft_loop *L, const weft_loop_opts *opts) {
+    memset(L, 0, sizeof *L);
+    L->epfd = -1;
+    L->flags = opts ? opts->flags : 0;
+    const char *dbg = getenv("WEFT_DEBUG");
+    if (dbg && *dbg && strcmp(dbg, "0") != 0) L->flags |= WEFT_LOOP_DEBUG;
+    L->realloc = opts && opts->realloc ? opts->realloc : default_realloc;
+    L->realloc_ud = opts ? opts->realloc_ud : NULL;
+    L->virtual_clock = (L->flags & WEFT_LOOP_VIRTUAL_CLOCK) != 0;
+    L->vnow = weft__mono();
+    L->next_id = 1;
+
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &L->sched_lo, &L->sched_size);
+        pthread_attr_destroy(&attr);
+    }
+    int err = weft__stack_pool_init(L, &L->pool, opts ? opts->stack_size : 0);
+    if (err) return err;
+    if ((err = weft__poll_init(L))) return err;
+    if (!(L->flags & WEFT_LOOP_NO_OVERFLOW_HANDLER) && (err = weft__overflow_init(L))) return err;
+    return 0;
+}
+
+static void loop_close(weft_loop *L) {
+    /* Records whose handles were never released. */
+    for (weft_task *t = L->ended, *n; t; t = n) {
+        n = t->next_all;
+        weft__debug(L, "task %llu '%s' ended but was never joined or detached",
+                    (unsigned long long)t->id, t->name);
+        weft__free(L, t);
+    }
+    for (struct weft_handle *h = L->soon_head, *n; h; h = n) {
+        n = h->next_soon;
+        if (!h->owned) weft__free(L, h);
+    }
+    /* Every task has ended, so the timers left are call-later handles; the
+     * unowned ones are the loop's to free. */
+    for (size_t i = 0; i < L->nheap; i++) {
+        struct weft_handle *h = (struct weft_handle *)L->heap[i];
+        h->tm.idx = WEFT__UNARMED;
+        h->done = true;
+        if (!h->owned) weft__free(L, h);
+    }
+    weft__free(L, L->heap);
+    weft__overflow_close(L);
+    weft__poll_close(L);
+    weft__stack_pool_close(L, &L->pool);
+}
+
+/* Cancels every live task; returns how many there were. */
+static size_t cancel_all(weft_loop *L) {
+    size_t n = 0;
+    for (weft_task *t = L->all; t; t = t->next_all, n++) weft_cancel(t);
+    return n;
+}
+
+struct main_box { int (*fn)(void *); void *arg; int result; };
+
+static void *main_body(void *arg) {
+    struct main_box *b = arg;
+    b->result = b->fn(b->arg);
+    return NULL;
+}
+
+/* Runs until every task has ended. Once `main` ends, the rest are cancelled
+ * (asyncio.run's teardown); on a deadlock, everything is. */
+static void run(weft_loop *L, weft_task *main) {
+    bool tearing_down = false;
+    for (;;) {
+        if (L->zombie) {
+            weft_task *z = L->zombie;
+            L->zombie = NULL;
+            weft__stack_put(L, z->stack_lo, z->stack_size);
+            weft__task_unref(z);
+        }
+        if (!L->nalive) break;
+        if (!tearing_down && weft_task_done(main)) {
+            tearing_down = true;
+            cancel_all(L);
+        }
+        weft_task *next = pick_next(L);
+        if (!next) {
+            if (!L->deadlocked) {
+                L->deadlocked = true;
+                weft__debug(L, "deadlock: %zu tasks wait and nothing can wake them; cancelling all", L->nalive);
+                cancel_all(L);
+                tearing_down = true;
+                continue;
+            }
+            /* Still stuck after cancelling everything: tasks shielded from
+             * cancellation wait on each other. Nothing can run again. */
+            fprintf(stderr, "weft: %zu tasks are stuck in shielded waits after a deadlock\n", L->nalive);
+            abort();
+        }
+        next->state = WEFT_TASK_RUNNING;
+        switch_to(L, &L->sched_ctx, next, false);
+    }
+}
+
+int weft_run_opts(const weft_loop_opts *opts, int (*mainfn)(void *), void *arg) {
+    if (!mainfn) return WEFT_EINVAL;
+    if (weft__tls_loop) return WEFT_EINVAL;
+    weft_loop *L;
+    weft_realloc_fn ra = opts && opts->realloc ? opts->realloc : default_realloc;
+    L = ra(opts ? opts->realloc_ud : NULL, NULL, sizeof *L);
+    if (!L) return WEFT_ENOMEM;
+    int err = loop_init(L, opts);
+    weft__tls_loop = L;
+    struct main_box box = { mainfn, arg, 0 };
+    weft_task *main = NULL;
+    weft_spawn_opts so = { .name = "main" };
+    if (!err) err = weft_spawn_ex(&main, &so, main_body, &box);
+    if (!err) {
+        L->main = main;
+        run(L, main);
+        err = L->deadlocked ? WEFT_EDEADLK : box.result;
+        weft__task_unref(main);
+    }
+    loop_close(L);
+    weft__tls_loop = NULL;
+    L->realloc(L->realloc_ud, L, 0);
+    return err;
+}
+
+int weft_run(int (*mainfn)(void *), void *arg) { return weft_run_opts(NULL, mainfn, arg); }

@@ -1,0 +1,395 @@
+/* Tasks and cancel scopes: spawn, the task's life from first run to its
+ * record being freed, join/detach/cancel, park and wake (the two halves of
+ * every suspension point), and the scope tree that decides what a suspension
+ * point reports once something is cancelled. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#if WEFT_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define WEFT_VALGRIND 1
+#endif
+#endif
+
+void weft__task_exit(weft_loop *L, weft_task *t) __attribute__((noreturn));
+
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+/* ----------------------------------------------------------- wait queues */
+
+void weft__wq_push(weft__wq *q, weft__waiter *w) {
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail) ((weft__waiter *)q->tail)->next = w;
+    else q->head = w;
+    q->tail = w;
+    w->q = q;
+}
+
+void weft__wq_remove(weft__waiter *w) {
+    weft__wq *q = w->q;
+    if (!q) return;
+    if (w->prev) w->prev->next = w->next;
+    else q->head = w->next;
+    if (w->next) w->next->prev = w->prev;
+    else q->tail = w->prev;
+    w->q = NULL;
+}
+
+/* ------------------------------------------------------- park and wake */
+
+static void park_timer_fire(weft_loop *L, weft__timer *tm) {
+    (void)L;
+    weft__wake(container_of(tm, weft_task, timer), WEFT__WAKE_TIMER);
+}
+
+void weft__wake(weft_task *t, int status) {
+    if (t->state != WEFT_TASK_WAITING) return;
+    if (t->waiter) {
+        weft__wq_remove(t->waiter);
+        t->waiter = NULL;
+    }
+    if (weft__timer_armed(&t->timer)) weft__timer_cancel(t->loop, &t->timer);
+    t->wake_status = status;
+    t->state = WEFT_TASK_READY;
+    weft__ready_push(t->loop, t);
+}
+
+int weft__park(weft_task *t, int64_t deadline, int flags) {
+    weft_loop *L = t->loop;
+    int64_t d = deadline;
+    if (!(flags & WEFT__NOCANCEL) && t->scope->eff_deadline < d) d = t->scope->eff_deadline;
+    if (d != WEFT_FOREVER) weft__timer_arm(L, &t->timer, d);
+    t->state = WEFT_TASK_WAITING;
+    weft__schedule(L);
+    t->waiter = NULL;
+    int st = t->wake_status;
+    /* 0 or an error the waker delivers (WEFT_ECLOSED...): as given. */
+    if (st <= 0 || (flags & WEFT__NOCANCEL)) return st;
+    int c = weft__cancel_status(t, true);
+    if (c) return c;
+    /* The only other wake: the timer, at our own deadline. */
+    return WEFT__EXPIRED;
+}
+
+/* --------------------------------------------------------- cancellation */
+
+int weft__cancel_status(weft_task *t, bool mark) {
+    weft_scope *hit = NULL;
+    int64_t now = -1;
+    for (weft_scope *sc = t->scope; sc; sc = sc->parent) {
+        if (sc->cancelled) {
+            hit = sc;
+        } else if (sc->deadline != WEFT_FOREVER) {
+            if (now < 0) now = weft__now(t->loop);
+            if (now >= sc->deadline) hit = sc;
+        }
+        if (sc->shield) break;
+    }
+    if (!hit) return 0;
+    if (mark) hit->caught = 1;
+    return hit->cancelled ? WEFT_ECANCELED : WEFT_ETIMEDOUT;
+}
+
+/* Wakes `t` if a cancellation now reaches its wait, then does the same for
+ * the children of every group in its scope chain up to `upto` (the scope
+ * just cancelled): those are all the tasks that scope encloses. */
+void weft__cancel_propagate(weft_task *t, weft_scope *upto) {
+    if (t->state == WEFT_TASK_WAITING && weft__cancel_status(t, false))
+        weft__wake(t, WEFT__WAKE_CANCEL);
+    for (weft_scope *sc = t->scope; sc; sc = sc->parent) {
+        if (sc->is_group)
+            for (weft_task *c = sc->children; c; c = c->gnext) weft__cancel_propagate(c, &c->root);
+        if (sc == upto) break;
+    }
+}
+
+void weft_scope_cancel(weft_scope *sc) {
+    if (!sc || sc->cancelled || !sc->owner) return;
+    sc->cancelled = 1;
+    sc->owner->loop->ncancelled++;
+    weft__cancel_propagate(sc->owner, sc);
+}
+
+int weft_scope_cancelled(const weft_scope *sc) {
+    if (sc->cancelled) return 1;
+    return sc->deadline != WEFT_FOREVER && sc->owner && weft__now(sc->owner->loop) >= sc->deadline;
+}
+
+int weft_scope_enter_ex(weft_scope *sc, int64_t deadline, unsigned flags) {
+    weft_task *t;
+    int err = weft__enter(&t);
+    if (err) return err;
+    memset(sc, 0, sizeof *sc);
+    sc->parent = t->scope;
+    sc->owner = t;
+    sc->deadline = deadline;
+    sc->shield = (flags & WEFT_SCOPE_SHIELD) != 0;
+    sc->eff_deadline = deadline;
+    if (!sc->shield && sc->parent->eff_deadline < deadline) sc->eff_deadline = sc->parent->eff_deadline;
+    t->scope = sc;
+    return 0;
+}
+
+int weft_scope_enter(weft_scope *sc, int64_t deadline) { return weft_scope_enter_ex(sc, deadline, 0); }
+int weft_timeout_enter(weft_scope *sc, int64_t d) { return weft_scope_enter_ex(sc, weft_deadline_after(d), 0); }
+
+/* Pops `sc`, which must be t's innermost scope. */
+static void scope_pop(weft_task *t, weft_scope *sc) {
+    t->scope = sc->parent;
+    if (sc->cancelled) t->loop->ncancelled--;
+    sc->owner = NULL;
+}
+
+int weft_scope_leave(weft_scope *sc) {
+    weft_task *t;
+    int err = weft__enter(&t);
+    if (err) return err;
+    if (t->scope != sc || sc == &t->root || sc->is_group) return WEFT_EINVAL;
+    int caught = sc->caught ? (sc->cancelled ? WEFT_ECANCELED : WEFT_ETIMEDOUT) : 0;
+    scope_pop(t, sc);
+    return caught;
+}
+
+int weft_check_cancel(void) {
+    weft_task *t;
+    int err = weft__enter(&t);
+    return err ? err : weft__cancel_status(t, true);
+}
+
+/* ---------------------------------------------------------------- spawn */
+
+static void set_name(weft_task *t, const char *name) {
+    if (name) snprintf(t->name, sizeof t->name, "%s", name);
+    else snprintf(t->name, sizeof t->name, "task-%llu", (unsigned long long)t->id);
+}
+
+static size_t check_stack_size(size_t size) {
+    if (size == 0) return 0;
+    size_t page = weft__page_size();
+    if (size < 16384) size = 16384;
+    if (size > ((size_t)1 << 30)) return SIZE_MAX;
+    return (size + page - 1) & ~(page - 1);
+}
+
+int weft__spawn(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
+                weft_task_fn fn, void *arg, weft_group *g) {
+    if (!fn) return WEFT_EINVAL;
+    size_t ssize = check_stack_size(opts ? opts->stack_size : 0);
+    if (ssize == SIZE_MAX) return WEFT_EINVAL;
+    if (ssize == L->pool.size) ssize = 0;
+    weft_task *t = weft__alloc(L, sizeof *t);
+    if (!t) return WEFT_ENOMEM;
+    memset(t, 0, offsetof(weft_task, name));
+    int err = weft__timer_reserve(L, 1);
+    if (err) goto fail;
+    if ((err = weft__stack_get(L, ssize, &t->stack_lo))) {
+        weft__timer_unreserve(L, 1);
+        goto fail;
+    }
+    t->loop = L;
+    t->stack_size = ssize;
+    t->fn = fn;
+    t->arg = arg;
+    t->id = L->next_id++;
+    t->timer.idx = WEFT__UNARMED;
+    t->timer.fire = park_timer_fire;
+    t->state = WEFT__NEW;
+    bool detached = g || (opts && opts->detached);
+    t->refs = detached ? 1 : 2;
+    t->root.owner = t;
+    t->root.deadline = WEFT_FOREVER;
+    t->root.eff_deadline = WEFT_FOREVER;
+    if (g) {
+        t->group = g;
+        t->root.parent = &g->scope;
+        t->root.eff_deadline = g->scope.eff_deadline;
+        t->gnext = g->scope.children;
+        if (t->gnext) t->gnext->gprev = t;
+        g->scope.children = t;
+        g->nchildren++;
+    }
+    t->scope = &t->root;
+    set_name(t, opts ? opts->name : NULL);
+#if WEFT_VALGRIND
+    size_t sz = ssize ? ssize : L->pool.size;
+    t->stack_id = VALGRIND_STACK_REGISTER(t->stack_lo, (char *)t->stack_lo + sz);
+#endif
+    weft__ctx_make(&t->ctx, t->stack_lo, ssize ? ssize : L->pool.size, t);
+    t->next_all = L->all;
+    if (L->all) L->all->prev_all = t;
+    L->all = t;
+    L->nalive++;
+    weft__ready_push(L, t);
+    if (out) *out = detached ? NULL : t;
+    return 0;
+fail:
+    weft__free(L, t);
+    return err;
+}
+
+int weft_spawn_ex(weft_task **out, const weft_spawn_opts *opts, weft_task_fn fn, void *arg) {
+    weft_loop *L = weft__tls_loop;
+    if (!L) return WEFT_ENOTASK;
+    if (!out && !(opts && opts->detached)) return WEFT_EINVAL;
+    return weft__spawn(L, out, opts, fn, arg, NULL);
+}
+
+weft_task *weft_spawn(weft_task_fn fn, void *arg) {
+    weft_task *t = NULL;
+    return weft_spawn_ex(&t, NULL, fn, arg) ? NULL : t;
+}
+
+weft_task *weft_spawn_named(const char *name, weft_task_fn fn, void *arg) {
+    weft_task *t = NULL;
+    weft_spawn_opts o = { .name = name };
+    return weft_spawn_ex(&t, &o, fn, arg) ? NULL : t;
+}
+
+/* ------------------------------------------------------- life and death */
+
+static void list_unlink(weft_task **head, weft_task *t) {
+    if (t->prev_all) t->prev_all->next_all = t->next_all;
+    else *head = t->next_all;
+    if (t->next_all) t->next_all->prev_all = t->prev_all;
+    t->prev_all = t->next_all = NULL;
+}
+
+static void task_finish(weft_loop *L, weft_task *t, void *result) {
+    t->result = result;
+    /* Scopes the body forgot to leave die with it. */
+    for (weft_scope *sc = t->scope; sc && sc != t->root.parent; sc = sc->parent) {
+        if (sc != &t->root) weft__debug(L, "task '%s' ended inside a scope it never left", t->name);
+        if (sc->cancelled) L->ncancelled--;
+        sc->cancelled = 0;
+    }
+    t->scope = &t->root;
+    t->state = WEFT_TASK_DONE;
+    t->finish_seq = ++L->finish_seq;
+    list_unlink(&L->all, t);
+    L->nalive--;
+    weft__timer_unreserve(L, 1);
+    for (weft__waiter *w; (w = weft__wq_first(&t->done_q));) {
+        weft__wq_remove(w);
+        weft__wake(w->task, 0);
+    }
+    if (t->group) weft__group_child_done(t);
+    if (t->refs > 1) {  /* a handle still holds the record */
+        t->next_all = L->ended;
+        if (L->ended) L->ended->prev_all = t;
+        L->ended = t;
+    }
+    if (weft_is_error(result) && t->refs == 1 && !t->group && weft_error_code(result) != WEFT_ECANCELED)
+        weft__debug(L, "detached task '%s' failed: %s", t->name, weft_strerror(weft_error_code(result)));
+}
+
+void weft__task_main(weft_task *t) {
+#if WEFT_ASAN
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+    errno = 0;
+    void *result = t->fn(t->arg);
+    weft_loop *L = t->loop;
+    task_finish(L, t, result);
+#if WEFT_VALGRIND
+    VALGRIND_STACK_DEREGISTER(t->stack_id);
+#endif
+    weft__task_exit(L, t);
+}
+
+void weft__task_unref(weft_task *t) {
+    if (--t->refs > 0) return;
+    weft_loop *L = t->loop;
+    if (t->prev_all || L->ended == t) list_unlink(&L->ended, t);
+    weft__free(L, t);
+}
+
+int weft_join(weft_task *t, void **result) {
+    weft_task *self;
+    int err = weft__enter(&self);
+    if (err) return err;
+    if (!t || t == self) return WEFT_EINVAL;
+    if (t->loop != self->loop) return WEFT_EWRONGLOOP;
+    if (t->joining) return WEFT_EBUSY;
+    if ((err = weft__checkpoint(self))) return err;
+    if (t->state != WEFT_TASK_DONE) {
+        weft__waiter w;
+        weft__wait_on(self, &t->done_q, &w);
+        t->joining = true;
+        err = weft__park(self, WEFT_FOREVER, 0);
+        t->joining = false;
+        if (err) return err;
+    }
+    if (result) *result = t->result;
+    weft__task_unref(t);
+    return 0;
+}
+
+void weft_detach(weft_task *t) {
+    if (t) weft__task_unref(t);
+}
+
+void weft_cancel(weft_task *t) {
+    if (t && t->state != WEFT_TASK_DONE) weft_scope_cancel(&t->root);
+}
+
+/* ------------------------------------------------------- yield and sleep */
+
+int weft_yield(void) {
+    weft_task *t;
+    int err = weft__enter(&t);
+    if (!err) err = weft__checkpoint(t);
+    if (err) return err;
+    t->state = WEFT_TASK_READY;
+    weft__ready_push(t->loop, t);
+    weft__schedule(t->loop);
+    return 0;
+}
+
+int weft_sleep_until(int64_t deadline) {
+    weft_task *t;
+    int err = weft__enter(&t);
+    if (!err) err = weft__checkpoint(t);
+    if (err) return err;
+    if (deadline <= weft__now(t->loop)) return weft_yield();
+    err = weft__park(t, deadline, 0);
+    return err == WEFT__EXPIRED ? 0 : err;
+}
+
+int weft_sleep(int64_t d) {
+    return d <= 0 ? weft_yield() : weft_sleep_until(weft_deadline_after(d));
+}
+
+/* --------------------------------------------------------------- queries */
+
+weft_task *weft_current(void) {
+    weft_loop *L = weft__tls_loop;
+    return L ? L->cur : NULL;
+}
+
+const char *weft_task_name(const weft_task *t) { return t->name; }
+void weft_task_set_name(weft_task *t, const char *name) { set_name(t, name); }
+uint64_t weft_task_id(const weft_task *t) { return t->id; }
+int weft_task_state(const weft_task *t) { return t->state == WEFT__NEW ? WEFT_TASK_READY : t->state; }
+int weft_task_done(const weft_task *t) { return t->state == WEFT_TASK_DONE; }
+
+int weft_task_result(const weft_task *t, void **result) {
+    if (t->state != WEFT_TASK_DONE) return WEFT_EAGAIN;
+    if (result) *result = t->result;
+    return 0;
+}
+
+size_t weft_tasks(weft_task **out, size_t cap) {
+    weft_loop *L = weft__tls_loop;
+    if (!L) return 0;
+    size_t i = 0;
+    for (weft_task *t = L->all; t; t = t->next_all, i++)
+        if (i < cap) out[i] = t;
+    return i;
+}
