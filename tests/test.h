@@ -33,6 +33,12 @@ static void wt_register(const char *name, wt_case_fn fn) {
     wt_cases[wt_ncases].name = name;
     wt_cases[wt_ncases++].fn = fn;
 }
+/* A case that CTest does not list: a helper another case runs as a child
+ * process (`prog name`). */
+#define WT_HELPER(name) \
+    static void name(void); \
+    __attribute__((constructor)) static void wt_reg_##name(void) { wt_register(#name, name); } \
+    static void name(void)
 #define TEST(name) \
     static void name(void); \
     __attribute__((constructor)) static void wt_reg_##name(void) { wt_register(#name, name); } \
