@@ -25,6 +25,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#if WEFT_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
@@ -131,6 +135,11 @@ int weft__stack_get(weft_loop *L, size_t size, void **lo) {
 
 void weft__stack_put(weft_loop *L, void *lo, size_t size) {
     weft__stack_pool *p = &L->pool;
+#if WEFT_ASAN
+    /* The task never unwound: its frames' redzones are still poisoned, and
+     * the next task on this stack must not trip over them. */
+    ASAN_UNPOISON_MEMORY_REGION(lo, size ? size : p->size);
+#endif
     if (size && size != p->size) {
         size_t page = weft__page_size();
         munmap((char *)lo - page, size + page);
