@@ -26,6 +26,13 @@
 #define ASSERT_STR(a, b) do { const char *a_ = (a), *b_ = (b); if (strcmp(a_, b_)) { \
     fprintf(stderr, "%s:%d: %s == %s failed: \"%s\" != \"%s\"\n", __FILE__, __LINE__, #a, #b, a_, b_); abort(); } } while (0)
 
+/* Ends the case as skipped (CTest's SKIP_RETURN_CODE). */
+#define WT_SKIP 77
+static inline void wt_skip(const char *why) {
+    printf("skipped: %s\n", why);
+    exit(WT_SKIP);
+}
+
 typedef void (*wt_case_fn)(void);
 static struct { const char *name; wt_case_fn fn; } wt_cases[256];
 static int wt_ncases;
