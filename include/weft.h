@@ -147,7 +147,9 @@ typedef struct weft_loop_opts {
  * Returns main's value; or WEFT_ENOMEM (or another negative code) if the loop
  * could not be set up, in which case main never ran; or WEFT_EDEADLK if every
  * task ended up waiting with nothing left that could wake one (no timers, no
- * I/O): the loop then cancels all tasks, main included, so nothing hangs.
+ * I/O): the loop then cancels all tasks, main included, so nothing hangs
+ * (tasks that then still wait, in shielded scopes, are abandoned: their
+ * stacks are freed without unwinding, with a message on stderr).
  * WEFT_EINVAL if the thread is already running a loop (loops do not nest;
  * other threads may run loops of their own).
  *
@@ -270,7 +272,9 @@ WEFT_EXTERN size_t weft_tasks(weft_task **out, size_t cap);
  * the order they ended (asyncio.gather; the other tasks are not cancelled).
  * If the caller is cancelled while waiting, gather cancels every task, waits
  * for them all, releases them and returns the cancellation code: no task
- * outlives a gather. */
+ * outlives a gather. Fails without waiting or releasing anything with
+ * WEFT_EINVAL (the caller's own task in the array), WEFT_EBUSY (a task is
+ * being joined elsewhere) or WEFT_EWRONGLOOP. */
 WEFT_EXTERN int weft_gather(weft_task *const *tasks, size_t n, void **results);
 
 enum { WEFT_FIRST_COMPLETED, WEFT_FIRST_ERROR, WEFT_ALL_COMPLETED };

@@ -317,3 +317,64 @@ TEST(error_names_and_messages) {
     ASSERT_EQ(weft_version(), WEFT_VERSION);
     ASSERT_STR(weft_version_string(), "0.1.0");
 }
+
+static int late_cancelled;
+static void *spawn_in_teardown(void *arg) {
+    (void)arg;
+    ASSERT_ERR(weft_sleep(WEFT_FOREVER - 1), WEFT_ECANCELED);
+    /* Cleanup that starts another task: it must be cancelled too. */
+    weft_spawn_opts o = { .detached = 1 };
+    ASSERT_ERR(weft_spawn_ex(NULL, &o, forever, NULL), 0);
+    late_cancelled = 1;
+    return NULL;
+}
+static int teardown_spawner(void *arg) {
+    (void)arg;
+    weft_detach(weft_spawn(spawn_in_teardown, NULL));
+    ASSERT_ERR(weft_yield(), 0);
+    return 0;
+}
+TEST(tasks_spawned_during_teardown_are_cancelled_too) {
+    leftovers_cancelled = 0;
+    ASSERT_EQ(wt_run(teardown_spawner, NULL), 0);
+    ASSERT_EQ(late_cancelled, 1);
+    ASSERT_EQ(leftovers_cancelled, 1);
+}
+
+static void *gatherer(void *arg) {
+    weft_task **t = arg;
+    return weft_error(weft_gather(t, 1, NULL));
+}
+static int gather_owns(void *arg) {
+    (void)arg;
+    static int64_t d = WEFT_SECOND;
+    weft_task *t[1] = { weft_spawn(sleeper, &d) };
+    weft_task *g = weft_spawn(gatherer, t);
+    ASSERT_ERR(weft_yield(), 0);
+    ASSERT_ERR(weft_join(t[0], NULL), WEFT_EBUSY);
+    ASSERT_ERR(weft_gather(t, 1, NULL), WEFT_EBUSY);
+    void *r;
+    ASSERT_ERR(weft_join(g, &r), 0);
+    ASSERT(r == NULL);
+    return 0;
+}
+TEST(tasks_being_gathered_cannot_be_joined_elsewhere) { ASSERT_EQ(wt_run(gather_owns, NULL), 0); }
+
+static void *shielded_forever(void *arg) {
+    weft_event *e = arg;
+    weft_scope sh;
+    weft_scope_enter_ex(&sh, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
+    weft_event_wait(e);  /* nobody sets it, and cancellation cannot reach */
+    weft_scope_leave(&sh);
+    return NULL;
+}
+static int stuck(void *arg) {
+    (void)arg;
+    weft_event e = WEFT_EVENT_INITIALIZER;
+    weft_task *t = weft_spawn(shielded_forever, &e);
+    weft_join(t, NULL);
+    return 0;
+}
+TEST(tasks_stuck_in_shields_after_a_deadlock_are_abandoned_not_hung) {
+    ASSERT_ERR(wt_run(stuck, NULL), WEFT_EDEADLK);
+}

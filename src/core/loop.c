@@ -301,11 +301,8 @@ static void loop_close(weft_loop *L) {
     weft__stack_pool_close(L, &L->pool);
 }
 
-/* Cancels every live task; returns how many there were. */
-static size_t cancel_all(weft_loop *L) {
-    size_t n = 0;
-    for (weft_task *t = L->all; t; t = t->next_all, n++) weft_cancel(t);
-    return n;
+static void cancel_all(weft_loop *L) {
+    for (weft_task *t = L->all; t; t = t->next_all) weft_cancel(t);
 }
 
 struct main_box { int (*fn)(void *); void *arg; int result; };
@@ -316,10 +313,31 @@ static void *main_body(void *arg) {
     return NULL;
 }
 
+/* Drops tasks that can never run again: after a deadlock was broken by
+ * cancelling everything, tasks still waiting sit in shielded waits on each
+ * other. They cannot be unwound, only forgotten: their stacks go back and
+ * their records are freed; the objects they waited on are the caller's. */
+static void abandon_all(weft_loop *L) {
+    fprintf(stderr, "weft: %zu tasks are stuck in shielded waits after a deadlock; abandoning them\n",
+            L->nalive);
+    while (L->all) {
+        weft_task *t = L->all;
+        L->all = t->next_all;
+        L->nalive--;
+        if (t->waiter) weft__wq_remove(t->waiter);
+        if (weft__timer_armed(&t->timer)) weft__timer_cancel(L, &t->timer);
+        weft__stack_put(L, t->stack_lo, t->stack_size);
+        if (t == L->main) continue;  /* weft_run frees main's record */
+        weft__free(L, t);
+    }
+}
+
 /* Runs until every task has ended. Once `main` ends, the rest are cancelled
- * (asyncio.run's teardown); on a deadlock, everything is. */
+ * (asyncio.run's teardown), and so is any task spawned after that; on a
+ * deadlock, everything is. */
 static void run(weft_loop *L, weft_task *main) {
     bool tearing_down = false;
+    uint64_t cancelled_upto = 0;
     for (;;) {
         if (L->zombie) {
             weft_task *z = L->zombie;
@@ -328,23 +346,21 @@ static void run(weft_loop *L, weft_task *main) {
             weft__task_unref(z);
         }
         if (!L->nalive) break;
-        if (!tearing_down && weft_task_done(main)) {
-            tearing_down = true;
+        if (!tearing_down && weft_task_done(main)) tearing_down = true;
+        if (tearing_down && cancelled_upto != L->next_id) {
+            cancelled_upto = L->next_id;
             cancel_all(L);
         }
         weft_task *next = pick_next(L);
         if (!next) {
-            if (!L->deadlocked) {
-                L->deadlocked = true;
-                weft__debug(L, "deadlock: %zu tasks wait and nothing can wake them; cancelling all", L->nalive);
-                cancel_all(L);
-                tearing_down = true;
-                continue;
+            if (L->deadlocked) {
+                abandon_all(L);
+                break;
             }
-            /* Still stuck after cancelling everything: tasks shielded from
-             * cancellation wait on each other. Nothing can run again. */
-            fprintf(stderr, "weft: %zu tasks are stuck in shielded waits after a deadlock\n", L->nalive);
-            abort();
+            L->deadlocked = true;
+            weft__debug(L, "deadlock: %zu tasks wait and nothing can wake them; cancelling all", L->nalive);
+            tearing_down = true;
+            continue;
         }
         next->state = WEFT_TASK_RUNNING;
         switch_to(L, &L->sched_ctx, next, false);
@@ -368,7 +384,8 @@ int weft_run_opts(const weft_loop_opts *opts, int (*mainfn)(void *), void *arg) 
         L->main = main;
         run(L, main);
         err = L->deadlocked ? WEFT_EDEADLK : box.result;
-        weft__task_unref(main);
+        if (weft_task_done(main)) weft__task_unref(main);
+        else weft__free(L, main);  /* abandoned */
     }
     loop_close(L);
     weft__tls_loop = NULL;

@@ -70,9 +70,13 @@ int weft_gather(weft_task *const *tasks, size_t n, void **results) {
     if (err) return err;
     for (size_t i = 0; i < n; i++) {
         if (!tasks[i]) continue;
-        if (tasks[i] == self || tasks[i]->joining) return WEFT_EINVAL;
+        if (tasks[i] == self) return WEFT_EINVAL;
+        if (tasks[i]->joining) return WEFT_EBUSY;
         if (tasks[i]->loop != self->loop) return WEFT_EWRONGLOOP;
     }
+    /* The handles are the gather's now: nobody else may join them. */
+    for (size_t i = 0; i < n; i++)
+        if (tasks[i]) tasks[i]->joining = true;
     /* One at a time is enough to wait for all, and needs one waiter. */
     int cancel = weft__checkpoint(self);
     for (size_t i = 0; i < n && !cancel; i++) {
@@ -183,12 +187,10 @@ int weft_group_leave(weft_group *g) {
         weft__park(t, WEFT_FOREVER, WEFT__NOCANCEL);
         g->waiting = 0;
     }
-    bool self_cancelled = g->scope.cancelled;
     t->scope = g->scope.parent;
     if (g->scope.cancelled) t->loop->ncancelled--;
     g->scope.owner = NULL;
     if (g->first_error) return g->first_error;
-    (void)self_cancelled;
     /* The group's own cancel ends at its edge; one from outside goes on. */
     return weft__cancel_status(t, true);
 }
