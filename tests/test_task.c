@@ -378,3 +378,45 @@ static int stuck(void *arg) {
 TEST(tasks_stuck_in_shields_after_a_deadlock_are_abandoned_not_hung) {
     ASSERT_ERR(wt_run(stuck, NULL), WEFT_EDEADLK);
 }
+
+#include <pthread.h>
+
+static weft_event *foreign_event;
+static weft_task *foreign_task;
+static pthread_barrier_t both_running, checked;
+static void *waits_on_event(void *arg) { return weft_error(weft_event_wait(arg)); }
+static int owner_loop(void *arg) {
+    (void)arg;
+    weft_event e = WEFT_EVENT_INITIALIZER;
+    foreign_event = &e;
+    weft_task *w = weft_spawn(waits_on_event, &e);
+    ASSERT_ERR(weft_yield(), 0);           /* e now has a waiter: bound here */
+    foreign_task = w;
+    pthread_barrier_wait(&both_running);
+    pthread_barrier_wait(&checked);
+    weft_event_set(&e);
+    ASSERT_ERR(weft_join(w, NULL), 0);
+    return 0;
+}
+static void *owner_thread(void *arg) { return (void *)(intptr_t)weft_run(owner_loop, arg); }
+static int intruder_loop(void *arg) {
+    (void)arg;
+    pthread_barrier_wait(&both_running);
+    ASSERT_ERR(weft_event_wait(foreign_event), WEFT_EWRONGLOOP);
+    ASSERT_ERR(weft_join(foreign_task, NULL), WEFT_EWRONGLOOP);
+    pthread_barrier_wait(&checked);
+    return 5;
+}
+TEST(each_thread_runs_its_own_loop_and_foreign_objects_are_refused) {
+    pthread_barrier_init(&both_running, NULL, 2);
+    pthread_barrier_init(&checked, NULL, 2);
+    pthread_t th;
+    ASSERT(pthread_create(&th, NULL, owner_thread, NULL) == 0);
+    ASSERT_EQ(weft_run(intruder_loop, NULL), 5);
+    void *r;
+    pthread_join(th, &r);
+    ASSERT_EQ((intptr_t)r, 0);
+    /* From a thread with no loop at all. */
+    weft_event e = WEFT_EVENT_INITIALIZER;
+    ASSERT_ERR(weft_event_wait(&e), WEFT_ENOTASK);
+}
