@@ -213,6 +213,8 @@ struct weft_loop {
     uint64_t next_id, finish_seq;
     weft_task *zombie;              /* ended; its stack is freed off-stack */
     weft_task *ended;               /* DONE records still held by a handle */
+    weft_task *spare;               /* freed records kept for reuse */
+    size_t nspare;
 
     struct weft_handle *soon_head, *soon_tail;
     size_t ncancelled;              /* scopes with cancelled set, not left */
@@ -304,6 +306,9 @@ int weft__spawn(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
                 weft_task_fn fn, void *arg, weft_group *g);
 /* Drops one reference; frees the record at zero. */
 void weft__task_unref(weft_task *t);
+void weft__task_free(weft_loop *L, weft_task *t);
+/* The task's name, made on first use for unnamed tasks. */
+const char *weft__task_name(weft_task *t);
 /* Called by a group child as it ends (wait.c). */
 void weft__group_child_done(weft_task *t);
 

@@ -280,7 +280,11 @@ static void loop_close(weft_loop *L) {
     for (weft_task *t = L->ended, *n; t; t = n) {
         n = t->next_all;
         weft__debug(L, "task %llu '%s' ended but was never joined or detached",
-                    (unsigned long long)t->id, t->name);
+                    (unsigned long long)t->id, weft__task_name(t));
+        weft__free(L, t);
+    }
+    for (weft_task *t = L->spare, *n; t; t = n) {
+        n = t->next_ready;
         weft__free(L, t);
     }
     for (struct weft_handle *h = L->soon_head, *n; h; h = n) {
@@ -328,7 +332,7 @@ static void abandon_all(weft_loop *L) {
         if (weft__timer_armed(&t->timer)) weft__timer_cancel(L, &t->timer);
         weft__stack_put(L, t->stack_lo, t->stack_size);
         if (t == L->main) continue;  /* weft_run frees main's record */
-        weft__free(L, t);
+        weft__task_free(L, t);
     }
 }
 
@@ -385,7 +389,7 @@ int weft_run_opts(const weft_loop_opts *opts, int (*mainfn)(void *), void *arg) 
         run(L, main);
         err = L->deadlocked ? WEFT_EDEADLK : box.result;
         if (weft_task_done(main)) weft__task_unref(main);
-        else weft__free(L, main);  /* abandoned */
+        else weft__task_free(L, main);  /* abandoned */
     }
     loop_close(L);
     weft__tls_loop = NULL;

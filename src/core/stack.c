@@ -186,8 +186,11 @@ static void overflow_handler(int sig, siginfo_t *si, void *uc) {
     size_t page = weft__page_size();
     if (t && addr >= (char *)t->stack_lo - page && addr < (char *)t->stack_lo + page) {
         char msg[128];
-        int n = snprintf(msg, sizeof msg, "weft: stack overflow in task '%s' (id %llu)\n",
-                         t->name, (unsigned long long)t->id);
+        int n = t->name[0]
+            ? snprintf(msg, sizeof msg, "weft: stack overflow in task '%s' (id %llu)\n",
+                       t->name, (unsigned long long)t->id)
+            : snprintf(msg, sizeof msg, "weft: stack overflow in task 'task-%llu' (id %llu)\n",
+                       (unsigned long long)t->id, (unsigned long long)t->id);
         if (n > 0) {
             ssize_t w = write(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
             (void)w;
