@@ -13,6 +13,19 @@ run() {  # dir, extra cmake args...
   ctest --test-dir "$dir" -j "$jobs" --output-on-failure
 }
 run build
+
+# The installed library, found the two ways users find it.
+echo "== install"
+prefix=$PWD/build/install
+rm -rf "$prefix" build/consumer
+cmake --install build --prefix "$prefix" >/dev/null
+cmake -S tests/consumer -B build/consumer -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+ninja -C build/consumer >/dev/null
+LD_LIBRARY_PATH="$prefix/lib" build/consumer/consumer
+build/consumer/consumer_static
+PKG_CONFIG_PATH="$prefix/lib/pkgconfig" cc tests/consumer/main.c -o build/consumer/pc \
+  $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs weft)
+LD_LIBRARY_PATH="$prefix/lib" build/consumer/pc
 run build/asan -DWEFT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 run build/ucontext -DWEFT_SWITCH=ucontext
 WEFT_TEST_TIMEOUT_SCALE=4 run build/aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake
