@@ -211,7 +211,7 @@ struct weft_loop {
     weft_task *all;                 /* live (not DONE) tasks */
     size_t nalive;
     uint64_t next_id, finish_seq;
-    weft_task *zombie;              /* ended; its stack is freed off-stack */
+    weft_task *zombie;              /* ended; whoever runs next frees its stack */
     weft_task *ended;               /* DONE records still held by a handle */
     weft_task *spare;               /* freed records kept for reuse */
     size_t nspare;
@@ -304,6 +304,8 @@ void weft__cancel_propagate(weft_task *t, weft_scope *upto);
 /* Spawns with an explicit parent scope (a group's) and group. */
 int weft__spawn(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
                 weft_task_fn fn, void *arg, weft_group *g);
+/* Frees the last ended task's stack (loop.c). */
+void weft__reap(weft_loop *L);
 /* Drops one reference; frees the record at zero. */
 void weft__task_unref(weft_task *t);
 void weft__task_free(weft_loop *L, weft_task *t);

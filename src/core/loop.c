@@ -159,6 +159,15 @@ static weft_task *pick_next(weft_loop *L) {
     }
 }
 
+/* Frees the stack of the task that ended last, now that nobody stands on
+ * it. Whoever runs after an ending task calls this first. */
+void weft__reap(weft_loop *L) {
+    weft_task *z = L->zombie;
+    L->zombie = NULL;
+    weft__stack_put(L, z->stack_lo, z->stack_size);
+    weft__task_unref(z);
+}
+
 void weft__schedule(weft_loop *L) {
     weft_task *self = L->cur;
     weft_task *next = pick_next(L);
@@ -171,15 +180,19 @@ void weft__schedule(weft_loop *L) {
     int saved = errno;
     if (next) next->state = WEFT_TASK_RUNNING;
     switch_to(L, &self->ctx, next, false);
+    if (L->zombie) weft__reap(L);
     errno = saved;
 }
 
-/* A task that has ended leaves its stack for good: to the scheduler, which
- * frees the stack once it is off it. */
+/* A task that has ended leaves its stack for good, straight to the next
+ * ready task, which frees the stack (weft__reap). main goes back to the
+ * scheduler instead, which must see it end to start the teardown. */
 void weft__task_exit(weft_loop *L, weft_task *t) __attribute__((noreturn));
 void weft__task_exit(weft_loop *L, weft_task *t) {
     L->zombie = t;
-    switch_to(L, &t->ctx, NULL, true);
+    weft_task *next = t == L->main ? NULL : pick_next(L);
+    if (next) next->state = WEFT_TASK_RUNNING;
+    switch_to(L, &t->ctx, next, true);
     abort(); /* unreachable: nothing swaps back to an ended task */
 }
 
@@ -343,12 +356,7 @@ static void run(weft_loop *L, weft_task *main) {
     bool tearing_down = false;
     uint64_t cancelled_upto = 0;
     for (;;) {
-        if (L->zombie) {
-            weft_task *z = L->zombie;
-            L->zombie = NULL;
-            weft__stack_put(L, z->stack_lo, z->stack_size);
-            weft__task_unref(z);
-        }
+        if (L->zombie) weft__reap(L);
         if (!L->nalive) break;
         if (!tearing_down && weft_task_done(main)) tearing_down = true;
         if (tearing_down && cancelled_upto != L->next_id) {
@@ -384,8 +392,8 @@ int weft_run_opts(const weft_loop_opts *opts, int (*mainfn)(void *), void *arg) 
     weft_task *main = NULL;
     weft_spawn_opts so = { .name = "main" };
     if (!err) err = weft_spawn_ex(&main, &so, main_body, &box);
+    L->main = main;
     if (!err) {
-        L->main = main;
         run(L, main);
         err = L->deadlocked ? WEFT_EDEADLK : box.result;
         if (weft_task_done(main)) weft__task_unref(main);

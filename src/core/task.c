@@ -313,6 +313,7 @@ void weft__task_main(weft_task *t) {
 #if WEFT_ASAN
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
+    if (t->loop->zombie) weft__reap(t->loop);
     errno = 0;
     void *result = t->fn(t->arg);
     weft_loop *L = t->loop;
