@@ -383,10 +383,14 @@ WEFT_EXTERN int weft_group_spawn(weft_group *g, const weft_spawn_opts *opts, wef
 /* Cancels the group: its children and the body. */
 WEFT_EXTERN void weft_group_cancel(weft_group *g);
 /* Waits for every child (this wait is not interrupted by cancellation: if the
- * caller is cancelled meanwhile, the group is cancelled and leave goes on
- * waiting), then leaves the group's scope. Returns the first child failure's
- * code; else WEFT_ECANCELED or WEFT_ETIMEDOUT if a scope around the group was
- * cancelled; else 0. WEFT_EINVAL if the group is not the innermost scope. */
+ * caller is cancelled meanwhile, the cancellation reaches the children and
+ * leave goes on waiting), then leaves the group's scope. Returns the first
+ * child failure's code; else WEFT_ECANCELED or WEFT_ETIMEDOUT if a scope
+ * around the group (or the task) was cancelled; else 0, which includes a
+ * group stopped with weft_group_cancel: its cancel ends at its edge.
+ * WEFT_EINVAL if the group is not the calling task's innermost scope (nothing
+ * is waited for then). A task must leave every group it enters before it
+ * ends: the children point at the group on its stack. */
 WEFT_EXTERN int weft_group_leave(weft_group *g);
 /* How many children failed (valid after leave). */
 WEFT_EXTERN size_t weft_group_failures(const weft_group *g);
@@ -485,8 +489,11 @@ typedef struct weft_queue_opts {
 } weft_queue_opts;
 /* A queue of void * items (asyncio.Queue / LifoQueue / PriorityQueue). Items
  * are borrowed pointers: the queue never frees them. *out is the caller's,
- * freed with weft_queue_free. Returns 0, WEFT_EINVAL (PRIORITY without cmp)
- * or WEFT_ENOMEM. Usable from any loop thread, one loop at a time. */
+ * freed with weft_queue_free. The queue belongs to the calling thread's loop
+ * (its memory comes from that loop's allocator) and is used by that loop's
+ * tasks only (WEFT_EWRONGLOOP from others). Returns 0, WEFT_ENOTASK (no loop
+ * on this thread), WEFT_EINVAL (a bad kind, or PRIORITY without cmp) or
+ * WEFT_ENOMEM. */
 WEFT_EXTERN int weft_queue_new(weft_queue **out, const weft_queue_opts *opts);
 /* Frees the queue. WEFT_EBUSY if tasks still wait on it (nothing is freed);
  * items still in it are dropped (not freed). */
