@@ -402,11 +402,11 @@ WEFT_EXTERN size_t weft_group_failures(const weft_group *g);
  * order, and honour cancellation and deadlines at every wait.
  */
 
-typedef struct weft__wq { void *head, *tail; } weft__wq; /* private wait queue */
+typedef struct weft__wq { void *head, *tail; size_t n; } weft__wq; /* private wait queue */
 
 /* An event (asyncio.Event): zero-initialised it is clear. */
 typedef struct weft_event { weft__wq q; int set; weft_loop *loop; } weft_event;
-#define WEFT_EVENT_INITIALIZER {{0, 0}, 0, 0}
+#define WEFT_EVENT_INITIALIZER {{0, 0, 0}, 0, 0}
 /* Sets the event and wakes every waiter. Not a suspension point. */
 WEFT_EXTERN void weft_event_set(weft_event *e);
 /* Clears the event. */
@@ -419,7 +419,7 @@ WEFT_EXTERN int weft_event_wait(weft_event *e);
 /* A lock (asyncio.Lock), owned by the task that acquired it. Unlocking hands
  * it straight to the first waiter, so no newcomer can barge in. */
 typedef struct weft_lock { weft__wq q; weft_task *owner; weft_loop *loop; } weft_lock;
-#define WEFT_LOCK_INITIALIZER {{0, 0}, 0, 0}
+#define WEFT_LOCK_INITIALIZER {{0, 0, 0}, 0, 0}
 /* Suspension point: 0 when the caller holds the lock. WEFT_EDEADLK if the
  * caller already holds it (locks are not recursive). */
 WEFT_EXTERN int weft_lock_acquire(weft_lock *l);
@@ -447,7 +447,7 @@ WEFT_EXTERN int64_t weft_sem_value(const weft_sem *s);
 
 /* A condition variable bound to a lock at each wait (asyncio.Condition). */
 typedef struct weft_cond { weft__wq q; weft_loop *loop; } weft_cond;
-#define WEFT_COND_INITIALIZER {{0, 0}, 0}
+#define WEFT_COND_INITIALIZER {{0, 0, 0}, 0}
 /* Suspension point: releases `l` (which the caller must hold: else
  * WEFT_EPERM), waits for a notify, then takes `l` back before returning,
  * whatever the outcome: on every return but WEFT_EPERM the caller holds `l`.
@@ -459,7 +459,7 @@ WEFT_EXTERN void weft_cond_notify(weft_cond *c, size_t n);
 WEFT_EXTERN void weft_cond_notify_all(weft_cond *c);
 
 /* A barrier for `parties` tasks (asyncio.Barrier). */
-typedef struct weft_barrier { weft__wq q; size_t parties, count; uint64_t gen; int broken; weft_loop *loop; } weft_barrier;
+typedef struct weft_barrier { weft__wq q; size_t parties; int broken; weft_loop *loop; } weft_barrier;
 /* Sets up a barrier for `parties` (>= 1) tasks. */
 WEFT_EXTERN void weft_barrier_init(weft_barrier *b, size_t parties);
 /* Suspension point: waits until `parties` tasks are waiting, then releases
@@ -489,10 +489,11 @@ typedef struct weft_queue_opts {
 } weft_queue_opts;
 /* A queue of void * items (asyncio.Queue / LifoQueue / PriorityQueue). Items
  * are borrowed pointers: the queue never frees them. *out is the caller's,
- * freed with weft_queue_free. The queue belongs to the calling thread's loop
- * (its memory comes from that loop's allocator) and is used by that loop's
- * tasks only (WEFT_EWRONGLOOP from others). Returns 0, WEFT_ENOTASK (no loop
- * on this thread), WEFT_EINVAL (a bad kind, or PRIORITY without cmp) or
+ * freed with weft_queue_free (it may outlive the loop; it keeps that loop's
+ * allocator). Used by one loop at a time: while tasks of one loop wait on it,
+ * calls from another thread get WEFT_EWRONGLOOP; the try_ calls need no task
+ * (a loop callback may feed a queue). Returns 0, WEFT_ENOTASK (no loop on
+ * this thread), WEFT_EINVAL (a bad kind, or PRIORITY without cmp) or
  * WEFT_ENOMEM. */
 WEFT_EXTERN int weft_queue_new(weft_queue **out, const weft_queue_opts *opts);
 /* Frees the queue. WEFT_EBUSY if tasks still wait on it (nothing is freed);

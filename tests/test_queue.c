@@ -10,7 +10,6 @@
 #include "test.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -777,29 +776,23 @@ TEST(try_calls_from_a_loop_callback_feed_waiting_getters) { ASSERT_EQ(wt_run(try
 
 /* ---------------------------------------------- another thread's loop */
 
-typedef struct other_loop {
-    pthread_t thread;
-    int (*fn)(void *);
-    int result;
-    atomic_int done;
-} other_loop;
+typedef struct other_loop { int (*fn)(void *); int result; } other_loop;
 
 static void *other_thread(void *arg) {
     other_loop *o = arg;
     o->result = weft_run(o->fn, NULL);
-    atomic_store(&o->done, 1);
     return NULL;
 }
 
 /* Runs fn as the main task of a loop on another thread (C library
- * allocator: the counting one is not thread-safe), keeping this loop alive
- * and its waiters parked meanwhile. */
+ * allocator: the counting one is not thread-safe) and returns its result.
+ * This thread just blocks meanwhile, so this loop's waiters stay parked
+ * exactly as they are while the other loop pokes at their objects. */
 static int run_on_other_loop(int (*fn)(void *)) {
-    other_loop o = { .fn = fn };
-    atomic_init(&o.done, 0);
-    ASSERT_EQ(pthread_create(&o.thread, NULL, other_thread, &o), 0);
-    while (!atomic_load(&o.done)) ASSERT_ERR(weft_sleep(WEFT_MILLISECOND), 0);
-    ASSERT_EQ(pthread_join(o.thread, NULL), 0);
+    other_loop o = { fn, -1 };
+    pthread_t th;
+    ASSERT_EQ(pthread_create(&th, NULL, other_thread, &o), 0);
+    ASSERT_EQ(pthread_join(th, NULL), 0);
     return o.result;
 }
 
@@ -838,4 +831,104 @@ static int queue_with_waiters_refuses_another_loop_and_idle_queue_moves_body(voi
     ASSERT_ERR(weft_queue_free(q), 0);
     return 0;
 }
-TEST(queue_with_waiters_refuses_another_loop_and_idle_queue_moves) { ASSERT_EQ(wt_run_real(queue_with_waiters_refuses_another_loop_and_idle_queue_moves_body, NULL), 0); }
+TEST(queue_with_waiters_refuses_another_loop_and_idle_queue_moves) { ASSERT_EQ(wt_run(queue_with_waiters_refuses_another_loop_and_idle_queue_moves_body, NULL), 0); }
+
+/* A shutdown unlinks every waiter it fails, so the queue may be freed at
+ * once, before the woken tasks run: none of them touches it again. */
+static int queue_can_be_freed_right_after_shutdown_body(void *arg) {
+    (void)arg;
+    make(WEFT_QUEUE_FIFO, 0, NULL);
+    weft_task *g[2];
+    for (int i = 0; i < 2; i++) g[i] = weft_spawn(getter, NULL);
+    settle();
+    weft_queue_shutdown(q, 0);
+    ASSERT_ERR(weft_queue_free(q), 0);
+    for (int i = 0; i < 2; i++) ASSERT_ERR(joined(g[i]), WEFT_ECLOSED);
+    return 0;
+}
+TEST(queue_can_be_freed_right_after_shutdown) { ASSERT_EQ(wt_run(queue_can_be_freed_right_after_shutdown_body, NULL), 0); }
+
+/* ================================================================ stress
+ *
+ * Producers and consumers with random short deadlines on a small bounded
+ * queue, consumers cancelled and replaced as they go, then a draining
+ * shutdown: every item whose put succeeded is got exactly once, and no item
+ * whose put failed ever comes out. */
+
+static unsigned rng = 1;
+static unsigned rnd(unsigned n) {
+    rng = rng * 1103515245u + 12345u;
+    return (rng >> 16) % n;
+}
+
+#define NPROD 6
+#define PER_PROD 60
+static unsigned char put_ok[NPROD * PER_PROD], got_n[NPROD * PER_PROD];
+
+static void *stress_producer(void *arg) {
+    for (int i = 0; i < PER_PROD; i++) {
+        int item = ID(arg) * PER_PROD + i;
+        weft_scope sc;
+        ASSERT_ERR(weft_timeout_enter(&sc, (int64_t)(1 + rnd(4)) * WEFT_MILLISECOND), 0);
+        int err = weft_queue_put(q, ITEM(item));
+        weft_scope_leave(&sc);
+        if (err) ASSERT_ERR(err, WEFT_ETIMEDOUT);
+        else put_ok[item] = 1;
+        if (rnd(3) == 0) ASSERT_ERR(weft_sleep((int64_t)rnd(3) * WEFT_MILLISECOND), 0);
+    }
+    return NULL;
+}
+
+static void *stress_consumer(void *arg) {
+    (void)arg;
+    for (;;) {
+        weft_scope sc;
+        ASSERT_ERR(weft_timeout_enter(&sc, (int64_t)(1 + rnd(6)) * WEFT_MILLISECOND), 0);
+        void *item = ITEM(-1);
+        int err = weft_queue_get(q, &item);
+        weft_scope_leave(&sc);
+        if (err == WEFT_ECLOSED || err == WEFT_ECANCELED) return NULL;
+        if (err) {
+            ASSERT_ERR(err, WEFT_ETIMEDOUT);
+            ASSERT_EQ(ID(item), -1);
+            continue;
+        }
+        got_n[ID(item)]++;
+        if (rnd(2) == 0 && weft_sleep((int64_t)rnd(4) * WEFT_MILLISECOND)) return NULL;
+    }
+}
+
+static int stress_body(int kind) {
+    make(kind, 3, kind == WEFT_QUEUE_PRIORITY ? by_value : NULL);
+    weft_task *p[NPROD], *c[4];
+    for (int i = 0; i < NPROD; i++) p[i] = weft_spawn(stress_producer, ITEM(i));
+    for (int i = 0; i < 4; i++) c[i] = weft_spawn(stress_consumer, NULL);
+    for (int k = 0; k < 15; k++) {
+        ASSERT_ERR(weft_sleep(3 * WEFT_MILLISECOND), 0);
+        int victim = (int)rnd(4);
+        weft_cancel(c[victim]);
+        ASSERT_ERR(joined(c[victim]), 0);
+        c[victim] = weft_spawn(stress_consumer, NULL);
+    }
+    for (int i = 0; i < NPROD; i++) ASSERT_ERR(joined(p[i]), 0);
+    weft_queue_shutdown(q, 0);
+    for (int i = 0; i < 4; i++) ASSERT_ERR(joined(c[i]), 0);
+    int nput = 0;
+    for (int i = 0; i < NPROD * PER_PROD; i++) {
+        ASSERT_EQ(got_n[i], put_ok[i]);
+        nput += put_ok[i];
+    }
+    /* Both outcomes happened often enough to mean something. */
+    ASSERT(nput > NPROD * PER_PROD / 4);
+    ASSERT(nput < NPROD * PER_PROD);
+    ASSERT_EQ(weft_queue_size(q), 0);
+    ASSERT_ERR(weft_queue_free(q), 0);
+    return 0;
+}
+
+static int fifo_stress_body(void *arg) { (void)arg; return stress_body(WEFT_QUEUE_FIFO); }
+static int lifo_stress_body(void *arg) { (void)arg; return stress_body(WEFT_QUEUE_LIFO); }
+static int priority_stress_body(void *arg) { (void)arg; return stress_body(WEFT_QUEUE_PRIORITY); }
+TEST(fifo_queue_loses_and_invents_no_item_under_timeouts_and_cancels) { ASSERT_EQ(wt_run(fifo_stress_body, NULL), 0); }
+TEST(lifo_queue_loses_and_invents_no_item_under_timeouts_and_cancels) { ASSERT_EQ(wt_run(lifo_stress_body, NULL), 0); }
+TEST(priority_queue_loses_and_invents_no_item_under_timeouts_and_cancels) { ASSERT_EQ(wt_run(priority_stress_body, NULL), 0); }

@@ -94,15 +94,25 @@ static void switch_to(weft_loop *L, weft__ctx *from, weft_task *to, bool dying) 
 
 /* Runs the call-soon callbacks queued before now; those they queue wait for
  * the next upkeep, so a callback that re-queues itself cannot starve tasks. */
+/* Runs a callback as nobody's task: upkeep may run on a task's stack, but a
+ * callback is not that task (weft_current() is NULL, and suspension points
+ * return WEFT_ENOTASK instead of parking the task underneath). */
+static void run_callback(weft_loop *L, struct weft_handle *h) {
+    weft_task *cur = L->cur;
+    L->cur = NULL;
+    h->done = true;
+    h->fn(h->arg);
+    if (!h->owned) weft__free(L, h);
+    L->cur = cur;
+}
+
 static bool run_soon(weft_loop *L) {
     struct weft_handle *h = L->soon_head;
     if (!h) return false;
     L->soon_head = L->soon_tail = NULL;
     while (h) {
         struct weft_handle *next = h->next_soon;
-        h->done = true;
-        h->fn(h->arg);
-        if (!h->owned) weft__free(L, h);
+        run_callback(L, h);
         h = next;
     }
     return true;
@@ -224,11 +234,8 @@ int weft_call_soon(weft_callback fn, void *arg) {
 }
 
 static void handle_fire(weft_loop *L, weft__timer *tm) {
-    struct weft_handle *h = (struct weft_handle *)tm;
     weft__timer_unreserve(L, 1);
-    h->done = true;
-    h->fn(h->arg);
-    if (!h->owned) weft__free(L, h);
+    run_callback(L, (struct weft_handle *)tm);
 }
 
 int weft_call_at(int64_t deadline, weft_callback fn, void *arg, weft_handle **out) {

@@ -4,7 +4,12 @@
  * with a getter waiting hands the item straight to it (the queue is empty
  * then), and a get that makes room takes the first waiting putter's item in,
  * so a woken waiter has always been served already: cancelled means it did
- * not happen. */
+ * not happen.
+ *
+ * A queue is not tied to the loop it was made on ("one loop at a time"): it
+ * keeps that loop's allocator, since it may outlive the loop, and binds to
+ * whichever loop's tasks wait on it, refusing other loops only while they do
+ * (their waking would come from the wrong thread). */
 #include "internal.h"
 
 #include <string.h>
@@ -19,7 +24,9 @@ struct weft_queue {
     size_t cap, head, n;             /* head is used by FIFO only */
     uint64_t seq;
     weft__wq getters, putters;
-    weft_loop *loop;                 /* the loop it was made on */
+    weft_loop *loop;                 /* the loop its waiters (if any) are on */
+    weft_realloc_fn realloc;         /* the allocator of the loop it was made on */
+    void *realloc_ud;
     bool closed;
 };
 
@@ -36,15 +43,21 @@ int weft_queue_new(weft_queue **out, const weft_queue_opts *opts) {
     q->capacity = o.capacity;
     q->cmp = o.cmp;
     q->loop = L;
+    q->realloc = L->realloc;
+    q->realloc_ud = L->realloc_ud;
     *out = q;
     return 0;
 }
 
+static bool busy(const weft_queue *q) {
+    return !weft__wq_empty(&q->getters) || !weft__wq_empty(&q->putters);
+}
+
 int weft_queue_free(weft_queue *q) {
     if (!q) return 0;
-    if (!weft__wq_empty(&q->getters) || !weft__wq_empty(&q->putters)) return WEFT_EBUSY;
-    weft__free(q->loop, q->buf);
-    weft__free(q->loop, q);
+    if (busy(q)) return WEFT_EBUSY;
+    if (q->buf) q->realloc(q->realloc_ud, q->buf, 0);
+    q->realloc(q->realloc_ud, q, 0);
     return 0;
 }
 
@@ -62,11 +75,11 @@ static int reserve(weft_queue *q) {
     if (q->n < q->cap) return 0;
     size_t cap = q->cap ? q->cap * 2 : 16;
     if (q->capacity && cap > q->capacity) cap = q->capacity;
-    entry *buf = weft__alloc(q->loop, cap * sizeof *buf);
+    entry *buf = q->realloc(q->realloc_ud, NULL, cap * sizeof *buf);
     if (!buf) return WEFT_ENOMEM;
     for (size_t i = 0; i < q->n; i++)  /* unwrap the FIFO ring */
         buf[i] = q->buf[q->kind == WEFT_QUEUE_FIFO ? (q->head + i) % q->cap : i];
-    weft__free(q->loop, q->buf);
+    if (q->buf) q->realloc(q->realloc_ud, q->buf, 0);
     q->buf = buf;
     q->cap = cap;
     q->head = 0;
@@ -140,30 +153,36 @@ static int get_now(weft_queue *q, void **out) {
     return 0;
 }
 
-static int enter_queue(weft_queue *q, weft__wq *wq, weft_task **t) {
-    int err = weft__enter(t);
-    if (err) return err;
-    if (q->loop != (*t)->loop) return WEFT_EWRONGLOOP;
-    (void)wq;
+/* Binds q to the calling thread's loop (NULL outside any loop, where no task
+ * can wait). A try_ call needs no task, so a loop callback may feed a queue. */
+static int bind_here(weft_queue *q) {
+    weft_loop *L = weft__tls_loop;
+    if (busy(q) && q->loop != L) return WEFT_EWRONGLOOP;
+    q->loop = L;
     return 0;
 }
 
+/* Entry of put and get, the suspension points. */
+static int enter_queue(weft_queue *q, weft_task **t) {
+    int err = weft__enter(t);
+    if (!err) err = bind_here(q);
+    if (!err) err = weft__checkpoint(*t);
+    return err;
+}
+
 int weft_queue_try_put(weft_queue *q, void *item) {
-    weft_task *t;
-    int err = enter_queue(q, &q->putters, &t);
+    int err = bind_here(q);
     return err ? err : put_now(q, item);
 }
 
 int weft_queue_try_get(weft_queue *q, void **out) {
-    weft_task *t;
-    int err = enter_queue(q, &q->getters, &t);
+    int err = bind_here(q);
     return err ? err : get_now(q, out);
 }
 
 int weft_queue_put(weft_queue *q, void *item) {
     weft_task *t;
-    int err = enter_queue(q, &q->putters, &t);
-    if (!err) err = weft__checkpoint(t);
+    int err = enter_queue(q, &t);
     if (err) return err;
     /* Putters already waiting go first. */
     if (weft__wq_empty(&q->putters) && (err = put_now(q, item)) != WEFT_EAGAIN) return err;
@@ -176,8 +195,7 @@ int weft_queue_put(weft_queue *q, void *item) {
 
 int weft_queue_get(weft_queue *q, void **out) {
     weft_task *t;
-    int err = enter_queue(q, &q->getters, &t);
-    if (!err) err = weft__checkpoint(t);
+    int err = enter_queue(q, &t);
     if (err) return err;
     if ((err = get_now(q, out)) != WEFT_EAGAIN) return err;
     void *item = NULL;

@@ -5,10 +5,11 @@
  * holding anything. */
 #include "internal.h"
 
-/* Common entry of a suspension point on an object bound to a loop. */
-static int enter_on(weft_loop **objloop, const weft__wq *q, weft_task **t) {
+/* Common entry of a suspension point on an object bound to a loop; `busy`
+ * says whether tasks of the bound loop are using it (then no other loop may). */
+static int enter_on(weft_loop **objloop, bool busy, weft_task **t) {
     int err = weft__enter(t);
-    if (!err) err = weft__bind(objloop, !weft__wq_empty(q), *t);
+    if (!err) err = weft__bind(objloop, busy, *t);
     if (!err) err = weft__checkpoint(*t);
     return err;
 }
@@ -33,26 +34,31 @@ int weft_event_is_set(const weft_event *e) { return e->set; }
 
 int weft_event_wait(weft_event *e) {
     weft_task *t;
-    int err = enter_on(&e->loop, &e->q, &t);
+    int err = enter_on(&e->loop, !weft__wq_empty(&e->q), &t);
     if (err) return err;
     return e->set ? 0 : wait_turn(t, &e->q, NULL);
 }
 
 /* ------------------------------------------------------------------ lock */
 
+/* Even the owner gets WEFT_EAGAIN, as the header promises and as
+ * pthread_mutex_trylock answers: "not free" is all a try reports. */
 int weft_lock_try_acquire(weft_lock *l) {
     weft_task *t;
     int err = weft__enter(&t);
     if (err) return err;
-    if (l->owner) return l->owner == t ? WEFT_EDEADLK : WEFT_EAGAIN;
+    if (l->owner) return WEFT_EAGAIN;
     l->owner = t;
     l->loop = t->loop;
     return 0;
 }
 
+/* A held lock is busy even with nobody queued: a task of another loop would
+ * queue behind the owner, and the owner's release would wake it from the
+ * wrong thread. */
 int weft_lock_acquire(weft_lock *l) {
     weft_task *t;
-    int err = enter_on(&l->loop, &l->q, &t);
+    int err = enter_on(&l->loop, l->owner != NULL, &t);
     if (err) return err;
     if (l->owner == t) return WEFT_EDEADLK;
     if (!l->owner) {
@@ -79,32 +85,34 @@ int weft_lock_release(weft_lock *l) {
 int weft_lock_locked(const weft_lock *l) { return l->owner != NULL; }
 
 /* Takes the lock back whatever happens: a condition wait must return with it
- * held, cancelled or not, or the caller's invariants break. */
+ * held, cancelled or not, or the caller's invariants break. The wait is
+ * shielded, not merely NOCANCEL: a cancel arriving now would still wake the
+ * task and unlink it, sending it to the back of the lock's queue. */
 static void lock_reacquire(weft_task *t, weft_lock *l) {
-    while (l->owner != t) {
-        if (!l->owner) {
-            l->owner = t;
-            return;
-        }
-        weft__waiter w;
-        weft__wait_on(t, &l->q, &w);
-        weft__park(t, WEFT_FOREVER, WEFT__NOCANCEL);
+    if (!l->owner) {
+        l->owner = t;
+        return;
     }
+    weft_scope shield;
+    weft_scope_enter_ex(&shield, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
+    weft__waiter w;
+    weft__wait_on(t, &l->q, &w);
+    weft__park(t, WEFT_FOREVER, WEFT__NOCANCEL);  /* only lock_pass wakes it */
+    weft_scope_leave(&shield);
 }
 
 /* ------------------------------------------------------------- semaphore */
 
 void weft_sem_init(weft_sem *s, int64_t value, int bounded) {
-    s->q.head = s->q.tail = NULL;
+    s->q = (weft__wq){ 0 };
     s->value = value < 0 ? 0 : value;
     s->bound = bounded ? s->value : -1;
     s->loop = NULL;
 }
 
+/* Not a suspension point and a unit has no owner, so no task is needed: a
+ * loop callback may take one. */
 int weft_sem_try_acquire(weft_sem *s) {
-    weft_task *t;
-    int err = weft__enter(&t);
-    if (err) return err;
     if (s->value <= 0 || !weft__wq_empty(&s->q)) return WEFT_EAGAIN;
     s->value--;
     return 0;
@@ -112,7 +120,7 @@ int weft_sem_try_acquire(weft_sem *s) {
 
 int weft_sem_acquire(weft_sem *s) {
     weft_task *t;
-    int err = enter_on(&s->loop, &s->q, &t);
+    int err = enter_on(&s->loop, !weft__wq_empty(&s->q), &t);
     if (err) return err;
     /* Waiters first: a free unit with waiters queued is theirs (FIFO). */
     if (s->value > 0 && weft__wq_empty(&s->q)) {
@@ -122,13 +130,16 @@ int weft_sem_acquire(weft_sem *s) {
     return wait_turn(t, &s->q, NULL);
 }
 
+/* The bound is checked before any waiter is served: with waiters the value
+ * is 0, so this only refuses a semaphore bounded at 0, which never had a unit
+ * to give back (as Python's BoundedSemaphore(0) refuses). */
 int weft_sem_release(weft_sem *s) {
+    if (s->bound >= 0 && s->value >= s->bound) return WEFT_EOVERFLOW;
     weft__waiter *w = weft__wq_first(&s->q);
     if (w) {  /* the unit goes straight to the first waiter */
         weft__wake(w->task, 0);
         return 0;
     }
-    if (s->bound >= 0 && s->value >= s->bound) return WEFT_EOVERFLOW;
     s->value++;
     return 0;
 }
@@ -159,57 +170,46 @@ void weft_cond_notify_all(weft_cond *c) { weft_cond_notify(c, SIZE_MAX); }
 /* --------------------------------------------------------------- barrier */
 
 void weft_barrier_init(weft_barrier *b, size_t parties) {
-    b->q.head = b->q.tail = NULL;
+    b->q = (weft__wq){ 0 };
     b->parties = parties ? parties : 1;
-    b->count = 0;
-    b->gen = 0;
     b->broken = 0;
     b->loop = NULL;
 }
 
-/* Wakes every waiter with `status` stored in its waiter's data. */
-static void barrier_release(weft_barrier *b, intptr_t status) {
-    for (weft__waiter *w; (w = weft__wq_first(&b->q));) {
-        *(intptr_t *)w->data = status;
+/* Wakes every waiter, with its arrival index or with WEFT_ECLOSED. */
+static void barrier_release(weft_barrier *b, bool broken) {
+    intptr_t i = 0;
+    for (weft__waiter *w; (w = weft__wq_first(&b->q)); i++) {
+        *(intptr_t *)w->data = broken ? WEFT_ECLOSED : i;
         weft__wake(w->task, 0);
     }
-    b->count = 0;
 }
 
+/* The waiters linked on the queue are exactly the tasks waiting: a cancelled
+ * one is unlinked the moment it is woken, so it has left as if it never
+ * arrived, with nothing to uncount later. */
 int weft_barrier_wait(weft_barrier *b) {
     weft_task *t;
-    int err = enter_on(&b->loop, &b->q, &t);
+    int err = enter_on(&b->loop, !weft__wq_empty(&b->q), &t);
     if (err) return err;
     if (b->broken) return WEFT_ECLOSED;
-    size_t index = b->count++;
-    if (b->count == b->parties) {
-        /* Last to arrive: release the others, each with its own index. */
-        size_t i = 0;
-        for (weft__waiter *w; (w = weft__wq_first(&b->q)); i++) {
-            *(intptr_t *)w->data = (intptr_t)i;
-            weft__wake(w->task, 0);
-        }
-        b->count = 0;
-        b->gen++;
-        return (int)index;
+    if (b->q.n + 1 >= b->parties) {
+        barrier_release(b, false);
+        return (int)(b->parties - 1);
     }
     intptr_t status = 0;
-    err = wait_turn(t, &b->q, &status);
-    if (err) {
-        b->count--;   /* as if it never arrived */
-        return err;
-    }
+    if ((err = wait_turn(t, &b->q, &status))) return err;
     return (int)status;
 }
 
 void weft_barrier_abort(weft_barrier *b) {
     b->broken = 1;
-    barrier_release(b, WEFT_ECLOSED);
+    barrier_release(b, true);
 }
 
 void weft_barrier_reset(weft_barrier *b) {
-    barrier_release(b, WEFT_ECLOSED);
+    barrier_release(b, true);
     b->broken = 0;
 }
 
-size_t weft_barrier_waiting(const weft_barrier *b) { return b->count; }
+size_t weft_barrier_waiting(const weft_barrier *b) { return b->q.n; }

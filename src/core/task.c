@@ -29,6 +29,7 @@ void weft__wq_push(weft__wq *q, weft__waiter *w) {
     if (q->tail) ((weft__waiter *)q->tail)->next = w;
     else q->head = w;
     q->tail = w;
+    q->n++;
     w->q = q;
 }
 
@@ -39,6 +40,7 @@ void weft__wq_remove(weft__waiter *w) {
     else q->head = w->next;
     if (w->next) w->next->prev = w->prev;
     else q->tail = w->prev;
+    q->n--;
     w->q = NULL;
 }
 
@@ -215,7 +217,7 @@ int weft__spawn(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
     t->wake_status = 0;
     t->refs = detached ? 1 : 2;
     t->joining = false;
-    t->done_q.head = t->done_q.tail = NULL;
+    t->done_q = (weft__wq){ 0 };
     t->fn = fn;
     t->arg = arg;
     t->result = NULL;
