@@ -5,12 +5,12 @@
 set -e
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
-run() {  # dir, extra cmake args...
+run() {  # dir, extra cmake args...  ($CTEST_EXCLUDE: a regex of cases to leave out)
   dir=$1; shift
   echo "== $dir"
   cmake -S . -B "$dir" -G Ninja -DWEFT_BUILD_BENCH=OFF "$@" >/dev/null
   ninja -C "$dir" >/dev/null
-  ctest --test-dir "$dir" -j "$jobs" --output-on-failure
+  ctest --test-dir "$dir" -j "$jobs" --output-on-failure ${CTEST_EXCLUDE:+-E "$CTEST_EXCLUDE"}
 }
 run build
 
@@ -28,4 +28,6 @@ PKG_CONFIG_PATH="$prefix/lib/pkgconfig" cc tests/consumer/main.c -o build/consum
 LD_LIBRARY_PATH="$prefix/lib" build/consumer/pc
 run build/asan -DWEFT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 run build/ucontext -DWEFT_SWITCH=ucontext
-WEFT_TEST_TIMEOUT_SCALE=4 run build/aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake
+# Under emulation a million tasks would take minutes: that case runs natively.
+WEFT_TEST_TIMEOUT_SCALE=4 CTEST_EXCLUDE=million \
+  run build/aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake
