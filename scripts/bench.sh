@@ -1,0 +1,71 @@
+#!/bin/sh
+# Runs every benchmark of bench/ against its Go peer and prints each figure
+# as one line `name value unit` on stdout, weft's then Go's (`name_go`), then
+# the ratio weft / Go (`name_ratio_go`, in x). The targets weft aims for are
+# checked on stderr at the end: reported, never enforced (exit status 0 unless
+# a benchmark failed to run).
+#
+# Usage: scripts/bench.sh [BUILD_DIR]   (default build/bench-release, as built
+# by `make bench`: a Release build). Each program runs in a process of its
+# own, so no run's memory peak or heap state leaks into another's.
+set -eu
+cd "$(dirname "$0")/.."
+build=$(cd "${1:-build/bench-release}" && pwd)
+figures=$(mktemp)
+one=$(mktemp)
+trap 'rm -f "$figures" "$one"' EXIT
+status=0
+
+# The Go peers build into the build dir, caches included, from the standard
+# library only: no network, no $HOME, nothing outside the build dir written.
+mkdir -p "$build/go"
+(cd bench/go && GOCACHE="$build/go/cache" GOPATH="$build/go/path" GOENV=off \
+  GOFLAGS= GOPROXY=off GOTOOLCHAIN=local go build -o "$build/bench/weft_bench_go" .)
+
+run() {  # command...: prints its figures and keeps them for the ratios
+  if timeout 150 "$@" >"$one"; then :; else
+    echo "bench: '$*' failed" >&2
+    status=1
+  fi
+  cat "$one"
+  cat "$one" >>"$figures"
+}
+
+ratio() {  # name...: name_ratio_go = weft's figure / Go's
+  for n in "$@"; do
+    awk -v n="$n" '$1 == n { w = $2 } $1 == n "_go" { g = $2 }
+      END { if (w != "" && g > 0) printf "%s_ratio_go %.3g x\n", n, w / g }' "$figures"
+  done
+}
+
+# Go runs on one thread of Go code (GOMAXPROCS=1), as a weft loop does.
+go_run() { run env GOMAXPROCS=1 "$build/bench/weft_bench_go" "$@"; }
+
+run "$build/bench/bench_page_fault"
+
+run "$build/bench/bench_switch"
+go_run switch
+ratio switch_ns
+
+run "$build/bench/bench_spawn_join"
+go_run spawn_join
+ratio spawn_join_ns
+
+run "$build/bench/bench_sleepers"
+go_run sleepers
+ratio sleepers_1m_wall_s sleepers_1m_rss_per_task_bytes sleepers_1m_faults_per_task
+
+run "$build/bench/bench_timers"
+go_run timers
+ratio timers_1m_s
+
+# The targets, on stderr: name, limit (the figure must be <= it).
+awk 'BEGIN { m = split("switch_ns 10 switch_ns_ratio_raw 2 spawn_join_ns 60 " \
+                       "sleepers_1m_wall_s 1.5 sleepers_1m_rss_per_task_bytes 4608 timers_1m_s 0.5", t, " ")
+             for (i = 1; i < m; i += 2) { limit[t[i]] = t[i + 1]; order[++n] = t[i] } }
+     { v[$1] = $2 }
+     END { for (i = 1; i <= n; i++) { k = order[i]
+             if (!(k in v)) { printf "target %s <= %s: no figure\n", k, limit[k]; continue }
+             printf "target %s %s <= %s: %s\n", k, v[k], limit[k], v[k] + 0 <= limit[k] + 0 ? "met" : "MISSED" } }' \
+  "$figures" >&2
+exit $status
