@@ -229,6 +229,7 @@ struct weft_loop {
 
     weft_task *main;
     bool deadlocked;
+    bool valgrind;                  /* running under valgrind: register stacks */
     void *altstack;                 /* overflow reporter's signal stack */
     size_t altstack_size;
     bool altstack_installed;
@@ -304,6 +305,7 @@ void weft__cancel_propagate(weft_task *t, weft_scope *upto);
 /* Spawns with an explicit parent scope (a group's) and group. */
 int weft__spawn(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
                 weft_task_fn fn, void *arg, weft_group *g);
+bool weft__on_valgrind(void);
 /* Frees the last ended task's stack (loop.c). */
 void weft__reap(weft_loop *L);
 /* Drops one reference; frees the record at zero. */

@@ -152,21 +152,34 @@ static bool upkeep(weft_loop *L) {
     return true;
 }
 
-/* The next task to run, after upkeep if the budget is spent or nothing is
- * ready; NULL on deadlock. */
-static weft_task *pick_next(weft_loop *L) {
+static inline weft_task *ready_pop(weft_loop *L) {
+    weft_task *t = L->ready_head;
+    L->ready_head = t->next_ready;
+    if (!L->ready_head) L->ready_tail = NULL;
+    L->nready--;
+    L->budget--;
+    return t;
+}
+
+static weft_task *pick_slow(weft_loop *L) {
     for (;;) {
-        if (L->budget && L->ready_head) {
-            weft_task *t = L->ready_head;
-            L->ready_head = t->next_ready;
-            if (!L->ready_head) L->ready_tail = NULL;
-            L->nready--;
-            L->budget--;
-            return t;
+        /* Nothing for upkeep to do: skip it (the common case of tasks
+         * handing work to each other with no timer or fd pending). */
+        if (L->ready_head && !L->soon_head && !L->nheap && !L->nwatch) {
+            L->budget = L->nready;
+            return ready_pop(L);
         }
         if (!upkeep(L)) return NULL;
         L->budget = L->nready ? L->nready : 1;
+        if (L->ready_head) return ready_pop(L);
     }
+}
+
+/* The next task to run, after upkeep if the budget is spent or nothing is
+ * ready; NULL on deadlock. */
+static inline weft_task *pick_next(weft_loop *L) {
+    if (WEFT_LIKELY(L->budget && L->ready_head)) return ready_pop(L);
+    return pick_slow(L);
 }
 
 /* Frees the stack of the task that ended last, now that nobody stands on
@@ -282,6 +295,7 @@ static int loop_init(weft_loop *L, const weft_loop_opts *opts) {
     L->virtual_clock = (L->flags & WEFT_LOOP_VIRTUAL_CLOCK) != 0;
     L->vnow = weft__mono();
     L->next_id = 1;
+    L->valgrind = weft__on_valgrind();
 
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
