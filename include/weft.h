@@ -172,8 +172,8 @@ WEFT_EXTERN int weft_call_soon(weft_callback fn, void *arg);
 
 /* A pending call-later, owned by whoever asked for it. */
 typedef struct weft_handle weft_handle;
-/* Runs `fn(arg)` on the loop once `deadline` has passed (asyncio's call_at).
- * Equal deadlines run in the order they were set. If `out` is NULL the loop
+/* Runs `fn(arg)` on the loop once `deadline` has passed (asyncio's call_at;
+ * WEFT_FOREVER: never). Equal deadlines run in the order they were set. If `out` is NULL the loop
  * frees the handle after the call; otherwise *out is the caller's and must be
  * released with weft_handle_free (before or after the call ran). Returns 0,
  * WEFT_ENOTASK (no loop on this thread) or WEFT_ENOMEM. */

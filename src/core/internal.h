@@ -109,6 +109,7 @@ typedef struct weft__stack_pool {
     void **chunks;      /* base of each mapped chunk, for unmapping */
     size_t nchunks;
     bool guard_markers; /* MADV_GUARD_INSTALL works here */
+    bool guard_batch;   /* ... and process_madvise takes it for a chunk */
 } weft__stack_pool;
 
 int weft__stack_pool_init(weft_loop *L, weft__stack_pool *p, size_t size);
@@ -188,6 +189,7 @@ struct weft_handle {
     struct weft_handle *next_soon;
     bool owned;     /* the caller holds it (weft_handle_free) */
     bool done;      /* ran or was cancelled */
+    weft_realloc_fn realloc; void *realloc_ud;  /* to free it after the loop */
 };
 
 /* ------------------------------------------------------------------ loop */
@@ -230,6 +232,7 @@ struct weft_loop {
     weft_task *main;
     bool deadlocked;
     bool valgrind;                  /* running under valgrind: register stacks */
+    bool tearing_down;              /* main ended or deadlock: new tasks start cancelled */
     void *altstack;                 /* overflow reporter's signal stack */
     size_t altstack_size;
     bool altstack_installed;

@@ -99,11 +99,14 @@ static void switch_to(weft_loop *L, weft__ctx *from, weft_task *to, bool dying) 
  * return WEFT_ENOTASK instead of parking the task underneath). */
 static void run_callback(weft_loop *L, struct weft_handle *h) {
     weft_task *cur = L->cur;
+    bool owned = h->owned;
+    int saved = errno;
     L->cur = NULL;
     h->done = true;
-    h->fn(h->arg);
-    if (!h->owned) weft__free(L, h);
+    h->fn(h->arg);          /* may weft_handle_free(h) if owned */
+    if (!owned) weft__free(L, h);
     L->cur = cur;
+    errno = saved;
 }
 
 static bool run_soon(weft_loop *L) {
@@ -193,14 +196,13 @@ void weft__reap(weft_loop *L) {
 
 void weft__schedule(weft_loop *L) {
     weft_task *self = L->cur;
+    int saved = errno;      /* before upkeep, which makes syscalls */
     weft_task *next = pick_next(L);
     if (next == self) {
         self->state = WEFT_TASK_RUNNING;
+        errno = saved;
         return;
     }
-    /* errno belongs to the task: `saved` lives on this task's own stack, so
-     * after the swap back it still holds this task's value. */
-    int saved = errno;
     if (next) next->state = WEFT_TASK_RUNNING;
     switch_to(L, &self->ctx, next, false);
     if (L->zombie) weft__reap(L);
@@ -229,6 +231,8 @@ static int new_handle(weft_loop *L, weft_callback fn, void *arg, bool owned, str
     h->arg = arg;
     h->owned = owned;
     h->tm.idx = WEFT__UNARMED;
+    h->realloc = L->realloc;
+    h->realloc_ud = L->realloc_ud;
     *out = h;
     return 0;
 }
@@ -263,7 +267,9 @@ int weft_call_at(int64_t deadline, weft_callback fn, void *arg, weft_handle **ou
         return err;
     }
     h->tm.fire = handle_fire;
-    weft__timer_arm(L, &h->tm, deadline);
+    /* WEFT_FOREVER never comes: arming it would let the virtual clock jump
+     * to the end of time and hide deadlocks. */
+    if (deadline != WEFT_FOREVER) weft__timer_arm(L, &h->tm, deadline);
     if (out) *out = h;
     return 0;
 }
@@ -279,7 +285,7 @@ void weft_handle_free(weft_handle *h) {
         weft__timer_cancel(L, &h->tm);
         weft__timer_unreserve(L, 1);
     }
-    weft__free(L, h);
+    h->realloc(h->realloc_ud, h, 0);
 }
 
 /* ------------------------------------------------------------- the loop */
@@ -358,12 +364,16 @@ static void *main_body(void *arg) {
 static void abandon_all(weft_loop *L) {
     fprintf(stderr, "weft: %zu tasks are stuck in shielded waits after a deadlock; abandoning them\n",
             L->nalive);
+    /* Unlink every waiter first: a queue may live on another stuck task's
+     * stack, which must still be there when its waiters leave it. */
+    for (weft_task *t = L->all; t; t = t->next_all) {
+        if (t->waiter) weft__wq_remove(t->waiter);
+        if (weft__timer_armed(&t->timer)) weft__timer_cancel(L, &t->timer);
+    }
     while (L->all) {
         weft_task *t = L->all;
         L->all = t->next_all;
         L->nalive--;
-        if (t->waiter) weft__wq_remove(t->waiter);
-        if (weft__timer_armed(&t->timer)) weft__timer_cancel(L, &t->timer);
         weft__stack_put(L, t->stack_lo, t->stack_size);
         if (t == L->main) continue;  /* weft_run frees main's record */
         weft__task_free(L, t);
@@ -380,6 +390,7 @@ static void run(weft_loop *L, weft_task *main) {
         if (L->zombie) weft__reap(L);
         if (!L->nalive) break;
         if (!tearing_down && weft_task_done(main)) tearing_down = true;
+        L->tearing_down = tearing_down;
         if (tearing_down && cancelled_upto != L->next_id) {
             cancelled_upto = L->next_id;
             cancel_all(L);
@@ -393,6 +404,7 @@ static void run(weft_loop *L, weft_task *main) {
             L->deadlocked = true;
             weft__debug(L, "deadlock: %zu tasks wait and nothing can wake them; cancelling all", L->nalive);
             tearing_down = true;
+            L->tearing_down = true;
             continue;
         }
         next->state = WEFT_TASK_RUNNING;

@@ -131,7 +131,7 @@ void weft_scope_cancel(weft_scope *sc) {
 
 int weft_scope_cancelled(const weft_scope *sc) {
     if (sc->cancelled) return 1;
-    return sc->deadline != WEFT_FOREVER && sc->owner && weft__now(sc->owner->loop) >= sc->deadline;
+    return sc->deadline != WEFT_FOREVER && weft_now() >= sc->deadline;
 }
 
 int weft_scope_enter_ex(weft_scope *sc, int64_t deadline, unsigned flags) {
@@ -247,6 +247,7 @@ int weft__spawn(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
         g->scope.children = t;
         g->nchildren++;
     }
+    if (L->tearing_down) { t->root.cancelled = 1; L->ncancelled++; }
     t->scope = &t->root;
     set_name(t, opts ? opts->name : NULL);
 #if WEFT_VALGRIND
@@ -302,6 +303,7 @@ static void task_finish(weft_loop *L, weft_task *t, void *result) {
         if (sc != &t->root) weft__debug(L, "task '%s' ended inside a scope it never left", weft__task_name(t));
         if (sc->cancelled) L->ncancelled--;
         sc->cancelled = 0;
+        if (sc != &t->root) sc->owner = NULL;  /* cancelling it is a no-op now */
     }
     t->scope = &t->root;
     t->state = WEFT_TASK_DONE;

@@ -79,8 +79,11 @@ void weft__timer_cancel(weft_loop *L, weft__timer *tm) {
     else sift_down(L->heap, L->nheap, i);
 }
 
+/* Only timers armed before this run fire in it: a callback that re-arms at
+ * a deadline already past waits for the next upkeep instead of spinning. */
 void weft__timer_run(weft_loop *L, int64_t now) {
-    while (L->nheap && L->heap[0]->when <= now) {
+    uint64_t armed_before = L->timer_seq;
+    while (L->nheap && L->heap[0]->when <= now && L->heap[0]->seq < armed_before) {
         weft__timer *tm = L->heap[0];
         weft__timer_cancel(L, tm);
         tm->fire(L, tm);

@@ -74,9 +74,17 @@ int weft_gather(weft_task *const *tasks, size_t n, void **results) {
         if (tasks[i]->joining) return WEFT_EBUSY;
         if (tasks[i]->loop != self->loop) return WEFT_EWRONGLOOP;
     }
-    /* The handles are the gather's now: nobody else may join them. */
-    for (size_t i = 0; i < n; i++)
-        if (tasks[i]) tasks[i]->joining = true;
+    /* The handles are the gather's now: nobody else may join them. A task
+     * listed twice would be released twice. */
+    for (size_t i = 0; i < n; i++) {
+        if (!tasks[i]) continue;
+        if (tasks[i]->joining) {
+            while (i-- > 0)
+                if (tasks[i]) tasks[i]->joining = false;
+            return WEFT_EINVAL;
+        }
+        tasks[i]->joining = true;
+    }
     /* One at a time is enough to wait for all, and needs one waiter. */
     int cancel = weft__checkpoint(self);
     for (size_t i = 0; i < n && !cancel; i++) {
@@ -123,6 +131,10 @@ void weft_as_completed_init(weft_as_completed *it, weft_task **tasks, size_t n) 
 
 int weft_as_completed_next(weft_as_completed *it, weft_task **out) {
     if (!it->left) return WEFT_EOF;
+    weft_task *self;
+    int err = weft__enter(&self);
+    if (!err) err = weft__checkpoint(self);
+    if (err) return err;
     for (;;) {
         /* The earliest-ended of those not yet returned. */
         size_t best = SIZE_MAX;
@@ -137,7 +149,7 @@ int weft_as_completed_next(weft_as_completed *it, weft_task **out) {
             *out = t;
             return 0;
         }
-        int err = weft_wait(it->tasks, it->left, WEFT_FIRST_COMPLETED);
+        err = weft_wait(it->tasks, it->left, WEFT_FIRST_COMPLETED);
         if (err < 0) return err;
     }
 }
