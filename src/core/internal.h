@@ -84,6 +84,9 @@ struct weft__timer {
     weft__timer_fn fire;
 };
 #define WEFT__UNARMED SIZE_MAX
+/* A heap slot: the deadline is copied beside the pointer so that sifting
+ * compares without dereferencing. */
+typedef struct weft__slot { int64_t when; weft__timer *tm; } weft__slot;
 
 /* Makes room for `n` more timers so arming never fails (each task and each
  * call-later handle reserves one slot for its life). 0 or WEFT_ENOMEM. */
@@ -203,7 +206,7 @@ struct weft_loop {
     void *sched_lo;
     size_t sched_size;
 
-    weft__timer **heap;             /* min-heap on (when, seq) */
+    weft__slot *heap;               /* 4-ary min-heap on (when, seq) */
     size_t nheap, capheap, reserved;
     uint64_t timer_seq;
 
@@ -219,6 +222,8 @@ struct weft_loop {
     size_t nspare;
 
     struct weft_handle *soon_head, *soon_tail;
+    struct weft_handle *spare_handles;  /* freed, kept for reuse */
+    size_t nspare_handles;
     size_t ncancelled;              /* scopes with cancelled set, not left */
 
     weft__stack_pool pool;

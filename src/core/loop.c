@@ -92,8 +92,19 @@ static void switch_to(weft_loop *L, weft__ctx *from, weft_task *to, bool dying) 
 
 /* --------------------------------------------------------------- upkeep */
 
-/* Runs the call-soon callbacks queued before now; those they queue wait for
- * the next upkeep, so a callback that re-queues itself cannot starve tasks. */
+/* Keeps a few unowned handles for the next calls: a busy call-later user
+ * then rarely calls the allocator (malloc/free were a quarter of the cost
+ * of a million timers). */
+static void handle_release(weft_loop *L, struct weft_handle *h) {
+    if (L->nspare_handles >= 64) {
+        weft__free(L, h);
+        return;
+    }
+    h->next_soon = L->spare_handles;
+    L->spare_handles = h;
+    L->nspare_handles++;
+}
+
 /* Runs a callback as nobody's task: upkeep may run on a task's stack, but a
  * callback is not that task (weft_current() is NULL, and suspension points
  * return WEFT_ENOTASK instead of parking the task underneath). */
@@ -104,11 +115,13 @@ static void run_callback(weft_loop *L, struct weft_handle *h) {
     L->cur = NULL;
     h->done = true;
     h->fn(h->arg);          /* may weft_handle_free(h) if owned */
-    if (!owned) weft__free(L, h);
+    if (!owned) handle_release(L, h);
     L->cur = cur;
     errno = saved;
 }
 
+/* Runs the call-soon callbacks queued before now; those they queue wait for
+ * the next upkeep, so a callback that re-queues itself cannot starve tasks. */
 static bool run_soon(weft_loop *L) {
     struct weft_handle *h = L->soon_head;
     if (!h) return false;
@@ -140,14 +153,14 @@ static bool upkeep(weft_loop *L) {
     if (L->virtual_clock) {
         if (L->nwatch) weft__poll_wait(L, 0);
         if (!L->ready_head && !L->soon_head && L->nheap) {
-            L->vnow = L->heap[0]->when > L->vnow ? L->heap[0]->when : L->vnow;
+            L->vnow = L->heap[0].when > L->vnow ? L->heap[0].when : L->vnow;
             weft__timer_run(L, L->vnow);
         }
         return true;
     }
     int64_t timeout = -1;
     if (L->nheap) {
-        timeout = L->heap[0]->when - now;
+        timeout = L->heap[0].when - now;
         if (timeout < 0) timeout = 0;
     }
     weft__poll_wait(L, timeout);
@@ -224,8 +237,13 @@ void weft__task_exit(weft_loop *L, weft_task *t) {
 /* --------------------------------------------------------- call-soon/at */
 
 static int new_handle(weft_loop *L, weft_callback fn, void *arg, bool owned, struct weft_handle **out) {
-    struct weft_handle *h = weft__alloc(L, sizeof *h);
-    if (!h) return WEFT_ENOMEM;
+    struct weft_handle *h = L->spare_handles;
+    if (h) {
+        L->spare_handles = h->next_soon;
+        L->nspare_handles--;
+    } else if (!(h = weft__alloc(L, sizeof *h))) {
+        return WEFT_ENOMEM;
+    }
     memset(h, 0, sizeof *h);
     h->fn = fn;
     h->arg = arg;
@@ -331,10 +349,14 @@ static void loop_close(weft_loop *L) {
         n = h->next_soon;
         if (!h->owned) weft__free(L, h);
     }
+    for (struct weft_handle *h = L->spare_handles, *n; h; h = n) {
+        n = h->next_soon;
+        weft__free(L, h);
+    }
     /* Every task has ended, so the timers left are call-later handles; the
      * unowned ones are the loop's to free. */
     for (size_t i = 0; i < L->nheap; i++) {
-        struct weft_handle *h = (struct weft_handle *)L->heap[i];
+        struct weft_handle *h = (struct weft_handle *)L->heap[i].tm;
         h->tm.idx = WEFT__UNARMED;
         h->done = true;
         if (!h->owned) weft__free(L, h);
