@@ -222,8 +222,8 @@ struct weft_loop {
     size_t nspare;
 
     struct weft_handle *soon_head, *soon_tail;
-    struct weft_handle *spare_handles;  /* freed, kept for reuse */
-    size_t nspare_handles;
+    struct weft_handle *spare_handles;  /* free unowned handles */
+    struct weft__handle_block *handle_blocks;  /* where they live */
     size_t ncancelled;              /* scopes with cancelled set, not left */
 
     weft__stack_pool pool;
