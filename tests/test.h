@@ -12,6 +12,7 @@
 #include <weft.h>
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,25 @@ static int wt_run_flags(unsigned flags, int (*fn)(void *), void *arg) {
 static inline int wt_run(int (*fn)(void *), void *arg) { return wt_run_flags(WEFT_LOOP_VIRTUAL_CLOCK, fn, arg); }
 /* On the real clock. */
 static inline int wt_run_real(int (*fn)(void *), void *arg) { return wt_run_flags(0, fn, arg); }
+
+typedef struct wt_other { int (*fn)(void *); int result; } wt_other;
+static void *wt_other_main(void *arg) {
+    wt_other *o = arg;
+    o->result = weft_run(o->fn, NULL);
+    return NULL;
+}
+/* Runs fn as the main task of a loop on another thread (with the C
+ * library's allocator: the counting one is not thread-safe) and returns its
+ * result. The calling thread just blocks meanwhile, so its own loop's
+ * waiters stay parked exactly as they are while the other loop pokes at
+ * their objects. */
+static inline int wt_run_on_other_thread(int (*fn)(void *)) {
+    wt_other o = { fn, -1 };
+    pthread_t th;
+    ASSERT_EQ(pthread_create(&th, NULL, wt_other_main, &o), 0);
+    ASSERT_EQ(pthread_join(th, NULL), 0);
+    return o.result;
+}
 
 int main(int argc, char **argv) {
     if (argc < 2) {

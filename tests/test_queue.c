@@ -776,26 +776,6 @@ TEST(try_calls_from_a_loop_callback_feed_waiting_getters) { ASSERT_EQ(wt_run(try
 
 /* ---------------------------------------------- another thread's loop */
 
-typedef struct other_loop { int (*fn)(void *); int result; } other_loop;
-
-static void *other_thread(void *arg) {
-    other_loop *o = arg;
-    o->result = weft_run(o->fn, NULL);
-    return NULL;
-}
-
-/* Runs fn as the main task of a loop on another thread (C library
- * allocator: the counting one is not thread-safe) and returns its result.
- * This thread just blocks meanwhile, so this loop's waiters stay parked
- * exactly as they are while the other loop pokes at their objects. */
-static int run_on_other_loop(int (*fn)(void *)) {
-    other_loop o = { fn, -1 };
-    pthread_t th;
-    ASSERT_EQ(pthread_create(&th, NULL, other_thread, &o), 0);
-    ASSERT_EQ(pthread_join(th, NULL), 0);
-    return o.result;
-}
-
 static int touch_busy_queue(void *arg) {
     (void)arg;
     void *item = ITEM(-1);
@@ -820,13 +800,13 @@ static int queue_with_waiters_refuses_another_loop_and_idle_queue_moves_body(voi
     make(WEFT_QUEUE_FIFO, 0, NULL);
     weft_task *g = weft_spawn(getter, NULL);
     settle();
-    ASSERT_EQ(run_on_other_loop(touch_busy_queue), 0);
+    ASSERT_EQ(wt_run_on_other_thread(touch_busy_queue), 0);
     ASSERT_EQ(weft_queue_size(q), 0);
     ASSERT_ERR(weft_queue_put(q, ITEM(1)), 0);  /* still this loop's */
     ASSERT_ERR(joined(g), 0);
     ASSERT_ORDER(1);
     /* Nobody waits now: another loop may use it, then this one again. */
-    ASSERT_EQ(run_on_other_loop(use_idle_queue), 0);
+    ASSERT_EQ(wt_run_on_other_thread(use_idle_queue), 0);
     ASSERT_EQ(get_item(), 3);
     ASSERT_ERR(weft_queue_free(q), 0);
     return 0;

@@ -1080,26 +1080,6 @@ TEST(suspension_points_in_a_loop_callback_return_enotask) { ASSERT_EQ(wt_run(sus
 
 /* ---------------------------------------------- another thread's loop */
 
-typedef struct other_loop { int (*fn)(void *); int result; } other_loop;
-
-static void *other_thread(void *arg) {
-    other_loop *o = arg;
-    o->result = weft_run(o->fn, NULL);
-    return NULL;
-}
-
-/* Runs fn as the main task of a loop on another thread (C library
- * allocator: the counting one is not thread-safe) and returns its result.
- * This thread just blocks meanwhile, so this loop's waiters stay parked
- * exactly as they are while the other loop pokes at their objects. */
-static int run_on_other_loop(int (*fn)(void *)) {
-    other_loop o = { fn, -1 };
-    pthread_t th;
-    ASSERT_EQ(pthread_create(&th, NULL, other_thread, &o), 0);
-    ASSERT_EQ(pthread_join(th, NULL), 0);
-    return o.result;
-}
-
 static weft_lock lk3, idle_lock;
 static weft_sem idle_sem;
 
@@ -1144,7 +1124,7 @@ static int busy_objects_refuse_another_loop_with_ewrongloop_body(void *arg) {
         weft_spawn(barrier_waiter, NULL), weft_spawn(cond_wait_with_lk2, NULL),
     };
     settle();
-    ASSERT_EQ(run_on_other_loop(touch_busy_objects_from_another_loop), 0);
+    ASSERT_EQ(wt_run_on_other_thread(touch_busy_objects_from_another_loop), 0);
     /* Everything here is as it was. */
     ASSERT_EQ(weft_barrier_waiting(&bar), 1);
     ASSERT_EQ(weft_sem_value(&sem), 0);
