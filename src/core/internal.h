@@ -228,7 +228,10 @@ struct weft_loop {
 
     weft__stack_pool pool;
     int epfd;
-    size_t nwatch;                  /* sources the poller waits on */
+    size_t nwatch;                  /* waits that only the poller can end:
+                                       while > 0 there is no deadlock */
+    struct weft__fd *fds;           /* indexed by fd (src/io/fd.c) */
+    size_t nfds;
 
     weft_realloc_fn realloc;
     void *realloc_ud;
@@ -327,10 +330,37 @@ void weft__group_child_done(weft_task *t);
 /* Debug reports (stderr), only with WEFT_LOOP_DEBUG. */
 void weft__debug(weft_loop *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The poller backend (poll_epoll.c): waits up to `timeout` ns (-1: forever,
- * 0: just look) for registered sources. */
+/* ---------------------------------------------------------------- poller
+ *
+ * The backend contract (poll_epoll.c; one backend per file): init and close
+ * the backend's state; watch an fd for both directions, edge-triggered, until
+ * unwatched; and wait up to `timeout` ns (-1: forever, 0: just look), calling
+ * weft__fd_event for each fd that became ready and a source's callback for
+ * each source. Readiness is reported as WEFT__IN / WEFT__OUT bits. */
+enum { WEFT__IN = 1, WEFT__OUT = 2 };
 int weft__poll_init(weft_loop *L);
 void weft__poll_close(weft_loop *L);
+int weft__poll_watch(weft_loop *L, int fd);
+void weft__poll_unwatch(weft_loop *L, int fd);
 void weft__poll_wait(weft_loop *L, int64_t timeout);
+
+/* A readiness source that is not a plain fd (an eventfd for other threads, a
+ * signalfd): the poller calls ready() when `fd` is readable. */
+typedef struct weft__source {
+    int fd;
+    void (*ready)(weft_loop *L, struct weft__source *src);
+} weft__source;
+int weft__poll_add_source(weft_loop *L, weft__source *src);
+void weft__poll_del_source(weft_loop *L, weft__source *src);
+
+/* Per-fd state (src/io/fd.c). `ready` keeps an edge that came while nobody
+ * waited in that direction, so the next wait returns at once. */
+struct weft__fd {
+    weft_task *waiter[2];  /* [0] reading, [1] writing */
+    unsigned char ready;   /* WEFT__IN | WEFT__OUT */
+    bool watched;
+};
+typedef struct weft__fd weft__fd;
+void weft__fd_event(weft_loop *L, int fd, unsigned events);
 
 #endif

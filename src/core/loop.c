@@ -374,6 +374,7 @@ static void loop_close(weft_loop *L) {
         weft__free(L, b);
     }
     weft__free(L, L->heap);
+    weft__free(L, L->fds);
     weft__overflow_close(L);
     weft__poll_close(L);
     weft__stack_pool_close(L, &L->pool);

@@ -1,8 +1,12 @@
-/* The epoll poller backend. For now the core only sleeps in it until the
- * next timer; the I/O layer registers file descriptors on the same epoll
- * instance. epoll_pwait2 takes a nanosecond timeout; kernels before 5.11
- * lack it, and there the timeout is rounded up to whole milliseconds, never
- * down, so a sleep never ends early. */
+/* The epoll poller backend. Every fd a task waits on is added once, for both
+ * directions, edge-triggered: a wait then costs no epoll_ctl, and a readiness
+ * edge is never lost because src/io/fd.c remembers edges nobody was waiting
+ * for. Sources (eventfd, signalfd) are added level-triggered, tagged in the
+ * event data by their low bit (fds are stored shifted left by one).
+ *
+ * epoll_pwait2 takes a nanosecond timeout; kernels before 5.11 lack it, and
+ * there the timeout is rounded up to whole milliseconds, never down, so a
+ * sleep never ends early. */
 #include "internal.h"
 
 #include <sys/epoll.h>
@@ -19,19 +23,52 @@ void weft__poll_close(weft_loop *L) {
     L->epfd = -1;
 }
 
+int weft__poll_watch(weft_loop *L, int fd) {
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                              .data.u64 = (uint64_t)fd << 1 };
+    if (epoll_ctl(L->epfd, EPOLL_CTL_ADD, fd, &ev) == 0) return 0;
+    return -errno;
+}
+
+void weft__poll_unwatch(weft_loop *L, int fd) {
+    epoll_ctl(L->epfd, EPOLL_CTL_DEL, fd, NULL);  /* ENOENT if closed: fine */
+}
+
+int weft__poll_add_source(weft_loop *L, weft__source *src) {
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)(uintptr_t)src | 1 };
+    return epoll_ctl(L->epfd, EPOLL_CTL_ADD, src->fd, &ev) == 0 ? 0 : -errno;
+}
+
+void weft__poll_del_source(weft_loop *L, weft__source *src) {
+    epoll_ctl(L->epfd, EPOLL_CTL_DEL, src->fd, NULL);
+}
+
+static void dispatch(weft_loop *L, const struct epoll_event *ev) {
+    uint64_t u = ev->data.u64;
+    if (u & 1) {
+        weft__source *src = (weft__source *)(uintptr_t)(u & ~(uint64_t)1);
+        src->ready(L, src);
+        return;
+    }
+    unsigned bits = 0;
+    if (ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) bits |= WEFT__IN;
+    if (ev->events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) bits |= WEFT__OUT;
+    weft__fd_event(L, (int)(u >> 1), bits);
+}
+
 void weft__poll_wait(weft_loop *L, int64_t timeout) {
-    struct epoll_event ev[64];
+    struct epoll_event ev[128];
     static int no_pwait2;
-    int n;
+    int n = -1;
     if (!no_pwait2) {
         struct timespec ts = { (time_t)(timeout / WEFT_SECOND), (long)(timeout % WEFT_SECOND) };
-        n = epoll_pwait2(L->epfd, ev, 64, timeout < 0 ? NULL : &ts, NULL);
+        n = epoll_pwait2(L->epfd, ev, 128, timeout < 0 ? NULL : &ts, NULL);
         if (n < 0 && errno == ENOSYS) no_pwait2 = 1;
     }
     if (no_pwait2) {
         int ms = timeout < 0 ? -1 : (int)((timeout + WEFT_MILLISECOND - 1) / WEFT_MILLISECOND);
         if (timeout > (int64_t)INT32_MAX * WEFT_MILLISECOND) ms = INT32_MAX;
-        n = epoll_wait(L->epfd, ev, 64, ms);
+        n = epoll_wait(L->epfd, ev, 128, ms);
     }
-    (void)n; /* no sources are registered by the core yet */
+    for (int i = 0; i < n; i++) dispatch(L, &ev[i]);
 }

@@ -1,0 +1,64 @@
+/* weft I/O: waiting on file descriptors, and reads and writes that suspend
+ * only the calling task.
+ *
+ * The loop polls (epoll) for every fd a task waits on. An fd that a task has
+ * waited on is known to the loop until it is closed with weft_close or
+ * released with weft_fd_forget: close it any other way and a later fd with
+ * the same number may wait forever. At most one task waits on an fd per
+ * direction (a second gets WEFT_EBUSY), as with asyncio's add_reader.
+ *
+ * Everything here follows weft.h's conventions: suspension points honour the
+ * task's scopes (cancellation, deadlines), must be called from a task, and a
+ * call that fails changed nothing.
+ */
+#ifndef WEFT_IO_H
+#define WEFT_IO_H
+
+#include <weft.h>
+
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Suspension point. Waits until `fd` is readable (data, end of file, a
+ * pending error or a connection to accept), or `deadline` (absolute; or
+ * WEFT_FOREVER) passes. "Readable" may be spurious: retry the read, and wait
+ * again on EAGAIN. Returns 0, WEFT_ETIMEDOUT (the deadline, or a scope's),
+ * WEFT_ECANCELED, WEFT_EBUSY (another task waits to read fd), WEFT_ECLOSED
+ * (weft_fd_forget / weft_close while waiting), -EBADF / -EPERM (an fd epoll
+ * cannot watch, such as a regular file), or WEFT_ENOMEM. */
+WEFT_EXTERN int weft_wait_readable(int fd, int64_t deadline);
+/* The same for writability (room to write, a finished connect, an error). */
+WEFT_EXTERN int weft_wait_writable(int fd, int64_t deadline);
+
+/* Suspension point. Reads up to `len` bytes from the non-blocking `fd` into
+ * `buf`, waiting while nothing is there. Returns the count read (> 0), 0 at
+ * end of file, or a negative code: -errno from read(2) (e.g. -ECONNRESET), or
+ * one of weft_wait_readable's. Interrupted reads (EINTR) are retried. */
+WEFT_EXTERN ssize_t weft_read(int fd, void *buf, size_t len);
+/* Suspension point. Writes all `len` bytes of `buf` to the non-blocking `fd`,
+ * waiting for room as needed. Returns len, or a negative code (-EPIPE when
+ * the peer has gone: SIGPIPE is never raised for sockets; for pipes, ignore
+ * SIGPIPE yourself). On an error after a partial write, the bytes written are
+ * lost to the caller: use weft_write_some to know. */
+WEFT_EXTERN ssize_t weft_write(int fd, const void *buf, size_t len);
+/* Suspension point. Writes at least one byte (waiting for room), at most
+ * `len`; returns the count or a negative code. */
+WEFT_EXTERN ssize_t weft_write_some(int fd, const void *buf, size_t len);
+
+/* Makes `fd` non-blocking and close-on-exec. Returns 0 or -errno. */
+WEFT_EXTERN int weft_fd_nonblock(int fd);
+/* Tells the loop to forget `fd` (stop watching it) without closing it: tasks
+ * waiting on it wake with WEFT_ECLOSED. Call it before handing the fd to
+ * code that will close it. A no-op for an fd the loop does not know, and
+ * outside any loop. */
+WEFT_EXTERN void weft_fd_forget(int fd);
+/* weft_fd_forget(fd), then close(fd). Returns 0 or -errno from close. */
+WEFT_EXTERN int weft_close(int fd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_IO_H */

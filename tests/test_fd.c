@@ -1,0 +1,221 @@
+/* Waiting on file descriptors; reads and writes that suspend one task. */
+#include "test.h"
+
+#include <weft/io.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void nb_pair(int sv[2]) {
+    ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
+}
+
+static void *reader(void *arg) {
+    int fd = *(int *)arg;
+    char buf[16] = { 0 };
+    ssize_t n = weft_read(fd, buf, sizeof buf);
+    if (n < 0) return weft_error((int)n);
+    return (void *)(intptr_t)(n == 5 && memcmp(buf, "hello", 5) == 0);
+}
+static int read_wakes(void *arg) {
+    (void)arg;
+    int sv[2];
+    nb_pair(sv);
+    weft_task *r = weft_spawn(reader, &sv[0]);
+    ASSERT_ERR(weft_sleep(WEFT_MILLISECOND), 0);  /* the reader now waits */
+    ASSERT_EQ(weft_write(sv[1], "hello", 5), 5);
+    void *ok;
+    ASSERT_ERR(weft_join(r, &ok), 0);
+    ASSERT_EQ((intptr_t)ok, 1);
+    ASSERT_ERR(weft_close(sv[0]), 0);
+    ASSERT_ERR(weft_close(sv[1]), 0);
+    return 0;
+}
+TEST(read_waits_for_data_and_wakes_when_it_comes) { ASSERT_EQ(wt_run(read_wakes, NULL), 0); }
+
+static void *echo(void *arg) {
+    int fd = *(int *)arg;
+    char buf[64];
+    for (;;) {
+        ssize_t n = weft_read(fd, buf, sizeof buf);
+        if (n <= 0) return weft_error(n ? (int)n : 0);
+        if (weft_write(fd, buf, (size_t)n) != n) return weft_error(WEFT_EINVAL);
+    }
+}
+static int ping_pong(void *arg) {
+    (void)arg;
+    int sv[2];
+    nb_pair(sv);
+    weft_task *e = weft_spawn(echo, &sv[1]);
+    for (int i = 0; i < 1000; i++) {
+        char msg[32], back[32];
+        int len = snprintf(msg, sizeof msg, "ping %d", i);
+        ASSERT_EQ(weft_write(sv[0], msg, (size_t)len), len);
+        ssize_t got = 0;
+        while (got < len) {
+            ssize_t n = weft_read(sv[0], back + got, sizeof back - (size_t)got);
+            ASSERT(n > 0);
+            got += n;
+        }
+        ASSERT(memcmp(msg, back, (size_t)len) == 0);
+    }
+    ASSERT_ERR(weft_close(sv[0]), 0);  /* echo sees end of file */
+    ASSERT_ERR(weft_join(e, NULL), 0);
+    ASSERT_ERR(weft_close(sv[1]), 0);
+    return 0;
+}
+TEST(two_tasks_ping_pong_a_thousand_times_over_a_socket) { ASSERT_EQ(wt_run(ping_pong, NULL), 0); }
+
+static int deadlines(void *arg) {
+    (void)arg;
+    int sv[2];
+    nb_pair(sv);
+    int64_t t0 = weft_now();
+    ASSERT_ERR(weft_wait_readable(sv[0], t0 + 2 * WEFT_SECOND), WEFT_ETIMEDOUT);
+    ASSERT_EQ(weft_now() - t0, 2 * WEFT_SECOND);
+    weft_scope sc;
+    ASSERT_ERR(weft_timeout_enter(&sc, WEFT_SECOND), 0);
+    char c;
+    ASSERT_ERR(weft_read(sv[0], &c, 1), WEFT_ETIMEDOUT);
+    ASSERT_ERR(weft_scope_leave(&sc), WEFT_ETIMEDOUT);
+    /* Nothing was lost: a byte written now is read. */
+    ASSERT_EQ(weft_write(sv[1], "x", 1), 1);
+    ASSERT_EQ(weft_read(sv[0], &c, 1), 1);
+    ASSERT_EQ(c, 'x');
+    weft_close(sv[0]);
+    weft_close(sv[1]);
+    return 0;
+}
+TEST(waits_end_at_their_deadline_or_the_scopes) { ASSERT_EQ(wt_run(deadlines, NULL), 0); }
+
+static int cancel_read(void *arg) {
+    (void)arg;
+    int sv[2];
+    nb_pair(sv);
+    weft_task *r = weft_spawn(reader, &sv[0]);
+    ASSERT_ERR(weft_sleep(WEFT_MILLISECOND), 0);
+    weft_cancel(r);
+    void *res;
+    ASSERT_ERR(weft_join(r, &res), 0);
+    ASSERT_ERR(weft_error_code(res), WEFT_ECANCELED);
+    /* The fd is free again for another reader. */
+    r = weft_spawn(reader, &sv[0]);
+    ASSERT_ERR(weft_yield(), 0);
+    ASSERT_EQ(weft_write(sv[1], "hello", 5), 5);
+    ASSERT_ERR(weft_join(r, &res), 0);
+    ASSERT_EQ((intptr_t)res, 1);
+    weft_close(sv[0]);
+    weft_close(sv[1]);
+    return 0;
+}
+TEST(cancel_during_a_blocked_read_frees_the_fd_for_the_next_reader) { ASSERT_EQ(wt_run(cancel_read, NULL), 0); }
+
+static int busy(void *arg) {
+    (void)arg;
+    int sv[2];
+    nb_pair(sv);
+    weft_task *r = weft_spawn(reader, &sv[0]);
+    ASSERT_ERR(weft_yield(), 0);
+    ASSERT_ERR(weft_wait_readable(sv[0], WEFT_FOREVER), WEFT_EBUSY);
+    weft_fd_forget(sv[0]);  /* wakes the reader */
+    void *res;
+    ASSERT_ERR(weft_join(r, &res), 0);
+    ASSERT_ERR(weft_error_code(res), WEFT_ECLOSED);
+    weft_close(sv[0]);
+    weft_close(sv[1]);
+    return 0;
+}
+TEST(one_waiter_per_direction_and_forget_wakes_it_with_eclosed) { ASSERT_EQ(wt_run(busy, NULL), 0); }
+
+static int early_edge(void *arg) {
+    (void)arg;
+    int sv[2];
+    nb_pair(sv);
+    /* Watch the fd for writing first, so it is registered... */
+    ASSERT_ERR(weft_wait_writable(sv[0], WEFT_FOREVER), 0);
+    /* ...then data arrives while nobody waits to read, and the loop polls. */
+    ASSERT_EQ(weft_write(sv[1], "y", 1), 1);
+    ASSERT_ERR(weft_wait_writable(sv[1], WEFT_FOREVER), 0);
+    int64_t t0 = weft_now();
+    ASSERT_ERR(weft_wait_readable(sv[0], t0 + WEFT_SECOND), 0);
+    ASSERT_EQ(weft_now(), t0);
+    weft_close(sv[0]);
+    weft_close(sv[1]);
+    return 0;
+}
+TEST(an_edge_that_came_while_nobody_waited_is_kept) { ASSERT_EQ(wt_run(early_edge, NULL), 0); }
+
+static int regular_file(void *arg) {
+    (void)arg;
+    int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    ASSERT(fd >= 0);
+    ASSERT_ERR(weft_wait_readable(fd, WEFT_FOREVER), -EPERM);
+    ASSERT_ERR(weft_wait_readable(-1, WEFT_FOREVER), -EBADF);
+    ASSERT_ERR(weft_close(fd), 0);
+    return 0;
+}
+TEST(fds_epoll_cannot_watch_are_refused) { ASSERT_EQ(wt_run(regular_file, NULL), 0); }
+
+static int peer_gone(void *arg) {
+    (void)arg;
+    int sv[2];
+    nb_pair(sv);
+    ASSERT_ERR(weft_close(sv[1]), 0);
+    ASSERT_ERR(weft_write(sv[0], "z", 1), -EPIPE);  /* and no SIGPIPE */
+    weft_close(sv[0]);
+    return 0;
+}
+TEST(writing_to_a_gone_peer_is_epipe_not_sigpipe) { ASSERT_EQ(wt_run(peer_gone, NULL), 0); }
+
+static void *drain_slowly(void *arg) {
+    int fd = *(int *)arg;
+    char buf[4096];
+    size_t total = 0;
+    for (;;) {
+        weft_sleep(WEFT_MILLISECOND);
+        ssize_t n = weft_read(fd, buf, sizeof buf);
+        if (n <= 0) break;
+        total += (size_t)n;
+    }
+    return (void *)total;
+}
+static int backpressure(void *arg) {
+    (void)arg;
+    int sv[2];
+    nb_pair(sv);
+    weft_task *d = weft_spawn(drain_slowly, &sv[1]);
+    size_t len = 4 << 20;
+    char *big = calloc(1, len);
+    ASSERT_EQ(weft_write(sv[0], big, len), (ssize_t)len);  /* waits for room, many times */
+    free(big);
+    weft_close(sv[0]);
+    void *total;
+    ASSERT_ERR(weft_join(d, &total), 0);
+    ASSERT_EQ((size_t)total, len);
+    weft_close(sv[1]);
+    return 0;
+}
+TEST(a_large_write_waits_for_a_slow_reader) { ASSERT_EQ(wt_run(backpressure, NULL), 0); }
+
+#include <pthread.h>
+static void *write_later(void *arg) {
+    usleep(50 * 1000);
+    ASSERT_EQ(write(*(int *)arg, "t", 1), 1);
+    return NULL;
+}
+static int other_thread_writes(void *arg) {
+    (void)arg;
+    int sv[2];
+    nb_pair(sv);
+    pthread_t th;
+    ASSERT(pthread_create(&th, NULL, write_later, &sv[1]) == 0);
+    char c;
+    ASSERT_EQ(weft_read(sv[0], &c, 1), 1);  /* no timer pending: not a deadlock */
+    pthread_join(th, NULL);
+    weft_close(sv[0]);
+    weft_close(sv[1]);
+    return 0;
+}
+TEST(a_task_waiting_on_an_fd_is_not_a_deadlock) { ASSERT_EQ(wt_run_real(other_thread_writes, NULL), 0); }
