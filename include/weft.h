@@ -129,10 +129,18 @@ enum {
     WEFT_LOOP_NO_OVERFLOW_HANDLER = 1 << 2,
 };
 
+/* The poller a loop uses for I/O readiness. */
+enum {
+    WEFT_BACKEND_DEFAULT = 0,  /* $WEFT_BACKEND ("epoll" or "uring"), else epoll */
+    WEFT_BACKEND_EPOLL,
+    WEFT_BACKEND_URING,        /* io_uring (liburing); WEFT_EINVAL where not built */
+};
+
 /* Options for a loop. Zero-initialise and set what you need; every zero field
  * means the default given. */
 typedef struct weft_loop_opts {
     unsigned flags;            /* WEFT_LOOP_* bits */
+    int backend;               /* WEFT_BACKEND_* */
     size_t stack_size;         /* default task stack; 0 = 64 KiB (rounded up to
                                   pages, at least 16 KiB) */
     weft_realloc_fn realloc;   /* 0 = the C library's realloc/free */

@@ -98,6 +98,8 @@ void weft__timer_cancel(weft_loop *L, weft__timer *tm);
 void weft__timer_run(weft_loop *L, int64_t now);
 static inline bool weft__timer_armed(const weft__timer *tm) { return tm->idx != WEFT__UNARMED; }
 
+typedef struct weft__poller weft__poller;  /* see "poller" below */
+
 /* ---------------------------------------------------------------- stacks */
 
 typedef struct weft__stack_pool {
@@ -227,7 +229,9 @@ struct weft_loop {
     size_t ncancelled;              /* scopes with cancelled set, not left */
 
     weft__stack_pool pool;
-    int epfd;
+    const weft__poller *poller;
+    int epfd;                       /* epoll backend */
+    void *uring;                    /* io_uring backend's state */
     size_t nwatch;                  /* waits that only the poller can end:
                                        while > 0 there is no deadlock */
     struct weft__fd *fds;           /* indexed by fd (src/io/fd.c) */
@@ -332,17 +336,13 @@ void weft__debug(weft_loop *L, const char *fmt, ...) __attribute__((format(print
 
 /* ---------------------------------------------------------------- poller
  *
- * The backend contract (poll_epoll.c; one backend per file): init and close
- * the backend's state; watch an fd for both directions, edge-triggered, until
- * unwatched; and wait up to `timeout` ns (-1: forever, 0: just look), calling
- * weft__fd_event for each fd that became ready and a source's callback for
- * each source. Readiness is reported as WEFT__IN / WEFT__OUT bits. */
+ * The backend contract, one backend per file (poll_epoll.c, poll_uring.c):
+ * init and close the backend's state; watch an fd for both directions,
+ * edge-triggered, until unwatched; add and remove sources; and wait up to
+ * `timeout` ns (-1: forever, 0: just look), calling weft__fd_event for each
+ * fd that became ready (WEFT__IN / WEFT__OUT bits) and a source's ready()
+ * for each readable source. */
 enum { WEFT__IN = 1, WEFT__OUT = 2 };
-int weft__poll_init(weft_loop *L);
-void weft__poll_close(weft_loop *L);
-int weft__poll_watch(weft_loop *L, int fd);
-void weft__poll_unwatch(weft_loop *L, int fd);
-void weft__poll_wait(weft_loop *L, int64_t timeout);
 
 /* A readiness source that is not a plain fd (an eventfd for other threads, a
  * signalfd): the poller calls ready() when `fd` is readable. */
@@ -350,8 +350,25 @@ typedef struct weft__source {
     int fd;
     void (*ready)(weft_loop *L, struct weft__source *src);
 } weft__source;
-int weft__poll_add_source(weft_loop *L, weft__source *src);
-void weft__poll_del_source(weft_loop *L, weft__source *src);
+
+struct weft__poller {
+    const char *name;
+    int (*init)(weft_loop *L);
+    void (*close)(weft_loop *L);
+    int (*watch)(weft_loop *L, int fd);
+    void (*unwatch)(weft_loop *L, int fd);
+    int (*add_source)(weft_loop *L, weft__source *src);
+    void (*del_source)(weft_loop *L, weft__source *src);
+    void (*wait)(weft_loop *L, int64_t timeout);
+};
+extern const weft__poller weft__poller_epoll;
+extern const weft__poller weft__poller_uring;  /* NULL ops when not built */
+
+#define weft__poll_watch(L, fd) ((L)->poller->watch((L), (fd)))
+#define weft__poll_unwatch(L, fd) ((L)->poller->unwatch((L), (fd)))
+#define weft__poll_add_source(L, src) ((L)->poller->add_source((L), (src)))
+#define weft__poll_del_source(L, src) ((L)->poller->del_source((L), (src)))
+#define weft__poll_wait(L, timeout) ((L)->poller->wait((L), (timeout)))
 
 /* Per-fd state (src/io/fd.c). `ready` keeps an edge that came while nobody
  * waited in that direction, so the next wait returns at once. */

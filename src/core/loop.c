@@ -324,6 +324,18 @@ void weft_handle_free(weft_handle *h) {
 
 /* ------------------------------------------------------------- the loop */
 
+/* The backend: the option, else WEFT_BACKEND=epoll|uring, else epoll. */
+static int choose_poller(weft_loop *L, int backend) {
+    if (backend == WEFT_BACKEND_DEFAULT) {
+        const char *env = getenv("WEFT_BACKEND");
+        backend = env && strcmp(env, "uring") == 0 ? WEFT_BACKEND_URING : WEFT_BACKEND_EPOLL;
+    }
+    if (backend == WEFT_BACKEND_EPOLL) L->poller = &weft__poller_epoll;
+    else if (backend == WEFT_BACKEND_URING && weft__poller_uring.init) L->poller = &weft__poller_uring;
+    else return WEFT_EINVAL;
+    return 0;
+}
+
 static int loop_init(weft_loop *L, const weft_loop_opts *opts) {
     memset(L, 0, sizeof *L);
     L->epfd = -1;
@@ -344,7 +356,11 @@ static int loop_init(weft_loop *L, const weft_loop_opts *opts) {
     }
     int err = weft__stack_pool_init(L, &L->pool, opts ? opts->stack_size : 0);
     if (err) return err;
-    if ((err = weft__poll_init(L))) return err;
+    if ((err = choose_poller(L, opts ? opts->backend : WEFT_BACKEND_DEFAULT))) return err;
+    if ((err = L->poller->init(L))) {
+        L->poller = NULL;
+        return err;
+    }
     if (!(L->flags & WEFT_LOOP_NO_OVERFLOW_HANDLER) && (err = weft__overflow_init(L))) return err;
     return 0;
 }
@@ -376,7 +392,7 @@ static void loop_close(weft_loop *L) {
     weft__free(L, L->heap);
     weft__free(L, L->fds);
     weft__overflow_close(L);
-    weft__poll_close(L);
+    if (L->poller) L->poller->close(L);
     weft__stack_pool_close(L, &L->pool);
 }
 

@@ -13,33 +13,33 @@
 #include <time.h>
 #include <unistd.h>
 
-int weft__poll_init(weft_loop *L) {
+static int epoll_init(weft_loop *L) {
     L->epfd = epoll_create1(EPOLL_CLOEXEC);
     return L->epfd < 0 ? -errno : 0;
 }
 
-void weft__poll_close(weft_loop *L) {
+static void epoll_close_(weft_loop *L) {
     if (L->epfd >= 0) close(L->epfd);
     L->epfd = -1;
 }
 
-int weft__poll_watch(weft_loop *L, int fd) {
+static int epoll_watch(weft_loop *L, int fd) {
     struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                               .data.u64 = (uint64_t)fd << 1 };
     if (epoll_ctl(L->epfd, EPOLL_CTL_ADD, fd, &ev) == 0) return 0;
     return -errno;
 }
 
-void weft__poll_unwatch(weft_loop *L, int fd) {
+static void epoll_unwatch(weft_loop *L, int fd) {
     epoll_ctl(L->epfd, EPOLL_CTL_DEL, fd, NULL);  /* ENOENT if closed: fine */
 }
 
-int weft__poll_add_source(weft_loop *L, weft__source *src) {
+static int epoll_add_source(weft_loop *L, weft__source *src) {
     struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)(uintptr_t)src | 1 };
     return epoll_ctl(L->epfd, EPOLL_CTL_ADD, src->fd, &ev) == 0 ? 0 : -errno;
 }
 
-void weft__poll_del_source(weft_loop *L, weft__source *src) {
+static void epoll_del_source(weft_loop *L, weft__source *src) {
     epoll_ctl(L->epfd, EPOLL_CTL_DEL, src->fd, NULL);
 }
 
@@ -56,7 +56,7 @@ static void dispatch(weft_loop *L, const struct epoll_event *ev) {
     weft__fd_event(L, (int)(u >> 1), bits);
 }
 
-void weft__poll_wait(weft_loop *L, int64_t timeout) {
+static void epoll_wait_(weft_loop *L, int64_t timeout) {
     struct epoll_event ev[128];
     static int no_pwait2;
     int n = -1;
@@ -72,3 +72,8 @@ void weft__poll_wait(weft_loop *L, int64_t timeout) {
     }
     for (int i = 0; i < n; i++) dispatch(L, &ev[i]);
 }
+
+const weft__poller weft__poller_epoll = {
+    "epoll", epoll_init, epoll_close_, epoll_watch, epoll_unwatch,
+    epoll_add_source, epoll_del_source, epoll_wait_,
+};
