@@ -59,9 +59,16 @@ run "$build/bench/bench_timers"
 go_run timers
 ratio timers_1m_s
 
+run sh scripts/echo_bench.sh "$build/bench"
+for peer in epoll_ref libuv; do
+  awk -v p="$peer" '$1 == "echo_cpu_us_per_rt" { w = $2 } $1 == "echo_cpu_us_per_rt_" p { r = $2 }
+    END { if (w != "" && r > 0) printf "echo_cpu_us_per_rt_ratio_%s %.3g x\n", p, w / r }' "$figures" | tee -a "$figures"
+done
+
 # The targets, on stderr: name, limit (the figure must be <= it).
 awk 'BEGIN { m = split("switch_ns 10 switch_ns_ratio_raw 2 spawn_join_ns 60 " \
-                       "sleepers_1m_wall_s 1.5 sleepers_1m_rss_per_task_bytes 4608 timers_1m_s 0.5", t, " ")
+                       "sleepers_1m_wall_s 1.5 sleepers_1m_rss_per_task_bytes 4608 timers_1m_s 0.5 " \
+                       "echo_cpu_us_per_rt_ratio_epoll_ref 1.10 echo_cpu_us_per_rt_ratio_libuv 1.0", t, " ")
              for (i = 1; i < m; i += 2) { limit[t[i]] = t[i + 1]; order[++n] = t[i] } }
      { v[$1] = $2 }
      END { for (i = 1; i <= n; i++) { k = order[i]
