@@ -219,3 +219,22 @@ static int other_thread_writes(void *arg) {
     return 0;
 }
 TEST(a_task_waiting_on_an_fd_is_not_a_deadlock) { ASSERT_EQ(wt_run_real(other_thread_writes, NULL), 0); }
+
+static int cancelled_io(void *arg) {
+    (void)arg;
+    int sv[2];
+    nb_pair(sv);
+    ASSERT_EQ(weft_write(sv[1], "data", 4), 4);
+    weft_cancel(weft_current());
+    char buf[8];
+    ASSERT_ERR(weft_read(sv[0], buf, sizeof buf), WEFT_ECANCELED);   /* data or not */
+    ASSERT_ERR(weft_write(sv[1], "more", 4), WEFT_ECANCELED);
+    weft_scope sh;
+    ASSERT_ERR(weft_scope_enter_ex(&sh, WEFT_FOREVER, WEFT_SCOPE_SHIELD), 0);
+    ASSERT_EQ(weft_read(sv[0], buf, sizeof buf), 4);  /* nothing was consumed */
+    ASSERT_ERR(weft_scope_leave(&sh), 0);
+    weft_close(sv[0]);
+    weft_close(sv[1]);
+    return 0;
+}
+TEST(a_cancelled_task_reads_and_writes_nothing) { ASSERT_EQ(wt_run(cancelled_io, NULL), 0); }

@@ -73,7 +73,17 @@ static int wait_fd(int fd, int dir, int64_t deadline) {
 int weft_wait_readable(int fd, int64_t deadline) { return wait_fd(fd, 0, deadline); }
 int weft_wait_writable(int fd, int64_t deadline) { return wait_fd(fd, 1, deadline); }
 
+/* The entry of a read or write: like every suspension point, report a
+ * cancellation before doing anything. */
+static int enter_io(void) {
+    weft_task *t;
+    int err = weft__enter(&t);
+    return err ? err : weft__checkpoint(t);
+}
+
 ssize_t weft_read(int fd, void *buf, size_t len) {
+    int err0 = enter_io();
+    if (err0) return err0;
     for (;;) {
         ssize_t n = read(fd, buf, len);
         if (n >= 0) return n;
@@ -93,6 +103,8 @@ static ssize_t write_once(int fd, const void *buf, size_t len) {
 }
 
 ssize_t weft_write_some(int fd, const void *buf, size_t len) {
+    int err0 = enter_io();
+    if (err0) return err0;
     for (;;) {
         ssize_t n = write_once(fd, buf, len);
         if (n >= 0) return n;

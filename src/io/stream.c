@@ -1,0 +1,495 @@
+/* Buffered streams over a transport (include/weft/stream.h), and the
+ * transport for file descriptors.
+ *
+ * The read side is one contiguous buffer, rbuf[rpos, rend): delimiter search
+ * and peeking want the bytes in one piece. Each fill first moves what is
+ * buffered to the front (usually a partial line, a few bytes), so the free
+ * space is all at the end, then does one transport read into it.
+ *
+ * The write side is a list of chunks. A drain hands the transport pointers
+ * into the chunks and suspends; meanwhile another task may append, and a
+ * single growable array would move under the pending write. Chunks never
+ * move: an append fills the tail's free space and links a new chunk for the
+ * rest, and a drain frees each chunk once it is sent, so an idle stream
+ * holds no output memory.
+ *
+ * Cancel safety comes from the transport's contract (a cancelled read_some
+ * consumed nothing) and from the reads never copying into the caller's
+ * buffer until they can complete: until then the bytes sit in rbuf, where
+ * the next read finds them.
+ */
+#include "internal.h"
+
+#include "weft/io.h"
+#include "weft/stream.h"
+
+#include <limits.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* The read buffer's first size: a connection that trades small messages
+ * never holds more than a page; bulk reads double it up to the limit. */
+#define RBUF_MIN 4096
+/* A read of at least this much into an empty buffer goes straight to the
+ * caller's memory, saving a copy. */
+#define DIRECT_READ RBUF_MIN
+/* The smallest output chunk: many small writes share one allocation. */
+#define WCHUNK (16 * 1024)
+/* Chunks handed to one writev_some call (IOV_MAX is 1024; 64 chunks are at
+ * least 1 MiB, more than any socket takes at once). */
+#define WIOV 64
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t off, len, cap;   /* data[off, len) is unsent */
+    char data[];
+} chunk;
+
+/* Invariants: rpos <= rend <= rcap; rbuf is NULL iff rcap == 0. unsent is
+ * the sum of (len - off) over the chunks, none of which is empty. reading /
+ * writing are set while a task is inside a read-side / drain-side
+ * suspension point: only that task moves rbuf or frees chunks. */
+struct weft_stream {
+    const weft_transport *ops;
+    void *ctx;
+    char *rbuf;
+    size_t rcap, rpos, rend, limit;
+    int rerr;                   /* sticky transport read error */
+    bool eof, reading;
+    chunk *whead, *wtail;
+    size_t unsent;
+    int werr;                   /* sticky transport write error */
+    bool wshut, writing;
+    weft_loop *loop;            /* the loop it was made on */
+    weft_realloc_fn realloc;    /* that loop's allocator, kept: the stream */
+    void *realloc_ud;           /* may be freed after the loop ended */
+};
+
+static void *s_realloc(weft_stream *s, void *p, size_t n) { return s->realloc(s->realloc_ud, p, n); }
+static void s_free(weft_stream *s, void *p) { if (p) s->realloc(s->realloc_ud, p, 0); }
+static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
+static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+
+/* Transport errors that say something about the connection, and so stick;
+ * the others say something about this one call. */
+static bool sticky(ssize_t err) {
+    return err != WEFT_ECANCELED && err != WEFT_ETIMEDOUT && err != WEFT_ENOMEM &&
+           err != WEFT_EBUSY && err != WEFT_ENOTASK && err != WEFT_EWRONGLOOP;
+}
+
+/* ------------------------------------------------------- making, freeing */
+
+int weft_stream_new(weft_stream **out, const weft_transport *ops, void *ctx,
+                    const weft_stream_opts *opts) {
+    weft_loop *L = weft__tls_loop;
+    if (!L) return WEFT_ENOTASK;
+    if (!ops || !ops->read_some || !ops->writev_some || !ops->close) return WEFT_EINVAL;
+    weft_stream *s = weft__alloc(L, sizeof *s);
+    if (!s) return WEFT_ENOMEM;
+    memset(s, 0, sizeof *s);
+    s->ops = ops;
+    s->ctx = ctx;
+    s->limit = opts && opts->limit ? opts->limit : WEFT_STREAM_LIMIT;
+    s->loop = L;
+    s->realloc = L->realloc;
+    s->realloc_ud = L->realloc_ud;
+    *out = s;
+    return 0;
+}
+
+/* Frees the stream's memory, leaving the transport alone. */
+static void release(weft_stream *s) {
+    for (chunk *c = s->whead, *next; c; c = next) {
+        next = c->next;
+        s_free(s, c);
+    }
+    s_free(s, s->rbuf);
+    s_free(s, s);
+}
+
+int weft_stream_free(weft_stream *s) {
+    if (!s) return 0;
+    if (s->reading || s->writing) return WEFT_EBUSY;
+    int err = s->ops->close(s->ctx);
+    release(s);
+    return err;
+}
+
+int weft_stream_close(weft_stream *s) {
+    if (!s) return 0;
+    if (s->reading || s->writing) return WEFT_EBUSY;
+    int err = 0;
+    if (s->unsent) err = s->werr ? s->werr : weft_stream_drain(s);
+    int cerr = weft_stream_free(s);
+    return err ? err : cerr;
+}
+
+/* The checks every suspension point starts with. */
+static int enter(weft_stream *s) {
+    weft_task *t;
+    int err = weft__enter(&t);
+    if (!err && t->loop != s->loop) err = WEFT_EWRONGLOOP;
+    if (!err) err = weft__checkpoint(t);
+    return err;
+}
+
+/* ------------------------------------------------------------- read side */
+
+size_t weft_stream_buffered(const weft_stream *s) { return s->rend - s->rpos; }
+int weft_stream_at_eof(const weft_stream *s) { return s->eof && s->rpos == s->rend; }
+
+/* enter(), and claims the read side. Pair with s->reading = false. */
+static int read_begin(weft_stream *s) {
+    int err = enter(s);
+    if (!err && s->reading) err = WEFT_EBUSY;
+    if (!err) s->reading = true;
+    return err;
+}
+
+/* Drops n buffered bytes. A buffer grown past the limit for one big read
+ * goes once that read has taken its bytes. */
+static void consume(weft_stream *s, size_t n) {
+    s->rpos += n;
+    if (s->rpos < s->rend) return;
+    s->rpos = s->rend = 0;
+    if (s->rcap > s->limit) {
+        s_free(s, s->rbuf);
+        s->rbuf = NULL;
+        s->rcap = 0;
+    }
+}
+
+/* Copies n buffered bytes to buf and consumes them. */
+static void take(weft_stream *s, void *buf, size_t n) {
+    if (n) memcpy(buf, s->rbuf + s->rpos, n);
+    consume(s, n);
+}
+
+/* One transport read, keeping the end-of-stream and sticky-error state:
+ * the count, WEFT_EOF, or an error. */
+static ssize_t transport_read(weft_stream *s, void *buf, size_t len) {
+    if (s->eof) return WEFT_EOF;
+    if (s->rerr) return s->rerr;
+    ssize_t n = s->ops->read_some(s->ctx, buf, len);
+    if (n == 0) {
+        s->eof = true;
+        return WEFT_EOF;
+    }
+    if (n < 0 && sticky(n)) s->rerr = (int)n;
+    return n;
+}
+
+/* Moves the buffered bytes to the front and makes the buffer hold at least
+ * `want` bytes, doubling from RBUF_MIN but to no more than max(want, bound). */
+static int reserve(weft_stream *s, size_t want, size_t bound) {
+    size_t have = s->rend - s->rpos;
+    if (s->rpos) {
+        memmove(s->rbuf, s->rbuf + s->rpos, have);
+        s->rpos = 0;
+        s->rend = have;
+    }
+    if (s->rcap >= want && s->rcap > have) return 0;
+    size_t cap = s->rcap ? s->rcap : RBUF_MIN;
+    while (cap < want && cap <= SIZE_MAX / 2) cap *= 2;
+    cap = min_sz(cap, max_sz(want, bound));
+    char *b = s_realloc(s, s->rbuf, cap);
+    if (!b) return WEFT_ENOMEM;
+    s->rbuf = b;
+    s->rcap = cap;
+    return 0;
+}
+
+/* One transport read into the buffer, made to hold `want` (> buffered)
+ * bytes first, as reserve(). The count, WEFT_EOF, or an error. */
+static ssize_t fill(weft_stream *s, size_t want, size_t bound) {
+    if (s->eof) return WEFT_EOF;
+    if (s->rerr) return s->rerr;
+    int err = reserve(s, want, bound);
+    if (err) return err;
+    ssize_t n = transport_read(s, s->rbuf + s->rend, s->rcap - s->rend);
+    if (n > 0) s->rend += (size_t)n;
+    return n;
+}
+
+static ssize_t read_some(weft_stream *s, void *buf, size_t len) {
+    if (len == 0) return 0;
+    if (s->rpos == s->rend) {
+        bool direct = len >= DIRECT_READ;
+        ssize_t n = direct ? transport_read(s, buf, len) : fill(s, 1, s->limit);
+        if (n == WEFT_EOF) return 0;
+        if (n < 0 || direct) return n;
+    }
+    size_t n = min_sz(len, weft_stream_buffered(s));
+    take(s, buf, n);
+    return (ssize_t)n;
+}
+
+ssize_t weft_stream_read(weft_stream *s, void *buf, size_t len) {
+    int err = read_begin(s);
+    if (err) return err;
+    ssize_t n = read_some(s, buf, min_sz(len, SSIZE_MAX));
+    s->reading = false;
+    return n;
+}
+
+static int read_exactly(weft_stream *s, void *buf, size_t len, size_t *got) {
+    while (weft_stream_buffered(s) < len) {
+        ssize_t n = fill(s, len, max_sz(len, s->limit));
+        if (n == WEFT_EOF) {
+            size_t have = weft_stream_buffered(s);
+            take(s, buf, have);
+            if (got) *got = have;
+            return WEFT_EOF;
+        }
+        if (n < 0) return (int)n;
+    }
+    take(s, buf, len);
+    if (got) *got = len;
+    return 0;
+}
+
+int weft_stream_read_exactly(weft_stream *s, void *buf, size_t len, size_t *got) {
+    int err = read_begin(s);
+    if (err) return err;
+    err = read_exactly(s, buf, len, got);
+    s->reading = false;
+    return err;
+}
+
+static ssize_t read_until(weft_stream *s, const void *delim, size_t dlen, void *buf, size_t max) {
+    size_t from = 0;  /* bytes already searched, less a delimiter's straddle */
+    for (;;) {
+        size_t have = weft_stream_buffered(s);
+        const char *p = s->rbuf + s->rpos;
+        const char *hit = have ? memmem(p + from, have - from, delim, dlen) : NULL;
+        if (hit) {
+            size_t n = (size_t)(hit - p) + dlen;
+            if (n > max) return WEFT_EOVERFLOW;
+            take(s, buf, n);
+            return (ssize_t)n;
+        }
+        if (have >= max) return WEFT_EOVERFLOW;
+        from = have >= dlen ? have - dlen + 1 : 0;
+        ssize_t n = fill(s, have + 1, max);
+        if (n < 0) return n;
+    }
+}
+
+ssize_t weft_stream_read_until(weft_stream *s, const void *delim, size_t dlen, void *buf, size_t cap) {
+    int err = read_begin(s);
+    if (err) return err;
+    ssize_t n = dlen && cap ? read_until(s, delim, dlen, buf, min_sz(min_sz(cap, s->limit), SSIZE_MAX))
+                            : WEFT_EINVAL;
+    s->reading = false;
+    return n;
+}
+
+ssize_t weft_stream_read_line(weft_stream *s, void *buf, size_t cap) {
+    return weft_stream_read_until(s, "\n", 1, buf, cap);
+}
+
+static ssize_t read_to_eof(weft_stream *s, void *buf, size_t cap) {
+    for (;;) {
+        size_t have = weft_stream_buffered(s);
+        if (have > cap) return WEFT_EOVERFLOW;
+        ssize_t n = fill(s, have + 1, max_sz(cap + 1, s->limit));
+        if (n == WEFT_EOF) break;
+        if (n < 0) return n;
+    }
+    size_t have = weft_stream_buffered(s);
+    take(s, buf, have);
+    return (ssize_t)have;
+}
+
+ssize_t weft_stream_read_to_eof(weft_stream *s, void *buf, size_t cap) {
+    int err = read_begin(s);
+    if (err) return err;
+    ssize_t n = read_to_eof(s, buf, min_sz(cap, SSIZE_MAX - 1));
+    s->reading = false;
+    return n;
+}
+
+ssize_t weft_stream_peek(weft_stream *s, size_t want, const void **data) {
+    if (want) {
+        if (want > s->limit) return WEFT_EINVAL;
+        int err = read_begin(s);
+        if (err) return err;
+        ssize_t n = 0;
+        while (n >= 0 && weft_stream_buffered(s) < want) n = fill(s, want, s->limit);
+        s->reading = false;
+        if (n < 0) return n;
+    }
+    size_t have = weft_stream_buffered(s);
+    *data = have ? s->rbuf + s->rpos : NULL;
+    return (ssize_t)have;
+}
+
+int weft_stream_consume(weft_stream *s, size_t n) {
+    if (s->reading) return WEFT_EBUSY;
+    if (n > weft_stream_buffered(s)) return WEFT_EINVAL;
+    consume(s, n);
+    return 0;
+}
+
+/* ------------------------------------------------------------ write side */
+
+size_t weft_stream_unsent(const weft_stream *s) { return s->unsent; }
+
+int weft_stream_writev(weft_stream *s, const struct iovec *iov, int iovcnt) {
+    if (iovcnt < 0) return WEFT_EINVAL;
+    if (s->wshut) return WEFT_ECLOSED;
+    if (s->werr) return s->werr;
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len > SIZE_MAX - total) return WEFT_ENOMEM;
+        total += iov[i].iov_len;
+    }
+    if (total == 0) return 0;
+    /* Allocate first, so that failing leaves the buffer as it was. */
+    chunk *tail = s->wtail, *fresh = NULL;
+    size_t room = tail ? tail->cap - tail->len : 0;
+    if (total > room) {
+        size_t cap = max_sz(WCHUNK, total - room);
+        if (cap > SIZE_MAX - sizeof *fresh || !(fresh = s_realloc(s, NULL, sizeof *fresh + cap)))
+            return WEFT_ENOMEM;
+        *fresh = (chunk){ .cap = cap };
+    }
+    chunk *dst = room ? tail : fresh;
+    for (int i = 0; i < iovcnt; i++) {
+        const char *p = iov[i].iov_base;
+        for (size_t left = iov[i].iov_len; left;) {
+            if (dst->len == dst->cap) dst = fresh;
+            size_t k = min_sz(left, dst->cap - dst->len);
+            memcpy(dst->data + dst->len, p, k);
+            dst->len += k;
+            p += k;
+            left -= k;
+        }
+    }
+    if (fresh) {
+        if (tail) tail->next = fresh;
+        else s->whead = fresh;
+        s->wtail = fresh;
+    }
+    s->unsent += total;
+    return 0;
+}
+
+int weft_stream_write(weft_stream *s, const void *buf, size_t len) {
+    struct iovec iov = { (void *)buf, len };
+    return weft_stream_writev(s, &iov, 1);
+}
+
+/* Drops n sent bytes from the front of the chunk list. */
+static void sent(weft_stream *s, size_t n) {
+    s->unsent -= n;
+    while (n) {
+        chunk *c = s->whead;
+        size_t k = min_sz(n, c->len - c->off);
+        c->off += k;
+        n -= k;
+        if (c->off < c->len) break;
+        s->whead = c->next;
+        if (!s->whead) s->wtail = NULL;
+        s_free(s, c);
+    }
+}
+
+static int flush(weft_stream *s) {
+    while (s->unsent) {
+        if (s->werr) return s->werr;
+        struct iovec iov[WIOV];
+        int n = 0;
+        for (chunk *c = s->whead; c && n < WIOV; c = c->next)
+            iov[n++] = (struct iovec){ c->data + c->off, c->len - c->off };
+        ssize_t k = s->ops->writev_some(s->ctx, iov, n);
+        if (k == 0) k = -EIO;  /* a transport breaking its contract: do not spin */
+        if (k < 0) {
+            if (sticky(k)) s->werr = (int)k;
+            return (int)k;
+        }
+        sent(s, min_sz((size_t)k, s->unsent));
+    }
+    return 0;
+}
+
+/* enter(), claims the write side, and runs fn. */
+static int write_side(weft_stream *s, int (*fn)(weft_stream *)) {
+    int err = enter(s);
+    if (err) return err;
+    if (s->writing) return WEFT_EBUSY;
+    s->writing = true;
+    err = fn(s);
+    s->writing = false;
+    return err;
+}
+
+int weft_stream_drain(weft_stream *s) { return write_side(s, flush); }
+
+static int shut(weft_stream *s) {
+    if (s->wshut) return 0;
+    int err = flush(s);
+    if (err) return err;
+    if (!s->ops->shutdown_write) return -ENOTSUP;
+    /* Closed to writes while shutdown_write may wait: a byte appended then
+     * could never be sent. */
+    s->wshut = true;
+    if ((err = s->ops->shutdown_write(s->ctx))) s->wshut = false;
+    return err;
+}
+
+int weft_stream_shutdown(weft_stream *s) { return write_side(s, shut); }
+
+/* ------------------------------------------------------- the fd transport
+ *
+ * ctx is the fd itself. Sockets and other fds get separate tables, decided
+ * once at creation, so a write never probes with a failing sendmsg. */
+
+static int fd_of(void *ctx) { return (int)(intptr_t)ctx; }
+
+static ssize_t fd_read(void *ctx, void *buf, size_t len) { return weft_read(fd_of(ctx), buf, len); }
+
+/* One write attempt: sendmsg with MSG_NOSIGNAL on a socket, else writev. */
+static ssize_t fd_writev_once(int fd, bool sock, const struct iovec *iov, int n) {
+    if (!sock) return writev(fd, iov, n);
+    struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
+    return sendmsg(fd, &m, MSG_NOSIGNAL);
+}
+
+/* Tries the write before waiting, as weft_write_some does. */
+static ssize_t fd_writev(int fd, bool sock, const struct iovec *iov, int n) {
+    for (;;) {
+        ssize_t k = fd_writev_once(fd, sock, iov, n);
+        if (k >= 0) return k;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+        int err = weft_wait_writable(fd, WEFT_FOREVER);
+        if (err) return err;
+    }
+}
+
+static ssize_t sock_writev(void *ctx, const struct iovec *iov, int n) { return fd_writev(fd_of(ctx), true, iov, n); }
+static ssize_t file_writev(void *ctx, const struct iovec *iov, int n) { return fd_writev(fd_of(ctx), false, iov, n); }
+static int sock_shutdown(void *ctx) { return shutdown(fd_of(ctx), SHUT_WR) ? -errno : 0; }
+static int fd_close(void *ctx) { return weft_close(fd_of(ctx)); }
+
+static const weft_transport sock_transport = { fd_read, sock_writev, sock_shutdown, fd_close };
+static const weft_transport file_transport = { fd_read, file_writev, NULL, fd_close };
+
+int weft_stream_new_fd(weft_stream **out, int fd, const weft_stream_opts *opts) {
+    if (fd < 0) return WEFT_EINVAL;
+    int type;
+    socklen_t len = sizeof type;
+    bool sock = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+    if (!sock && errno != ENOTSOCK) return -errno;
+    weft_stream *s;
+    int err = weft_stream_new(&s, sock ? &sock_transport : &file_transport, (void *)(intptr_t)fd, opts);
+    if (err) return err;
+    if ((err = weft_fd_nonblock(fd))) {
+        release(s);  /* the fd stays the caller's: do not close it */
+        return err;
+    }
+    *out = s;
+    return 0;
+}
