@@ -67,6 +67,11 @@ WEFT_EXTERN const char *weft_version_string(void);
 #define WEFT_EWRONGLOOP (-4001)       /* the object belongs to another thread's loop */
 #define WEFT_ECLOSED    (-4002)       /* the object was shut down or closed */
 #define WEFT_EOF        (-4003)       /* end of stream / no more items */
+#define WEFT_EINTR      (-EINTR)      /* weft_run: SIGINT (Ctrl-C) cancelled main */
+/* Name resolution (weft/dns.h). */
+#define WEFT_ENOTFOUND  (-4010)       /* the name does not exist, or has no address */
+#define WEFT_EDNSAGAIN  (-4011)       /* temporary resolver failure: try again later */
+#define WEFT_EDNSFAIL   (-4012)       /* the resolver failed for good */
 
 /* A static, human-readable description of any WEFT_E* code (or -errno);
  * never NULL. */
@@ -127,6 +132,8 @@ enum {
     /* Do not install the SIGSEGV handler that names the task whose stack
      * overflowed (see weft_run). */
     WEFT_LOOP_NO_OVERFLOW_HANDLER = 1 << 2,
+    /* Leave SIGINT alone: do not make Ctrl-C cancel main (see weft_run). */
+    WEFT_LOOP_NO_SIGINT = 1 << 3,
 };
 
 /* The poller a loop uses for I/O readiness. */
@@ -145,6 +152,8 @@ typedef struct weft_loop_opts {
                                   pages, at least 16 KiB) */
     weft_realloc_fn realloc;   /* 0 = the C library's realloc/free */
     void *realloc_ud;          /* passed to realloc */
+    unsigned pool_size;        /* threads of the loop's pool (weft/thread.h):
+                                  0 = 4; at most 1024, else WEFT_EINVAL */
 } weft_loop_opts;
 
 /* Runs `main(arg)` as the first task of a new loop on the calling thread, like
@@ -164,7 +173,16 @@ typedef struct weft_loop_opts {
  * Unless WEFT_LOOP_NO_OVERFLOW_HANDLER is given, a SIGSEGV handler (on an
  * alternate signal stack) is installed if none is: a task that overflows its
  * stack hits a guard page and the process aborts with "weft: stack overflow in
- * task 'NAME'". Any other fault is passed on to the default action. */
+ * task 'NAME'". Any other fault is passed on to the default action.
+ *
+ * Ctrl-C: on the process's main thread, if SIGINT's disposition is the
+ * default when the loop starts (and not WEFT_LOOP_NO_SIGINT), a SIGINT
+ * during the run cancels main, as asyncio.run does, so the program shuts
+ * down through its normal cancellation paths; weft_run then returns
+ * WEFT_EINTR whatever main returned. A second SIGINT before the loop ends
+ * restores the default action and re-raises it: the process dies, as a
+ * stuck shutdown should. The default disposition is back when weft_run
+ * returns. A program that handles or ignores SIGINT itself is left alone. */
 WEFT_EXTERN int weft_run(int (*main)(void *arg), void *arg);
 /* weft_run with options; `opts` may be NULL. Also reads WEFT_DEBUG=1. */
 WEFT_EXTERN int weft_run_opts(const weft_loop_opts *opts, int (*main)(void *arg), void *arg);

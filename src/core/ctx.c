@@ -7,6 +7,8 @@
 #include <string.h>
 
 #if defined(WEFT_SWITCH_UCONTEXT)
+#include <pthread.h>
+#include <signal.h>
 
 /* makecontext passes only int arguments: the task pointer goes in two. */
 static void ucontext_entry(unsigned hi, unsigned lo) {
@@ -23,7 +25,11 @@ void weft__ctx_make(weft__ctx *c, void *lo, size_t size, weft_task *t) {
                 (unsigned)(p >> 32), (unsigned)(p & 0xffffffffu));
 }
 
+/* swapcontext also switches the signal mask, which belongs to the thread,
+ * not to a task (weft_signal_wait blocks signals for the whole loop): hand
+ * the current mask on to the context being resumed. */
 void weft__swap(weft__ctx *from, weft__ctx *to) {
+    pthread_sigmask(SIG_SETMASK, NULL, &to->uc.uc_sigmask);
     swapcontext(&from->uc, &to->uc);
 }
 

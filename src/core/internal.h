@@ -248,6 +248,14 @@ struct weft_loop {
     void *altstack;                 /* overflow reporter's signal stack */
     size_t altstack_size;
     bool altstack_installed;
+
+    /* Other threads' way in (src/io/pool.c): the thread pool, the
+     * thread-safe call-soon queue and its eventfd. remote_pending is set
+     * (atomically, by any thread or the SIGINT handler) while something
+     * waits there, so upkeep looks even when it would not poll. */
+    struct weft__remote *remote;
+    int remote_pending;
+    unsigned pool_size;
 };
 
 extern __thread weft_loop *weft__tls_loop;
@@ -330,6 +338,23 @@ void weft__task_free(weft_loop *L, weft_task *t);
 const char *weft__task_name(weft_task *t);
 /* Called by a group child as it ends (wait.c). */
 void weft__group_child_done(weft_task *t);
+
+/* Thread pool and thread-safe call-soon (src/io/pool.c): set up at loop
+ * init (an eventfd source), torn down at loop close (joins the pool's
+ * threads, drops what they still owe). run runs what other threads queued;
+ * upkeep calls it whenever weft__remote_due. */
+int weft__remote_init(weft_loop *L);
+void weft__remote_close(weft_loop *L);
+void weft__remote_run(weft_loop *L);
+static inline bool weft__remote_due(const weft_loop *L) {
+    return __atomic_load_n(&L->remote_pending, __ATOMIC_RELAXED) != 0;
+}
+/* SIGINT cancels main (src/io/signal.c); called by pool.c, which owns the
+ * eventfd the handler wakes the loop with. */
+void weft__sigint_install(weft_loop *L, int wake_fd);
+void weft__sigint_uninstall(weft_loop *L);
+bool weft__sigint_take(weft_loop *L);
+bool weft__sigint_seen(weft_loop *L);
 
 /* Debug reports (stderr), only with WEFT_LOOP_DEBUG. */
 void weft__debug(weft_loop *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

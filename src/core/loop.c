@@ -157,6 +157,7 @@ static bool run_soon(weft_loop *L) {
 /* One round of upkeep. Returns false when nothing is ready and nothing ever
  * can be: no timer, no poll source, no callback (a deadlock). */
 static bool upkeep(weft_loop *L) {
+    if (weft__remote_due(L)) weft__remote_run(L);
     run_soon(L);
     int64_t now = 0;
     if (L->nheap) {
@@ -171,7 +172,9 @@ static bool upkeep(weft_loop *L) {
     weft__stack_trim(L);
     if (!L->nheap && !L->nwatch) return false;
     if (L->virtual_clock) {
-        if (L->nwatch) weft__poll_wait(L, 0);
+        /* With no timer to jump to, only the poller can end the wait:
+         * block in it rather than spin. */
+        if (L->nwatch) weft__poll_wait(L, L->nheap ? 0 : -1);
         if (!L->ready_head && !L->soon_head && L->nheap) {
             L->vnow = L->heap[0].when > L->vnow ? L->heap[0].when : L->vnow;
             weft__timer_run(L, L->vnow);
@@ -201,7 +204,7 @@ static weft_task *pick_slow(weft_loop *L) {
     for (;;) {
         /* Nothing for upkeep to do: skip it (the common case of tasks
          * handing work to each other with no timer or fd pending). */
-        if (L->ready_head && !L->soon_head && !L->nheap && !L->nwatch) {
+        if (L->ready_head && !L->soon_head && !L->nheap && !L->nwatch && !weft__remote_due(L)) {
             L->budget = L->nready;
             return ready_pop(L);
         }
@@ -362,10 +365,13 @@ static int loop_init(weft_loop *L, const weft_loop_opts *opts) {
         return err;
     }
     if (!(L->flags & WEFT_LOOP_NO_OVERFLOW_HANDLER) && (err = weft__overflow_init(L))) return err;
-    return 0;
+    L->pool_size = opts ? opts->pool_size : 0;
+    return weft__remote_init(L);
 }
 
 static void loop_close(weft_loop *L) {
+    /* First: the pool's leftovers may run callbacks that touch the rest. */
+    weft__remote_close(L);
     /* Records whose handles were never released. */
     for (weft_task *t = L->ended, *n; t; t = n) {
         n = t->next_all;
@@ -480,6 +486,7 @@ int weft_run_opts(const weft_loop_opts *opts, int (*mainfn)(void *), void *arg) 
     if (!err) {
         run(L, main);
         err = L->deadlocked ? WEFT_EDEADLK : box.result;
+        if (weft__sigint_seen(L)) err = WEFT_EINTR;
         if (weft_task_done(main)) weft__task_unref(main);
         else weft__task_free(L, main);  /* abandoned */
     }
