@@ -59,6 +59,7 @@ run "$build/bench/bench_timers"
 go_run timers
 ratio timers_1m_s
 
+run "$build/bench/bench_connect_accept"
 run sh scripts/echo_bench.sh "$build/bench"
 for peer in epoll_ref libuv; do
   awk -v p="$peer" '$1 == "echo_cpu_us_per_rt" { w = $2 } $1 == "echo_cpu_us_per_rt_" p { r = $2 }
