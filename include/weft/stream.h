@@ -102,6 +102,9 @@ typedef struct weft_stream_opts {
     size_t limit;   /* most bytes buffered for reading on the stream's own
                        initiative, and the longest line read_until accepts;
                        0 = WEFT_STREAM_LIMIT */
+    int borrow_fd;  /* weft_stream_new_fd: nonzero leaves the fd open when the
+                       stream is closed or freed (e.g. a connection that
+                       weft_serve owns and closes) */
 } weft_stream_opts;
 
 /* Makes a stream over the transport `ops` with context `ctx`. `opts` may be
@@ -121,8 +124,9 @@ WEFT_EXTERN int weft_stream_new(weft_stream **out, const weft_transport *ops, vo
  * is -EPIPE and never SIGPIPE on a socket (on a pipe, writev: ignore SIGPIPE
  * yourself); shutdown_write is shutdown(SHUT_WR) on a socket, and a pipe
  * cannot half-close (weft_stream_shutdown: -ENOTSUP).
- * On success the stream owns fd and closes it with weft_close when freed; on
- * failure fd is untouched and still the caller's. Returns 0, WEFT_ENOTASK,
+ * On success the stream owns fd and closes it with weft_close when freed
+ * (unless opts->borrow_fd: then it only stops watching it); on failure fd is
+ * untouched and still the caller's. Returns 0, WEFT_ENOTASK,
  * WEFT_EINVAL (fd < 0), WEFT_ENOMEM, or -EBADF (fd is not open). */
 WEFT_EXTERN int weft_stream_new_fd(weft_stream **out, int fd, const weft_stream_opts *opts);
 

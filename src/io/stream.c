@@ -446,7 +446,10 @@ int weft_stream_shutdown(weft_stream *s) { return write_side(s, shut); }
  * ctx is the fd itself. Sockets and other fds get separate tables, decided
  * once at creation, so a write never probes with a failing sendmsg. */
 
-static int fd_of(void *ctx) { return (int)(intptr_t)ctx; }
+/* The fd transports' context: the fd shifted left, its low bit set when the
+ * fd is borrowed (weft_stream_opts.borrow_fd: closing the stream leaves it
+ * open). */
+static int fd_of(void *ctx) { return (int)((intptr_t)ctx >> 1); }
 
 static ssize_t fd_read(void *ctx, void *buf, size_t len) { return weft_read(fd_of(ctx), buf, len); }
 
@@ -472,7 +475,13 @@ static ssize_t fd_writev(int fd, bool sock, const struct iovec *iov, int n) {
 static ssize_t sock_writev(void *ctx, const struct iovec *iov, int n) { return fd_writev(fd_of(ctx), true, iov, n); }
 static ssize_t file_writev(void *ctx, const struct iovec *iov, int n) { return fd_writev(fd_of(ctx), false, iov, n); }
 static int sock_shutdown(void *ctx) { return shutdown(fd_of(ctx), SHUT_WR) ? -errno : 0; }
-static int fd_close(void *ctx) { return weft_close(fd_of(ctx)); }
+static int fd_close(void *ctx) {
+    if ((intptr_t)ctx & 1) {  /* borrowed: the loop forgets it, the owner closes */
+        weft_fd_forget(fd_of(ctx));
+        return 0;
+    }
+    return weft_close(fd_of(ctx));
+}
 
 static const weft_transport sock_transport = { fd_read, sock_writev, sock_shutdown, fd_close };
 static const weft_transport file_transport = { fd_read, file_writev, NULL, fd_close };
@@ -484,7 +493,8 @@ int weft_stream_new_fd(weft_stream **out, int fd, const weft_stream_opts *opts) 
     bool sock = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
     if (!sock && errno != ENOTSOCK) return -errno;
     weft_stream *s;
-    int err = weft_stream_new(&s, sock ? &sock_transport : &file_transport, (void *)(intptr_t)fd, opts);
+    intptr_t ctx = ((intptr_t)fd << 1) | (opts && opts->borrow_fd ? 1 : 0);
+    int err = weft_stream_new(&s, sock ? &sock_transport : &file_transport, (void *)ctx, opts);
     if (err) return err;
     if ((err = weft_fd_nonblock(fd))) {
         release(s);  /* the fd stays the caller's: do not close it */
