@@ -140,7 +140,9 @@ enum {
 enum {
     WEFT_BACKEND_DEFAULT = 0,  /* $WEFT_BACKEND ("epoll" or "uring"), else epoll */
     WEFT_BACKEND_EPOLL,
-    WEFT_BACKEND_URING,        /* io_uring (liburing); WEFT_EINVAL where not built */
+    WEFT_BACKEND_URING,        /* io_uring (liburing): WEFT_EINVAL where weft was built
+                                  without it; the kernel's code (-EPERM, -ENOSYS)
+                                  where io_uring is refused */
 };
 
 /* Options for a loop. Zero-initialise and set what you need; every zero field

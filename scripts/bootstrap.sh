@@ -2,9 +2,9 @@
 # Installs the Debian packages weft's build, tests, demo and benchmarks need,
 # if any is missing. Silent and quick when all are present.
 set -e
-pkgs="build-essential cmake ninja-build pkg-config valgrind
+pkgs="build-essential cmake ninja-build pkg-config valgrind liburing-dev
       gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static"
-[ "$1" = "bench" ] && pkgs="$pkgs golang-go"
+[ "$1" = "bench" ] && pkgs="$pkgs golang-go libuv1-dev"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
