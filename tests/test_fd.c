@@ -238,3 +238,33 @@ static int cancelled_io(void *arg) {
     return 0;
 }
 TEST(a_cancelled_task_reads_and_writes_nothing) { ASSERT_EQ(wt_run(cancelled_io, NULL), 0); }
+
+static void *read_to_eof(void *arg) {
+    int fd = *(int *)arg;
+    char buf[64];
+    size_t total = 0;
+    for (;;) {
+        ssize_t n = weft_read(fd, buf, sizeof buf);
+        if (n < 0) return weft_error((int)n);
+        if (n == 0) return (void *)total;
+        total += (size_t)n;
+    }
+}
+static int short_read_then_eof(void *arg) {
+    (void)arg;
+    int sv[2];
+    nb_pair(sv);
+    weft_task *r = weft_spawn(read_to_eof, &sv[0]);
+    ASSERT_ERR(weft_yield(), 0);  /* the reader waits, so the fd is watched */
+    /* Data and the end come together: the read that gets the data is short,
+     * yet the queue is not "empty": the end of file is still to be read. */
+    ASSERT_EQ(weft_write(sv[1], "abc", 3), 3);
+    ASSERT(shutdown(sv[1], SHUT_WR) == 0);
+    void *total;
+    ASSERT_ERR(weft_join(r, &total), 0);
+    ASSERT_EQ((intptr_t)total, 3);
+    weft_close(sv[0]);
+    weft_close(sv[1]);
+    return 0;
+}
+TEST(a_short_read_followed_by_end_of_file_does_not_wait_forever) { ASSERT_EQ(wt_run(short_read_then_eof, NULL), 0); }

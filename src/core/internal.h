@@ -365,9 +365,10 @@ void weft__debug(weft_loop *L, const char *fmt, ...) __attribute__((format(print
  * init and close the backend's state; watch an fd for both directions,
  * edge-triggered, until unwatched; add and remove sources; and wait up to
  * `timeout` ns (-1: forever, 0: just look), calling weft__fd_event for each
- * fd that became ready (WEFT__IN / WEFT__OUT bits) and a source's ready()
+ * fd that became ready (WEFT__IN / WEFT__OUT bits, plus WEFT__HUP once the
+ * peer has closed its side or an error is pending) and a source's ready()
  * for each readable source. */
-enum { WEFT__IN = 1, WEFT__OUT = 2 };
+enum { WEFT__IN = 1, WEFT__OUT = 2, WEFT__HUP = 4 /* peer closed, or an error */ };
 
 /* A readiness source that is not a plain fd (an eventfd for other threads, a
  * signalfd): the poller calls ready() when `fd` is readable. */
@@ -401,6 +402,11 @@ struct weft__fd {
     weft_task *waiter[2];  /* [0] reading, [1] writing */
     unsigned char ready;   /* WEFT__IN | WEFT__OUT */
     bool watched;
+    bool stream;           /* a SOCK_STREAM socket (asked when first watched) */
+    bool drained;          /* a stream whose last read came up short, with no
+                              IN edge since: its queue is known empty */
+    bool hup;              /* the peer closed (or an error): a short read no
+                              longer means "empty", EOF may be next */
 };
 typedef struct weft__fd weft__fd;
 void weft__fd_event(weft_loop *L, int fd, unsigned events);

@@ -53,6 +53,7 @@ static void dispatch(weft_loop *L, const struct epoll_event *ev) {
     unsigned bits = 0;
     if (ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) bits |= WEFT__IN;
     if (ev->events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) bits |= WEFT__OUT;
+    if (ev->events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) bits |= WEFT__HUP;
     weft__fd_event(L, (int)(u >> 1), bits);
 }
 

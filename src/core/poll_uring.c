@@ -274,11 +274,12 @@ static void rearm_now(uring_state *u) {
 static void dispatch_fd(weft_loop *L, uring_state *u, const done *d) {
     size_t fd = (size_t)(d->ud >> 2 & 0x3fffffff);
     if (fd >= u->nfdgen || u->fdgen[fd] != (uint32_t)(d->ud >> 32)) return;  /* stale */
-    unsigned bits = WEFT__IN | WEFT__OUT;  /* an error: let the read or write find it */
+    unsigned bits = WEFT__IN | WEFT__OUT | WEFT__HUP;  /* an error: let the read or write find it */
     if (d->res >= 0) {
         bits = 0;
         if (d->res & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) bits |= WEFT__IN;
         if (d->res & (POLLOUT | POLLHUP | POLLERR)) bits |= WEFT__OUT;
+        if (d->res & (POLLRDHUP | POLLHUP | POLLERR)) bits |= WEFT__HUP;
         if (!(d->flags & IORING_CQE_F_MORE)) rearm_later(L, u, d->ud);
     }
     weft__fd_event(L, (int)fd, bits);
