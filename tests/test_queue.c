@@ -8,6 +8,7 @@
  * Tasks return their call's code as their result; items are small integers
  * cast to pointers (the queue never looks at them). */
 #include "test.h"
+#include "wt_order.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -15,29 +16,6 @@
 
 static weft_queue *q;
 
-static int order[256], norder;
-static void note(int v) { order[norder++] = v; }
-#define ASSERT_ORDER(...) do { \
-    int want_[] = { __VA_ARGS__ }; \
-    ASSERT_EQ(norder, (int)(sizeof want_ / sizeof *want_)); \
-    for (int i_ = 0; i_ < norder; i_++) ASSERT_EQ(order[i_], want_[i_]); \
-} while (0)
-
-#define ID(arg) ((int)(intptr_t)(arg))
-#define ITEM(i) ((void *)(intptr_t)(i))
-#define RESULT(code) ((void *)(intptr_t)(code))
-
-static int joined(weft_task *t) {
-    void *r = (void *)1;
-    ASSERT(t);
-    ASSERT_ERR(weft_join(t, &r), 0);
-    return (int)(intptr_t)r;
-}
-
-/* Lets every spawned task run until it parks. */
-static void settle(void) {
-    for (int i = 0; i < 4; i++) ASSERT_ERR(weft_yield(), 0);
-}
 
 static void make(int kind, size_t capacity, int (*cmp)(const void *, const void *)) {
     weft_queue_opts o = { .kind = kind, .capacity = capacity, .cmp = cmp };
@@ -45,7 +23,7 @@ static void make(int kind, size_t capacity, int (*cmp)(const void *, const void 
 }
 
 static int get_item(void) {
-    void *item = ITEM(-1);
+    void *item = AS_ARG(-1);
     ASSERT_ERR(weft_queue_get(q, &item), 0);
     return ID(item);
 }
@@ -53,7 +31,7 @@ static int get_item(void) {
 /* Gets one item and notes it. */
 static void *getter(void *arg) {
     (void)arg;
-    void *item = ITEM(-1);
+    void *item = AS_ARG(-1);
     int err = weft_queue_get(q, &item);
     if (err) {
         ASSERT_EQ(ID(item), -1);  /* *out untouched on failure */
@@ -90,7 +68,7 @@ static int queue_new_rejects_bad_options_body(void *arg) {
     ASSERT(out == sentinel);
     /* NULL options: an unbounded FIFO queue. */
     ASSERT_ERR(weft_queue_new(&out, NULL), 0);
-    for (int i = 0; i < 100; i++) ASSERT_ERR(weft_queue_try_put(out, ITEM(i)), 0);
+    for (int i = 0; i < 100; i++) ASSERT_ERR(weft_queue_try_put(out, AS_ARG(i)), 0);
     for (int i = 0; i < 100; i++) {
         void *item;
         ASSERT_ERR(weft_queue_try_get(out, &item), 0);
@@ -120,7 +98,7 @@ static int fifo_queue_returns_items_in_put_order_body(void *arg) {
     make(WEFT_QUEUE_FIFO, 0, NULL);
     int next_in = 0, next_out = 0;
     for (int round = 0; round < 50; round++) {
-        for (int i = 0; i < 7; i++) ASSERT_ERR(weft_queue_put(q, ITEM(next_in++)), 0);
+        for (int i = 0; i < 7; i++) ASSERT_ERR(weft_queue_put(q, AS_ARG(next_in++)), 0);
         for (int i = 0; i < 5; i++) ASSERT_EQ(get_item(), next_out++);
         ASSERT_EQ(weft_queue_size(q), (size_t)(next_in - next_out));
     }
@@ -134,9 +112,9 @@ TEST(fifo_queue_returns_items_in_put_order) { ASSERT_EQ(wt_run(fifo_queue_return
 static int lifo_queue_returns_newest_first_body(void *arg) {
     (void)arg;
     make(WEFT_QUEUE_LIFO, 0, NULL);
-    for (int i = 0; i < 40; i++) ASSERT_ERR(weft_queue_put(q, ITEM(i)), 0);
+    for (int i = 0; i < 40; i++) ASSERT_ERR(weft_queue_put(q, AS_ARG(i)), 0);
     for (int i = 39; i >= 20; i--) ASSERT_EQ(get_item(), i);
-    ASSERT_ERR(weft_queue_put(q, ITEM(99)), 0);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(99)), 0);
     ASSERT_EQ(get_item(), 99);
     for (int i = 19; i >= 0; i--) ASSERT_EQ(get_item(), i);
     ASSERT_EQ(weft_queue_size(q), 0);
@@ -156,7 +134,7 @@ static int priority_queue_returns_smallest_first_body(void *arg) {
         x = x * 1103515245u + 12345u;
         if (i < 200 && ((x >> 16) % 3 != 0 || !pending)) {
             int v = (int)((i * 37u + 11u) % 200u);
-            ASSERT_ERR(weft_queue_put(q, ITEM(v)), 0);
+            ASSERT_ERR(weft_queue_put(q, AS_ARG(v)), 0);
             present[v] = 1;
             pending++;
             continue;
@@ -214,10 +192,10 @@ TEST(priority_queue_equal_items_come_out_in_put_order) { ASSERT_EQ(wt_run(priori
 static int try_get_on_empty_queue_returns_eagain_leaving_out_untouched_body(void *arg) {
     (void)arg;
     make(WEFT_QUEUE_FIFO, 0, NULL);
-    void *item = ITEM(-1);
+    void *item = AS_ARG(-1);
     ASSERT_ERR(weft_queue_try_get(q, &item), WEFT_EAGAIN);
     ASSERT_EQ(ID(item), -1);
-    ASSERT_ERR(weft_queue_try_put(q, ITEM(5)), 0);
+    ASSERT_ERR(weft_queue_try_put(q, AS_ARG(5)), 0);
     ASSERT_EQ(weft_queue_size(q), 1);
     ASSERT_ERR(weft_queue_try_get(q, &item), 0);
     ASSERT_EQ(ID(item), 5);
@@ -229,9 +207,9 @@ TEST(try_get_on_empty_queue_returns_eagain_leaving_out_untouched) { ASSERT_EQ(wt
 static int try_put_on_full_queue_returns_eagain_adding_nothing_body(void *arg) {
     (void)arg;
     make(WEFT_QUEUE_FIFO, 2, NULL);
-    ASSERT_ERR(weft_queue_try_put(q, ITEM(1)), 0);
-    ASSERT_ERR(weft_queue_try_put(q, ITEM(2)), 0);
-    ASSERT_ERR(weft_queue_try_put(q, ITEM(3)), WEFT_EAGAIN);
+    ASSERT_ERR(weft_queue_try_put(q, AS_ARG(1)), 0);
+    ASSERT_ERR(weft_queue_try_put(q, AS_ARG(2)), 0);
+    ASSERT_ERR(weft_queue_try_put(q, AS_ARG(3)), WEFT_EAGAIN);
     ASSERT_EQ(weft_queue_size(q), 2);
     ASSERT_EQ(get_item(), 1);
     ASSERT_EQ(get_item(), 2);
@@ -245,7 +223,7 @@ TEST(try_put_on_full_queue_returns_eagain_adding_nothing) { ASSERT_EQ(wt_run(try
 
 static void *producer(void *arg) {
     for (int i = 0; i < ID(arg); i++) {
-        int err = weft_queue_put(q, ITEM(i));
+        int err = weft_queue_put(q, AS_ARG(i));
         if (err) return RESULT(err);
         note(i);
         ASSERT(weft_queue_size(q) <= 2);
@@ -256,7 +234,7 @@ static void *producer(void *arg) {
 static int bounded_put_waits_while_full_and_resumes_as_gets_make_room_body(void *arg) {
     (void)arg;
     make(WEFT_QUEUE_FIFO, 2, NULL);
-    weft_task *p = weft_spawn(producer, ITEM(6));
+    weft_task *p = weft_spawn(producer, AS_ARG(6));
     settle();
     ASSERT_ORDER(0, 1);                      /* two in, the third waits */
     ASSERT_EQ(weft_task_state(p), WEFT_TASK_WAITING);
@@ -265,7 +243,7 @@ static int bounded_put_waits_while_full_and_resumes_as_gets_make_room_body(void 
         ASSERT_EQ(get_item(), i);
         /* The room went straight to the waiting put: still full. */
         ASSERT_EQ(weft_queue_size(q), 2);
-        ASSERT_ERR(weft_queue_try_put(q, ITEM(99)), WEFT_EAGAIN);
+        ASSERT_ERR(weft_queue_try_put(q, AS_ARG(99)), WEFT_EAGAIN);
         settle();
         ASSERT_EQ(norder, 3 + i);
     }
@@ -291,8 +269,8 @@ static int fast_producer_is_paced_by_slow_consumer_body(void *arg) {
     (void)arg;
     make(WEFT_QUEUE_FIFO, 3, NULL);
     int64_t t0 = weft_now();
-    weft_task *c = weft_spawn(slow_consumer, ITEM(10));
-    for (int i = 0; i < 10; i++) ASSERT_ERR(weft_queue_put(q, ITEM(i)), 0);
+    weft_task *c = weft_spawn(slow_consumer, AS_ARG(10));
+    for (int i = 0; i < 10; i++) ASSERT_ERR(weft_queue_put(q, AS_ARG(i)), 0);
     /* Items 3..9 each waited for a get, the last for the 7th, at 7 s. */
     ASSERT_EQ(weft_now() - t0, 7 * WEFT_SECOND);
     ASSERT_ERR(joined(c), 0);
@@ -305,9 +283,9 @@ TEST(fast_producer_is_paced_by_slow_consumer) { ASSERT_EQ(wt_run(fast_producer_i
 static int blocked_putters_are_served_in_fifo_order_body(void *arg) {
     (void)arg;
     make(WEFT_QUEUE_FIFO, 1, NULL);
-    ASSERT_ERR(weft_queue_put(q, ITEM(0)), 0);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(0)), 0);
     weft_task *p[4];
-    for (int i = 0; i < 4; i++) p[i] = weft_spawn(putter, ITEM(i + 1));
+    for (int i = 0; i < 4; i++) p[i] = weft_spawn(putter, AS_ARG(i + 1));
     settle();
     ASSERT_EQ(norder, 0);
     for (int i = 0; i <= 4; i++) ASSERT_EQ(get_item(), i);
@@ -324,7 +302,7 @@ static int blocked_getters_are_served_in_fifo_order_body(void *arg) {
     weft_task *g[4];
     for (int i = 0; i < 4; i++) g[i] = weft_spawn(getter, NULL);
     settle();
-    for (int i = 0; i < 4; i++) ASSERT_ERR(weft_queue_put(q, ITEM(i)), 0);
+    for (int i = 0; i < 4; i++) ASSERT_ERR(weft_queue_put(q, AS_ARG(i)), 0);
     for (int i = 0; i < 4; i++) ASSERT_ERR(joined(g[i]), 0);
     ASSERT_ORDER(0, 1, 2, 3);
     ASSERT_ERR(weft_queue_free(q), 0);
@@ -337,9 +315,9 @@ static int put_hands_the_item_to_a_waiting_getter_so_no_newcomer_takes_it_body(v
     make(WEFT_QUEUE_FIFO, 0, NULL);
     weft_task *g = weft_spawn(getter, NULL);
     settle();
-    ASSERT_ERR(weft_queue_try_put(q, ITEM(7)), 0);
+    ASSERT_ERR(weft_queue_try_put(q, AS_ARG(7)), 0);
     ASSERT_EQ(weft_queue_size(q), 0);
-    void *item = ITEM(-1);
+    void *item = AS_ARG(-1);
     ASSERT_ERR(weft_queue_try_get(q, &item), WEFT_EAGAIN);
     ASSERT_EQ(ID(item), -1);
     ASSERT_ERR(joined(g), 0);
@@ -354,9 +332,9 @@ TEST(put_hands_the_item_to_a_waiting_getter_so_no_newcomer_takes_it) { ASSERT_EQ
 static int lifo_blocked_put_lands_on_top_when_room_is_made_body(void *arg) {
     (void)arg;
     make(WEFT_QUEUE_LIFO, 2, NULL);
-    ASSERT_ERR(weft_queue_put(q, ITEM(1)), 0);
-    ASSERT_ERR(weft_queue_put(q, ITEM(2)), 0);
-    weft_task *p = weft_spawn(putter, ITEM(3));
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(1)), 0);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(2)), 0);
+    weft_task *p = weft_spawn(putter, AS_ARG(3));
     settle();
     ASSERT_EQ(get_item(), 2);
     ASSERT_EQ(get_item(), 3);
@@ -370,9 +348,9 @@ TEST(lifo_blocked_put_lands_on_top_when_room_is_made) { ASSERT_EQ(wt_run(lifo_bl
 static int priority_blocked_put_takes_its_rank_when_room_is_made_body(void *arg) {
     (void)arg;
     make(WEFT_QUEUE_PRIORITY, 2, by_value);
-    ASSERT_ERR(weft_queue_put(q, ITEM(5)), 0);
-    ASSERT_ERR(weft_queue_put(q, ITEM(3)), 0);
-    weft_task *p = weft_spawn(putter, ITEM(1));
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(5)), 0);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(3)), 0);
+    weft_task *p = weft_spawn(putter, AS_ARG(1));
     settle();
     ASSERT_EQ(get_item(), 3);  /* 1 was not in the queue yet */
     ASSERT_EQ(get_item(), 1);
@@ -388,7 +366,7 @@ TEST(priority_blocked_put_takes_its_rank_when_room_is_made) { ASSERT_EQ(wt_run(p
 static void *getter_with_timeout(void *arg) {
     weft_scope sc;
     ASSERT_ERR(weft_timeout_enter(&sc, (int64_t)(intptr_t)arg), 0);
-    void *item = ITEM(-1);
+    void *item = AS_ARG(-1);
     int err = weft_queue_get(q, &item);
     ASSERT_ERR(weft_scope_leave(&sc), err);
     if (err) {
@@ -403,11 +381,11 @@ static int get_times_out_taking_no_item_body(void *arg) {
     (void)arg;
     make(WEFT_QUEUE_FIFO, 0, NULL);
     int64_t t0 = weft_now();
-    weft_task *a = weft_spawn(getter_with_timeout, ITEM(2 * WEFT_SECOND));
+    weft_task *a = weft_spawn(getter_with_timeout, AS_ARG(2 * WEFT_SECOND));
     weft_task *b = weft_spawn(getter, NULL);
     ASSERT_ERR(joined(a), WEFT_ETIMEDOUT);
     ASSERT_EQ(weft_now() - t0, 2 * WEFT_SECOND);
-    ASSERT_ERR(weft_queue_put(q, ITEM(8)), 0);  /* to b, not lost on a */
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(8)), 0);  /* to b, not lost on a */
     ASSERT_ERR(joined(b), 0);
     ASSERT_ORDER(8);
     ASSERT_ERR(weft_queue_free(q), 0);
@@ -418,9 +396,9 @@ TEST(get_times_out_taking_no_item) { ASSERT_EQ(wt_run(get_times_out_taking_no_it
 static int get_within_its_deadline_gets_the_item_body(void *arg) {
     (void)arg;
     make(WEFT_QUEUE_FIFO, 0, NULL);
-    weft_task *a = weft_spawn(getter_with_timeout, ITEM(2 * WEFT_SECOND));
+    weft_task *a = weft_spawn(getter_with_timeout, AS_ARG(2 * WEFT_SECOND));
     ASSERT_ERR(weft_sleep(WEFT_SECOND), 0);
-    ASSERT_ERR(weft_queue_put(q, ITEM(4)), 0);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(4)), 0);
     ASSERT_ERR(joined(a), 0);
     ASSERT_ORDER(4);
     ASSERT_ERR(weft_queue_free(q), 0);
@@ -436,7 +414,7 @@ static int cancelled_get_takes_no_item_body(void *arg) {
     weft_task *b = weft_spawn(getter, NULL);
     settle();
     weft_cancel(a);
-    ASSERT_ERR(weft_queue_put(q, ITEM(3)), 0);  /* same step as the cancel */
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(3)), 0);  /* same step as the cancel */
     ASSERT_ERR(joined(a), WEFT_ECANCELED);
     ASSERT_ERR(joined(b), 0);
     ASSERT_ORDER(3);
@@ -452,7 +430,7 @@ static int cancelled_get_with_no_other_getter_leaves_the_item_queued_body(void *
     weft_task *a = weft_spawn(getter, NULL);
     settle();
     weft_cancel(a);
-    ASSERT_ERR(weft_queue_put(q, ITEM(3)), 0);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(3)), 0);
     ASSERT_ERR(joined(a), WEFT_ECANCELED);
     ASSERT_EQ(weft_queue_size(q), 1);
     ASSERT_EQ(get_item(), 3);
@@ -468,7 +446,7 @@ static int getter_handed_an_item_keeps_it_when_cancelled_before_running_body(voi
     make(WEFT_QUEUE_FIFO, 0, NULL);
     weft_task *a = weft_spawn(getter, NULL);
     settle();
-    ASSERT_ERR(weft_queue_put(q, ITEM(6)), 0);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(6)), 0);
     weft_cancel(a);
     ASSERT_ERR(joined(a), 0);
     ASSERT_ORDER(6);
@@ -482,9 +460,9 @@ TEST(getter_handed_an_item_keeps_it_when_cancelled_before_running) { ASSERT_EQ(w
 static int cancelled_put_adds_nothing_body(void *arg) {
     (void)arg;
     make(WEFT_QUEUE_FIFO, 1, NULL);
-    ASSERT_ERR(weft_queue_put(q, ITEM(1)), 0);
-    weft_task *a = weft_spawn(putter, ITEM(2));
-    weft_task *b = weft_spawn(putter, ITEM(3));
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(1)), 0);
+    weft_task *a = weft_spawn(putter, AS_ARG(2));
+    weft_task *b = weft_spawn(putter, AS_ARG(3));
     settle();
     weft_cancel(a);
     ASSERT_EQ(get_item(), 1);  /* the room goes to b */
@@ -510,9 +488,9 @@ static void *putter_with_timeout(void *arg) {
 static int put_times_out_adding_nothing_body(void *arg) {
     (void)arg;
     make(WEFT_QUEUE_FIFO, 1, NULL);
-    ASSERT_ERR(weft_queue_put(q, ITEM(1)), 0);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(1)), 0);
     int64_t t0 = weft_now();
-    ASSERT_ERR(joined(weft_spawn(putter_with_timeout, ITEM(2))), WEFT_ETIMEDOUT);
+    ASSERT_ERR(joined(weft_spawn(putter_with_timeout, AS_ARG(2))), WEFT_ETIMEDOUT);
     ASSERT_EQ(weft_now() - t0, WEFT_SECOND);
     ASSERT_EQ(weft_queue_size(q), 1);
     ASSERT_EQ(get_item(), 1);
@@ -525,17 +503,17 @@ TEST(put_times_out_adding_nothing) { ASSERT_EQ(wt_run(put_times_out_adding_nothi
 static void *cancelled_then_put_and_get(void *arg) {
     (void)arg;
     weft_cancel(weft_current());
-    void *item = ITEM(-1);
+    void *item = AS_ARG(-1);
     ASSERT_ERR(weft_queue_get(q, &item), WEFT_ECANCELED);
     ASSERT_EQ(ID(item), -1);
-    return RESULT(weft_queue_put(q, ITEM(9)));
+    return RESULT(weft_queue_put(q, AS_ARG(9)));
 }
 
 /* Even with an item to take and room to put, a cancelled task does neither. */
 static int put_and_get_in_cancelled_task_do_nothing_body(void *arg) {
     (void)arg;
     make(WEFT_QUEUE_FIFO, 0, NULL);
-    ASSERT_ERR(weft_queue_put(q, ITEM(1)), 0);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(1)), 0);
     ASSERT_ERR(joined(weft_spawn(cancelled_then_put_and_get, NULL)), WEFT_ECANCELED);
     ASSERT_EQ(weft_queue_size(q), 1);
     ASSERT_EQ(get_item(), 1);
@@ -548,18 +526,18 @@ static int put_reports_enomem_and_adds_nothing_body(void *arg) {
     (void)arg;
     make(WEFT_QUEUE_FIFO, 0, NULL);
     wt_fail_at = 0;
-    ASSERT_ERR(weft_queue_put(q, ITEM(1)), WEFT_ENOMEM);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(1)), WEFT_ENOMEM);
     ASSERT_EQ(weft_queue_size(q), 0);
-    ASSERT_ERR(weft_queue_put(q, ITEM(2)), 0);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(2)), 0);
     /* Growing a full buffer fails the same way, items kept as they were. */
-    for (int i = 3; i <= 16; i++) ASSERT_ERR(weft_queue_put(q, ITEM(i)), 0);
+    for (int i = 3; i <= 16; i++) ASSERT_ERR(weft_queue_put(q, AS_ARG(i)), 0);
     ASSERT_EQ(get_item(), 2);
-    ASSERT_ERR(weft_queue_put(q, ITEM(17)), 0);
-    ASSERT_ERR(weft_queue_put(q, ITEM(18)), 0);  /* the ring wraps, full */
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(17)), 0);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(18)), 0);  /* the ring wraps, full */
     wt_fail_at = 0;
-    ASSERT_ERR(weft_queue_try_put(q, ITEM(19)), WEFT_ENOMEM);
+    ASSERT_ERR(weft_queue_try_put(q, AS_ARG(19)), WEFT_ENOMEM);
     ASSERT_EQ(weft_queue_size(q), 16);
-    ASSERT_ERR(weft_queue_put(q, ITEM(19)), 0);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(19)), 0);
     for (int i = 3; i <= 19; i++) ASSERT_EQ(get_item(), i);
     ASSERT_ERR(weft_queue_free(q), 0);
     return 0;
@@ -587,16 +565,16 @@ TEST(shutdown_wakes_blocked_getters_with_eclosed) { ASSERT_EQ(wt_run(shutdown_wa
 static int shutdown_fails_blocked_putters_and_lets_getters_drain_body(void *arg) {
     (void)arg;
     make(WEFT_QUEUE_FIFO, 2, NULL);
-    ASSERT_ERR(weft_queue_put(q, ITEM(1)), 0);
-    ASSERT_ERR(weft_queue_put(q, ITEM(2)), 0);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(1)), 0);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(2)), 0);
     weft_task *p[2];
-    for (int i = 0; i < 2; i++) p[i] = weft_spawn(putter, ITEM(10 + i));
+    for (int i = 0; i < 2; i++) p[i] = weft_spawn(putter, AS_ARG(10 + i));
     settle();
     weft_queue_shutdown(q, 0);
     for (int i = 0; i < 2; i++) ASSERT_ERR(joined(p[i]), WEFT_ECLOSED);
     ASSERT_EQ(weft_queue_size(q), 2);
-    ASSERT_ERR(weft_queue_put(q, ITEM(3)), WEFT_ECLOSED);
-    ASSERT_ERR(weft_queue_try_put(q, ITEM(3)), WEFT_ECLOSED);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(3)), WEFT_ECLOSED);
+    ASSERT_ERR(weft_queue_try_put(q, AS_ARG(3)), WEFT_ECLOSED);
     weft_task *g[4];
     for (int i = 0; i < 4; i++) g[i] = weft_spawn(getter, NULL);
     ASSERT_ERR(joined(g[0]), 0);
@@ -604,7 +582,7 @@ static int shutdown_fails_blocked_putters_and_lets_getters_drain_body(void *arg)
     ASSERT_ERR(joined(g[2]), WEFT_ECLOSED);
     ASSERT_ERR(joined(g[3]), WEFT_ECLOSED);
     ASSERT_ORDER(1, 2);
-    void *item = ITEM(-1);
+    void *item = AS_ARG(-1);
     ASSERT_ERR(weft_queue_try_get(q, &item), WEFT_ECLOSED);
     ASSERT_ERR(weft_queue_get(q, &item), WEFT_ECLOSED);
     ASSERT_EQ(ID(item), -1);
@@ -623,12 +601,12 @@ static int immediate_shutdown_fails_the_blocked_putter_but_none_already_served_b
     weft_task *g[3];
     for (int i = 0; i < 3; i++) g[i] = weft_spawn(getter, NULL);
     settle();
-    ASSERT_ERR(weft_queue_put(q, ITEM(1)), 0);  /* to g[0] */
-    ASSERT_ERR(weft_queue_put(q, ITEM(2)), 0);  /* to g[1] */
-    ASSERT_ERR(weft_queue_put(q, ITEM(3)), 0);  /* to g[2] */
-    ASSERT_ERR(weft_queue_put(q, ITEM(4)), 0);  /* fills it */
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(1)), 0);  /* to g[0] */
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(2)), 0);  /* to g[1] */
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(3)), 0);  /* to g[2] */
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(4)), 0);  /* fills it */
     weft_task *p[3];
-    for (int i = 0; i < 3; i++) p[i] = weft_spawn(putter, ITEM(5 + i));
+    for (int i = 0; i < 3; i++) p[i] = weft_spawn(putter, AS_ARG(5 + i));
     weft_task *late[2];
     for (int i = 0; i < 2; i++) late[i] = weft_spawn(getter, NULL);
     settle();
@@ -651,18 +629,18 @@ TEST(immediate_shutdown_fails_the_blocked_putter_but_none_already_served) { ASSE
 static int immediate_shutdown_drops_items_and_fails_everyone_at_once_body(void *arg) {
     (void)arg;
     make(WEFT_QUEUE_PRIORITY, 2, by_value);
-    ASSERT_ERR(weft_queue_put(q, ITEM(1)), 0);
-    ASSERT_ERR(weft_queue_put(q, ITEM(2)), 0);
-    weft_task *p = weft_spawn(putter, ITEM(3));
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(1)), 0);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(2)), 0);
+    weft_task *p = weft_spawn(putter, AS_ARG(3));
     settle();
     weft_queue_shutdown(q, 1);
     ASSERT_EQ(weft_queue_size(q), 0);
     ASSERT_ERR(joined(p), WEFT_ECLOSED);
     weft_task *g = weft_spawn(getter, NULL);
     ASSERT_ERR(joined(g), WEFT_ECLOSED);
-    void *item = ITEM(-1);
+    void *item = AS_ARG(-1);
     ASSERT_ERR(weft_queue_try_get(q, &item), WEFT_ECLOSED);
-    ASSERT_ERR(weft_queue_try_put(q, ITEM(4)), WEFT_ECLOSED);
+    ASSERT_ERR(weft_queue_try_put(q, AS_ARG(4)), WEFT_ECLOSED);
     ASSERT_EQ(ID(item), -1);
     ASSERT_ERR(weft_queue_free(q), 0);
     return 0;
@@ -690,7 +668,7 @@ static int free_with_waiters_returns_ebusy_and_frees_nothing_body(void *arg) {
     weft_task *g = weft_spawn(getter, NULL);
     settle();
     ASSERT_ERR(weft_queue_free(q), WEFT_EBUSY);
-    ASSERT_ERR(weft_queue_put(q, ITEM(1)), 0);  /* still a working queue */
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(1)), 0);  /* still a working queue */
     ASSERT_ERR(joined(g), 0);
     ASSERT_ERR(weft_queue_free(q), 0);
     return 0;
@@ -714,13 +692,13 @@ TEST(free_drops_queued_items_without_touching_them) { ASSERT_EQ(wt_run(free_drop
 static int queue_new_fill(void *arg) {
     (void)arg;
     make(WEFT_QUEUE_FIFO, 0, NULL);
-    return weft_queue_put(q, ITEM(1));
+    return weft_queue_put(q, AS_ARG(1));
 }
 
 static int queue_drain(void *arg) {
     (void)arg;
     ASSERT_EQ(get_item(), 1);
-    ASSERT_ERR(weft_queue_put(q, ITEM(2)), 0);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(2)), 0);
     return 0;
 }
 
@@ -732,25 +710,25 @@ TEST(queue_outside_any_task_refuses_to_suspend_and_outlives_its_loop) {
     long live = wt_live_allocs;
     weft_loop_opts o = { .flags = WEFT_LOOP_VIRTUAL_CLOCK, .realloc = wt_realloc };
     ASSERT_EQ(weft_run_opts(&o, queue_new_fill, NULL), 0);
-    void *item = ITEM(-1);
+    void *item = AS_ARG(-1);
     ASSERT_ERR(weft_queue_get(q, &item), WEFT_ENOTASK);
-    ASSERT_ERR(weft_queue_put(q, ITEM(3)), WEFT_ENOTASK);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(3)), WEFT_ENOTASK);
     ASSERT_EQ(ID(item), -1);
     ASSERT_EQ(weft_queue_size(q), 1);
     ASSERT_EQ(weft_run_opts(&o, queue_drain, NULL), 0);
     /* try_ calls are not suspension points: they need no task. */
     ASSERT_ERR(weft_queue_try_get(q, &item), 0);
     ASSERT_EQ(ID(item), 2);
-    ASSERT_ERR(weft_queue_try_put(q, ITEM(4)), 0);
+    ASSERT_ERR(weft_queue_try_put(q, AS_ARG(4)), 0);
     ASSERT_ERR(weft_queue_free(q), 0);
     ASSERT_EQ(wt_live_allocs, live);
 }
 
 static void try_from_callback(void *arg) {
     int *errs = arg;
-    void *item = ITEM(-1);
-    errs[0] = weft_queue_try_put(q, ITEM(5));  /* to the waiting getter */
-    errs[1] = weft_queue_try_put(q, ITEM(6));  /* queued */
+    void *item = AS_ARG(-1);
+    errs[0] = weft_queue_try_put(q, AS_ARG(5));  /* to the waiting getter */
+    errs[1] = weft_queue_try_put(q, AS_ARG(6));  /* queued */
     errs[2] = weft_queue_try_get(q, &item);
     errs[3] = ID(item);
 }
@@ -778,9 +756,9 @@ TEST(try_calls_from_a_loop_callback_feed_waiting_getters) { ASSERT_EQ(wt_run(try
 
 static int touch_busy_queue(void *arg) {
     (void)arg;
-    void *item = ITEM(-1);
-    ASSERT_ERR(weft_queue_put(q, ITEM(1)), WEFT_EWRONGLOOP);
-    ASSERT_ERR(weft_queue_try_put(q, ITEM(1)), WEFT_EWRONGLOOP);
+    void *item = AS_ARG(-1);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(1)), WEFT_EWRONGLOOP);
+    ASSERT_ERR(weft_queue_try_put(q, AS_ARG(1)), WEFT_EWRONGLOOP);
     ASSERT_ERR(weft_queue_get(q, &item), WEFT_EWRONGLOOP);
     ASSERT_ERR(weft_queue_try_get(q, &item), WEFT_EWRONGLOOP);
     ASSERT_EQ(ID(item), -1);
@@ -789,8 +767,8 @@ static int touch_busy_queue(void *arg) {
 
 static int use_idle_queue(void *arg) {
     (void)arg;
-    ASSERT_ERR(weft_queue_put(q, ITEM(2)), 0);
-    ASSERT_ERR(weft_queue_put(q, ITEM(3)), 0);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(2)), 0);
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(3)), 0);
     ASSERT_EQ(get_item(), 2);
     return 0;
 }
@@ -802,7 +780,7 @@ static int queue_with_waiters_refuses_another_loop_and_idle_queue_moves_body(voi
     settle();
     ASSERT_EQ(wt_run_on_other_thread(touch_busy_queue), 0);
     ASSERT_EQ(weft_queue_size(q), 0);
-    ASSERT_ERR(weft_queue_put(q, ITEM(1)), 0);  /* still this loop's */
+    ASSERT_ERR(weft_queue_put(q, AS_ARG(1)), 0);  /* still this loop's */
     ASSERT_ERR(joined(g), 0);
     ASSERT_ORDER(1);
     /* Nobody waits now: another loop may use it, then this one again. */
@@ -850,7 +828,7 @@ static void *stress_producer(void *arg) {
         int item = ID(arg) * PER_PROD + i;
         weft_scope sc;
         ASSERT_ERR(weft_timeout_enter(&sc, (int64_t)(1 + rnd(4)) * WEFT_MILLISECOND), 0);
-        int err = weft_queue_put(q, ITEM(item));
+        int err = weft_queue_put(q, AS_ARG(item));
         weft_scope_leave(&sc);
         if (err) ASSERT_ERR(err, WEFT_ETIMEDOUT);
         else put_ok[item] = 1;
@@ -864,7 +842,7 @@ static void *stress_consumer(void *arg) {
     for (;;) {
         weft_scope sc;
         ASSERT_ERR(weft_timeout_enter(&sc, (int64_t)(1 + rnd(6)) * WEFT_MILLISECOND), 0);
-        void *item = ITEM(-1);
+        void *item = AS_ARG(-1);
         int err = weft_queue_get(q, &item);
         weft_scope_leave(&sc);
         if (err == WEFT_ECLOSED || err == WEFT_ECANCELED) return NULL;
@@ -881,7 +859,7 @@ static void *stress_consumer(void *arg) {
 static int stress_body(int kind) {
     make(kind, 3, kind == WEFT_QUEUE_PRIORITY ? by_value : NULL);
     weft_task *p[NPROD], *c[4];
-    for (int i = 0; i < NPROD; i++) p[i] = weft_spawn(stress_producer, ITEM(i));
+    for (int i = 0; i < NPROD; i++) p[i] = weft_spawn(stress_producer, AS_ARG(i));
     for (int i = 0; i < 4; i++) c[i] = weft_spawn(stress_consumer, NULL);
     for (int k = 0; k < 15; k++) {
         ASSERT_ERR(weft_sleep(3 * WEFT_MILLISECOND), 0);

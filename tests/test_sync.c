@@ -8,6 +8,7 @@
  * return their suspension point's code as their result, so a case reads
  * "spawn, let them park, poke, check who got what". */
 #include "test.h"
+#include "wt_order.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -18,31 +19,6 @@ static weft_sem sem;
 static weft_cond cv;
 static weft_barrier bar;
 
-static int order[64], norder;
-static void note(int id) { order[norder++] = id; }
-#define ASSERT_ORDER(...) do { \
-    int want_[] = { __VA_ARGS__ }; \
-    ASSERT_EQ(norder, (int)(sizeof want_ / sizeof *want_)); \
-    for (int i_ = 0; i_ < norder; i_++) ASSERT_EQ(order[i_], want_[i_]); \
-} while (0)
-
-#define ID(arg) ((int)(intptr_t)(arg))
-#define AS_ARG(i) ((void *)(intptr_t)(i))
-#define RESULT(code) ((void *)(intptr_t)(code))
-
-/* Joins t and returns the code it ended with. */
-static int joined(weft_task *t) {
-    void *r = (void *)1;
-    ASSERT(t);
-    ASSERT_ERR(weft_join(t, &r), 0);
-    return (int)(intptr_t)r;
-}
-
-/* Lets every spawned task run until it parks (each round runs every ready
- * task once; a few rounds cover tasks that wake one another). */
-static void settle(void) {
-    for (int i = 0; i < 4; i++) ASSERT_ERR(weft_yield(), 0);
-}
 
 /* ================================================================ event */
 
