@@ -90,7 +90,7 @@ typedef struct weft__slot { int64_t when; weft__timer *tm; } weft__slot;
 
 /* Makes room for `n` more timers so arming never fails (each task and each
  * call-later handle reserves one slot for its life). 0 or WEFT_ENOMEM. */
-int weft__timer_reserve(weft_loop *L, size_t n);
+int weft__timer_grow(weft_loop *L, size_t n);
 void weft__timer_unreserve(weft_loop *L, size_t n);
 void weft__timer_arm(weft_loop *L, weft__timer *tm, int64_t when);
 void weft__timer_cancel(weft_loop *L, weft__timer *tm);
@@ -259,6 +259,15 @@ struct weft_loop {
 };
 
 extern __thread weft_loop *weft__tls_loop;
+
+/* The common case of weft__timer_grow (timer.c) inline: room is there. */
+static inline int weft__timer_reserve(weft_loop *L, size_t n) {
+    if (WEFT_LIKELY(L->reserved + n <= L->capheap)) {
+        L->reserved += n;
+        return 0;
+    }
+    return weft__timer_grow(L, n);
+}
 
 void *weft__alloc(weft_loop *L, size_t size);
 void *weft__realloc(weft_loop *L, void *p, size_t size);

@@ -50,7 +50,7 @@ static void sift_down(weft__slot *h, size_t n, size_t i) {
     place(h, i, s);
 }
 
-int weft__timer_reserve(weft_loop *L, size_t n) {
+int weft__timer_grow(weft_loop *L, size_t n) {
     size_t need = L->reserved + n;
     if (need > L->capheap) {
         size_t cap = L->capheap ? L->capheap : 64;
