@@ -72,6 +72,24 @@ WEFT_EXTERN const char *weft_version_string(void);
 #define WEFT_ENOTFOUND  (-4010)       /* the name does not exist, or has no address */
 #define WEFT_EDNSAGAIN  (-4011)       /* temporary resolver failure: try again later */
 #define WEFT_EDNSFAIL   (-4012)       /* the resolver failed for good */
+/* TLS (weft/tls.h). */
+#define WEFT_ETLS            (-4020)  /* TLS failed: a protocol error, no common version or cipher */
+#define WEFT_ECERT           (-4021)  /* the peer's certificate failed verification (other reasons) */
+#define WEFT_ECERTEXPIRED    (-4022)  /* the peer's certificate has expired or is not yet valid */
+#define WEFT_ECERTHOST       (-4023)  /* the peer's certificate does not name the host asked for */
+#define WEFT_ECERTSELFSIGNED (-4024)  /* the peer's certificate is self-signed and not trusted */
+#define WEFT_ECERTUNTRUSTED  (-4025)  /* the peer's certificate chains to no trusted CA */
+/* HTTP (weft/http.h, weft/httpd.h). */
+#define WEFT_EHTTP           (-4030)  /* a malformed HTTP message (syntax or framing) */
+#define WEFT_EURL            (-4031)  /* a malformed URL, or a scheme weft does not speak */
+#define WEFT_ETOOBIG         (-4032)  /* a message, header or body passed its size limit */
+#define WEFT_EHTTPSTATUS     (-4033)  /* the response's status is 4xx or 5xx (raise-for-status) */
+#define WEFT_EREDIRECTS      (-4034)  /* too many redirects */
+#define WEFT_ECONNTIMEOUT    (-4035)  /* the connect timeout passed (TCP and TLS handshake) */
+#define WEFT_EREADTIMEOUT    (-4036)  /* the read timeout passed waiting for the peer */
+#define WEFT_EWRITETIMEOUT   (-4037)  /* the write timeout passed waiting to send */
+#define WEFT_EPOOLTIMEOUT    (-4038)  /* the pool timeout passed waiting for a free connection */
+#define WEFT_EDECODE         (-4039)  /* a body's content encoding (gzip, deflate) is corrupt */
 
 /* A static, human-readable description of any WEFT_E* code (or -errno);
  * never NULL. */

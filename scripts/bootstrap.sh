@@ -3,8 +3,11 @@
 # if any is missing. Silent and quick when all are present.
 set -e
 pkgs="build-essential cmake ninja-build pkg-config valgrind liburing-dev
-      gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static"
-[ "$1" = "bench" ] && pkgs="$pkgs golang-go libuv1-dev"
+      gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
+      libssl-dev openssl zlib1g-dev libjansson-dev libhttp-parser-dev
+      clang libclang-rt-14-dev curl nginx-light
+      python3 python3-httpbin python3-httpx python3-nest-asyncio"
+[ "$1" = "bench" ] && pkgs="$pkgs golang-go libuv1-dev wrk libcurl4-openssl-dev"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
