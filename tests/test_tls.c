@@ -583,3 +583,311 @@ static int not_tls(void *arg) {
     return 0;
 }
 TEST(a_peer_that_closes_or_does_not_speak_tls_fails_the_handshake) { run_real(not_tls); }
+
+/* ------------------------------------------------------------ bad input */
+
+static int ctx_new_err(weft_tls_opts o) {
+    weft_tls_ctx *ctx = (weft_tls_ctx *)&o;  /* must stay untouched */
+    int err = weft_tls_ctx_new(&ctx, &o);
+    ASSERT(ctx == (weft_tls_ctx *)&o);
+    return err;
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    ASSERT(f);
+    fputs(text, f);
+    ASSERT(fclose(f) == 0);
+}
+
+TEST(bad_context_options_are_refused_with_a_clear_code) {
+    wt_certs_make(&certs);
+    char good[128], key[128], expired_key[128], ca[128], junk[128], missing[128];
+    snprintf(good, sizeof good, "%s", wt_certs_path(&certs, "good.pem"));
+    snprintf(key, sizeof key, "%s", wt_certs_path(&certs, "good.key"));
+    snprintf(expired_key, sizeof expired_key, "%s", wt_certs_path(&certs, "expired.key"));
+    snprintf(ca, sizeof ca, "%s", wt_certs_path(&certs, "ca.pem"));
+    snprintf(junk, sizeof junk, "%s", wt_certs_path(&certs, "junk.pem"));
+    snprintf(missing, sizeof missing, "%s", wt_certs_path(&certs, "missing.pem"));
+    write_file(junk, "not a certificate\n");
+    unsigned S = WEFT_TLS_SERVER;
+    weft_tls_ctx *ctx = NULL;
+    ASSERT_ERR(weft_tls_ctx_new(&ctx, NULL), WEFT_EINVAL);
+    ASSERT_ERR(ctx_new_err((weft_tls_opts){ .flags = 1u << 20 }), WEFT_EINVAL);
+    ASSERT_ERR(ctx_new_err((weft_tls_opts){ .flags = S }), WEFT_EINVAL);
+    ASSERT_ERR(ctx_new_err((weft_tls_opts){ .flags = S, .cert_file = good }), WEFT_EINVAL);
+    ASSERT_ERR(ctx_new_err((weft_tls_opts){ .key_file = key }), WEFT_EINVAL);
+    ASSERT_ERR(ctx_new_err((weft_tls_opts){ .flags = S | WEFT_TLS_INSECURE_SKIP_VERIFY,
+                                            .cert_file = good, .key_file = key }), WEFT_EINVAL);
+    ASSERT_ERR(ctx_new_err((weft_tls_opts){ .flags = WEFT_TLS_REQUIRE_CLIENT_CERT }), WEFT_EINVAL);
+    ASSERT_ERR(ctx_new_err((weft_tls_opts){ .handshake_timeout = -1 }), WEFT_EINVAL);
+    const char *bad_alpn[] = { "", "h2,", ",h2", "h2,,http/1.1" };
+    for (int i = 0; i < 4; i++) ASSERT_ERR(ctx_new_err((weft_tls_opts){ .alpn = bad_alpn[i] }), WEFT_EINVAL);
+    char long_name[300];
+    memset(long_name, 'a', 256);
+    long_name[256] = 0;
+    ASSERT_ERR(ctx_new_err((weft_tls_opts){ .alpn = long_name }), WEFT_EINVAL);
+    long_name[255] = 0;
+    ASSERT_ERR(weft_tls_ctx_new(&ctx, &(weft_tls_opts){ .alpn = long_name }), 0);  /* 255 is the most */
+    weft_tls_ctx_free(ctx);
+    /* Files. */
+    ASSERT_ERR(ctx_new_err((weft_tls_opts){ .flags = S, .cert_file = missing, .key_file = key }), -ENOENT);
+    ASSERT(strstr(weft_tls_error_detail(), "missing.pem"));
+    ASSERT_ERR(ctx_new_err((weft_tls_opts){ .ca_file = missing }), -ENOENT);
+    ASSERT_ERR(ctx_new_err((weft_tls_opts){ .ca_dir = missing }), -ENOENT);
+    ASSERT_ERR(ctx_new_err((weft_tls_opts){ .flags = S, .cert_file = junk, .key_file = key }), WEFT_ETLS);
+    ASSERT(strstr(weft_tls_error_detail(), "junk.pem"));
+    ASSERT_ERR(ctx_new_err((weft_tls_opts){ .flags = S, .cert_file = good, .key_file = junk }), WEFT_ETLS);
+    ASSERT_ERR(ctx_new_err((weft_tls_opts){ .ca_file = junk }), WEFT_ETLS);
+    ASSERT_ERR(ctx_new_err((weft_tls_opts){ .flags = S, .cert_file = good, .key_file = expired_key }), WEFT_ETLS);
+    ASSERT(strstr(weft_tls_error_detail(), "mismatch"));
+    /* And what works: the system store, a CA directory, a client certificate. */
+    ASSERT_ERR(weft_tls_ctx_new(&ctx, &(weft_tls_opts){ 0 }), 0);
+    ASSERT_STR(weft_tls_error_detail(), "");
+    weft_tls_ctx_free(ctx);
+    ASSERT_ERR(weft_tls_ctx_new(&ctx, &(weft_tls_opts){ .ca_dir = certs.dir }), 0);
+    weft_tls_ctx_free(ctx);
+    ASSERT_ERR(weft_tls_ctx_new(&ctx, &(weft_tls_opts){ .ca_file = ca, .cert_file = good, .key_file = key }), 0);
+    weft_tls_ctx_free(ctx);
+    weft_tls_ctx_free(NULL);
+    wt_certs_free(&certs);
+}
+
+static int bad_handshake_args(void *arg) {
+    (void)arg;
+    weft_tls_ctx *cctx = client_ctx(), *sctx = server_ctx("good");
+    int cfd, sfd;
+    tcp_pair(&cfd, &sfd);
+    weft_stream *s = (weft_stream *)&s;
+    ASSERT_ERR(weft_tls_connect(&s, NULL, cfd, "localhost", NULL), WEFT_EINVAL);
+    ASSERT_ERR(weft_tls_connect(&s, sctx, cfd, "localhost", NULL), WEFT_EINVAL);
+    ASSERT_ERR(weft_tls_connect(&s, cctx, -1, "localhost", NULL), WEFT_EINVAL);
+    ASSERT_ERR(weft_tls_connect(&s, cctx, cfd, NULL, NULL), WEFT_EINVAL);
+    ASSERT_ERR(weft_tls_connect(&s, cctx, cfd, "", NULL), WEFT_EINVAL);
+    ASSERT_ERR(weft_tls_connect(&s, cctx, cfd, "[]", NULL), WEFT_EINVAL);
+    ASSERT_ERR(weft_tls_accept(&s, cctx, sfd, NULL), WEFT_EINVAL);
+    ASSERT_ERR(weft_tls_accept(&s, NULL, sfd, NULL), WEFT_EINVAL);
+    int closed = dup(cfd);
+    ASSERT(closed >= 0 && close(closed) == 0);
+    ASSERT_ERR(weft_tls_connect(&s, cctx, closed, "localhost", NULL), -EBADF);
+    /* Out of memory: nothing is left behind, the fd is still the caller's. */
+    wt_fail_at = 0;
+    ASSERT_ERR(weft_tls_connect(&s, cctx, cfd, "localhost", NULL), WEFT_ENOMEM);
+    ASSERT(s == (weft_stream *)&s);
+    ASSERT(fcntl(cfd, F_GETFD) >= 0);
+    ASSERT_ERR(weft_close(cfd), 0);
+    ASSERT_ERR(weft_close(sfd), 0);
+    weft_tls_ctx_free(cctx);
+    weft_tls_ctx_free(sctx);
+    return 0;
+}
+TEST(bad_handshake_arguments_and_no_memory_leave_the_fd_to_the_caller) {
+    run_real(bad_handshake_args);
+    /* Outside any task. */
+    wt_certs_make(&certs);
+    weft_tls_ctx *ctx = client_ctx();
+    weft_stream *s;
+    ASSERT_ERR(weft_tls_connect(&s, ctx, 0, "localhost", NULL), WEFT_ENOTASK);
+    weft_tls_ctx_free(ctx);
+    wt_certs_free(&certs);
+}
+
+/* The stream's allocation fails after a complete handshake: the fd is
+ * still the caller's, and the server sees the client go. */
+static int enomem_after_handshake(void *arg) {
+    (void)arg;
+    side cl = { .ctx = client_ctx() }, sv = { .ctx = server_ctx("good") };
+    tcp_pair(&cl.fd, &sv.fd);
+    weft_task *t = weft_spawn(accept_task, &sv);
+    /* Let the server's task start (its allocations come first), then fail
+     * the client's second one: the conn's, then the stream's. */
+    ASSERT_ERR(weft_yield(), 0);
+    wt_fail_at = 1;
+    cl.err = weft_tls_connect(&cl.s, cl.ctx, cl.fd, "localhost", NULL);
+    wt_fail_at = -1;
+    ASSERT_ERR(cl.err, WEFT_ENOMEM);
+    ASSERT_ERR(weft_close(cl.fd), 0);
+    ASSERT_ERR(weft_join(t, NULL), 0);
+    if (sv.err == 0) {  /* TLS 1.3: the server may finish first */
+        char c;
+        ASSERT(weft_stream_read(sv.s, &c, 1) <= 0);
+        ASSERT_ERR(weft_stream_close(sv.s), 0);
+    } else {
+        ASSERT_ERR(weft_close(sv.fd), 0);
+    }
+    weft_tls_ctx_free(cl.ctx);
+    weft_tls_ctx_free(sv.ctx);
+    return 0;
+}
+TEST(no_memory_for_the_stream_after_the_handshake_leaves_the_fd_to_the_caller) { run_real(enomem_after_handshake); }
+
+/* borrow_fd: closing the stream leaves the fd open. */
+static int borrowed(void *arg) {
+    (void)arg;
+    side cl = { .ctx = client_ctx(), .sopts = { .borrow_fd = 1 } }, sv = { .ctx = server_ctx("good") };
+    connect_ok(&cl, &sv, "localhost");
+    ASSERT_ERR(weft_stream_close(cl.s), 0);
+    ASSERT(fcntl(cl.fd, F_GETFD) >= 0);
+    char c;
+    ASSERT_EQ(weft_stream_read(sv.s, &c, 1), 0);  /* close_notify came all the same */
+    ASSERT_ERR(weft_close(cl.fd), 0);
+    ASSERT_ERR(weft_stream_close(sv.s), 0);
+    weft_tls_ctx_free(cl.ctx);
+    weft_tls_ctx_free(sv.ctx);
+    return 0;
+}
+TEST(a_stream_on_a_borrowed_fd_leaves_it_open) { run_real(borrowed); }
+
+/* ------------------------------------------------------------ OpenSSL's own tools
+ *
+ * Peers nobody here wrote: `openssl s_server` and `openssl s_client`
+ * (Debian's openssl package), as subprocesses on loopback. Skipped where
+ * the program is missing. */
+
+static const char *openssl_bin(void) {
+    static char path[256];
+    const char *env = getenv("PATH");
+    char dirs[1024];
+    snprintf(dirs, sizeof dirs, "%s", env ? env : "/usr/bin:/bin");
+    for (char *save, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        snprintf(path, sizeof path, "%s/openssl", d);
+        if (access(path, X_OK) == 0) return path;
+    }
+    return NULL;
+}
+
+/* Starts argv with stdin and stdout on the given fds (-1: /dev/null) and
+ * stderr on /dev/null. */
+static pid_t spawn(char *const argv[], int in, int out) {
+    posix_spawn_file_actions_t fa;
+    ASSERT_EQ(posix_spawn_file_actions_init(&fa), 0);
+    if (in >= 0) ASSERT_EQ(posix_spawn_file_actions_adddup2(&fa, in, 0), 0);
+    else ASSERT_EQ(posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0), 0);
+    if (out >= 0) ASSERT_EQ(posix_spawn_file_actions_adddup2(&fa, out, 1), 0);
+    else ASSERT_EQ(posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0), 0);
+    ASSERT_EQ(posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0), 0);
+    extern char **environ;
+    pid_t pid;
+    ASSERT_EQ(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    return pid;
+}
+
+/* Waits (a bounded while) for the child to exit; kills it if it does not.
+ * Returns its exit status, or -1 if it had to be killed. */
+static int reap(pid_t pid) {
+    for (int i = 0; i < 200; i++) {
+        int st;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        ASSERT(r >= 0);
+        if (r == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        ASSERT_ERR(weft_sleep(10 * WEFT_MILLISECOND), 0);
+    }
+    kill(pid, SIGKILL);
+    ASSERT(waitpid(pid, NULL, 0) == pid);
+    return -1;
+}
+
+static int free_port(void) {
+    int fd;
+    ASSERT_ERR(weft_tcp_listen("127.0.0.1", "0", 0, &fd), 0);
+    int port = weft_sock_port(fd);
+    ASSERT_ERR(weft_close(fd), 0);
+    return port;
+}
+
+/* Connects to 127.0.0.1:port, retrying while the server starts up. */
+static int connect_retry(int port) {
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < 250; i++) {
+        int fd, err = weft_connect_addr((struct sockaddr *)&a, sizeof a, WEFT_FOREVER, &fd);
+        if (!err) return fd;
+        ASSERT_ERR(err, -ECONNREFUSED);
+        ASSERT_ERR(weft_sleep(20 * WEFT_MILLISECOND), 0);
+    }
+    ASSERT(!"the server never started");
+    return -1;
+}
+
+static int against_s_server(void *arg) {
+    (void)arg;
+    int port = free_port();
+    char accept[32];
+    snprintf(accept, sizeof accept, "127.0.0.1:%d", port);
+    char cert[128], key[128];
+    snprintf(cert, sizeof cert, "%s", wt_certs_path(&certs, "good.pem"));
+    snprintf(key, sizeof key, "%s", wt_certs_path(&certs, "good.key"));
+    char *argv[] = { (char *)openssl_bin(), "s_server", "-accept", accept, "-cert", cert, "-key", key,
+                     "-www", "-naccept", "1", "-alpn", "http/1.1", "-quiet", NULL };
+    pid_t pid = spawn(argv, -1, -1);
+    weft_scope sc;
+    ASSERT_ERR(weft_timeout_enter(&sc, 8 * WEFT_SECOND), 0);
+    int fd = connect_retry(port);
+    weft_tls_ctx *ctx = client_ctx_ex("h2,http/1.1", 0, NULL);
+    weft_stream *s;
+    ASSERT_ERR(weft_tls_connect(&s, ctx, fd, "localhost", NULL), 0);
+    ASSERT_STR(weft_tls_alpn(s), "http/1.1");
+    put(s, "GET / HTTP/1.0\r\n\r\n");
+    static char page[64 * 1024];
+    ssize_t n = weft_stream_read_to_eof(s, page, sizeof page - 1);
+    ASSERT(n > 0);
+    page[n] = 0;
+    ASSERT(strncmp(page, "HTTP/1.0 200 ok\r\n", 17) == 0);
+    ASSERT(strstr(page, "<HTML>") || strstr(page, "<html>"));
+    ASSERT_ERR(weft_stream_close(s), 0);
+    ASSERT_ERR(weft_scope_leave(&sc), 0);
+    ASSERT_EQ(reap(pid), 0);  /* -naccept 1: it ends after our connection */
+    weft_tls_ctx_free(ctx);
+    return 0;
+}
+TEST(the_client_fetches_a_page_from_openssl_s_server) {
+    if (!openssl_bin()) wt_skip("no openssl program");
+    run_real(against_s_server);
+}
+
+static int against_s_client(void *arg) {
+    (void)arg;
+    int lfd;
+    ASSERT_ERR(weft_tcp_listen("127.0.0.1", "0", 0, &lfd), 0);
+    char connect[32], ca[128];
+    snprintf(connect, sizeof connect, "127.0.0.1:%d", weft_sock_port(lfd));
+    snprintf(ca, sizeof ca, "%s", wt_certs_path(&certs, "ca.pem"));
+    int in[2], out[2];
+    ASSERT(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0);
+    char *argv[] = { (char *)openssl_bin(), "s_client", "-connect", connect, "-servername", "localhost",
+                     "-verify_hostname", "localhost", "-CAfile", ca, "-verify_return_error",
+                     "-alpn", "http/1.1", "-quiet", NULL };
+    pid_t pid = spawn(argv, in[0], out[1]);
+    ASSERT(close(in[0]) == 0 && close(out[1]) == 0);
+    weft_scope sc;
+    ASSERT_ERR(weft_timeout_enter(&sc, 8 * WEFT_SECOND), 0);
+    int fd;
+    ASSERT_ERR(weft_accept(lfd, NULL, NULL, &fd), 0);
+    weft_tls_ctx *ctx = server_ctx_ex("good", "http/1.1", 0);
+    weft_stream *s;
+    ASSERT_ERR(weft_tls_accept(&s, ctx, fd, NULL), 0);
+    ASSERT_STR(weft_tls_alpn(s), "http/1.1");
+    ASSERT_ERR(weft_fd_nonblock(in[1]), 0);
+    ASSERT_EQ(weft_write(in[1], "ping\n", 5), 5);  /* s_client's stdin, sent over TLS */
+    expect(s, "ping\n");
+    put(s, "pong\n");
+    ASSERT_ERR(weft_stream_close(s), 0);  /* close_notify: s_client ends */
+    char buf[64];
+    size_t got = 0;
+    for (ssize_t n; got < sizeof buf - 1 && (n = weft_read(out[0], buf + got, sizeof buf - 1 - got)) > 0;)
+        got += (size_t)n;
+    buf[got] = 0;
+    ASSERT_STR(buf, "pong\n");
+    ASSERT_ERR(weft_scope_leave(&sc), 0);
+    ASSERT_ERR(weft_close(in[1]), 0);
+    ASSERT_ERR(weft_close(out[0]), 0);
+    ASSERT_ERR(weft_close(lfd), 0);
+    ASSERT_EQ(reap(pid), 0);
+    weft_tls_ctx_free(ctx);
+    return 0;
+}
+TEST(openssl_s_client_talks_to_the_server) {
+    if (!openssl_bin()) wt_skip("no openssl program");
+    run_real(against_s_client);
+}
