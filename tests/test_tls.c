@@ -13,6 +13,8 @@
 
 #include "tls_internal.h"
 
+#include <openssl/err.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -232,6 +234,7 @@ static void refused_with(const char *base, const char *host, int code, const cha
         ASSERT(0);
     }
     ASSERT(sv.err < 0);  /* the client's alert, or its close */
+    ASSERT_EQ(ERR_peek_error(), 0);  /* nothing left for the next connection */
     ASSERT(fcntl(cl.fd, F_GETFD) >= 0 && fcntl(sv.fd, F_GETFD) >= 0);
     ASSERT_ERR(weft_close(cl.fd), 0);
     ASSERT_ERR(weft_close(sv.fd), 0);
@@ -395,9 +398,23 @@ static int silent_peer(void *arg) {
     ASSERT(weft_now() - t0 >= 200 * WEFT_MILLISECOND);
     ASSERT(weft_now() - t0 < 2 * WEFT_SECOND);
     ASSERT(s == NULL);
+    /* The server side, against a client that never says hello. */
+    weft_tls_opts o = { .flags = WEFT_TLS_SERVER, .cert_file = wt_certs_path(&certs, "good.pem"),
+                        .key_file = wt_certs_path(&certs, "good.key"),
+                        .handshake_timeout = 200 * WEFT_MILLISECOND };
+    weft_tls_ctx *sctx;
+    ASSERT_ERR(weft_tls_ctx_new(&sctx, &o), 0);
+    ASSERT_ERR(weft_close(cfd), 0);
+    ASSERT_ERR(weft_close(sfd), 0);
+    tcp_pair(&cfd, &sfd);
+    t0 = weft_now();
+    ASSERT_ERR(weft_tls_accept(&s, sctx, sfd, NULL), WEFT_ETIMEDOUT);
+    ASSERT(weft_now() - t0 >= 200 * WEFT_MILLISECOND);
+    ASSERT(weft_now() - t0 < 2 * WEFT_SECOND);
     ASSERT_ERR(weft_close(cfd), 0);
     ASSERT_ERR(weft_close(sfd), 0);
     weft_tls_ctx_free(ctx);
+    weft_tls_ctx_free(sctx);
     return 0;
 }
 TEST(a_handshake_with_a_silent_peer_times_out_at_the_handshake_timeout) { run_real(silent_peer); }
@@ -489,6 +506,7 @@ static int reset_mid_stream(void *arg) {
     char buf[16];
     ASSERT_ERR(weft_stream_read(cl.s, buf, sizeof buf), -ECONNRESET);
     ASSERT_ERR(weft_stream_read(cl.s, buf, sizeof buf), -ECONNRESET);  /* it sticks */
+    ASSERT_EQ(ERR_peek_error(), 0);
     ASSERT_ERR(weft_stream_write(cl.s, "more", 4), 0);
     int err = weft_stream_drain(cl.s);
     ASSERT(err == -EPIPE || err == -ECONNRESET);
@@ -577,6 +595,7 @@ static int not_tls(void *arg) {
     weft_stream *s;
     ASSERT_ERR(weft_tls_accept(&s, sctx, sfd, NULL), WEFT_ETLS);
     ASSERT(strstr(weft_tls_error_detail(), "http request"));
+    ASSERT_EQ(ERR_peek_error(), 0);
     ASSERT_ERR(weft_close(cfd), 0);
     ASSERT_ERR(weft_close(sfd), 0);
     weft_tls_ctx_free(sctx);
@@ -641,6 +660,7 @@ TEST(bad_context_options_are_refused_with_a_clear_code) {
     ASSERT_ERR(ctx_new_err((weft_tls_opts){ .ca_file = junk }), WEFT_ETLS);
     ASSERT_ERR(ctx_new_err((weft_tls_opts){ .flags = S, .cert_file = good, .key_file = expired_key }), WEFT_ETLS);
     ASSERT(strstr(weft_tls_error_detail(), "mismatch"));
+    ASSERT_EQ(ERR_peek_error(), 0);
     /* And what works: the system store, a CA directory, a client certificate. */
     ASSERT_ERR(weft_tls_ctx_new(&ctx, &(weft_tls_opts){ 0 }), 0);
     ASSERT_STR(weft_tls_error_detail(), "");

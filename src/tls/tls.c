@@ -205,6 +205,9 @@ static int configure(weft_tls_ctx *ctx, const weft_tls_opts *o) {
     if (verify) {
         int mode = SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
         SSL_CTX_set_verify(sc, mode, verify_cb);
+        /* Tell clients which CAs we accept, so one with several
+         * certificates can pick (NULL, ignored, if the file has none). */
+        if (server && o->ca_file) SSL_CTX_set_client_CA_list(sc, SSL_load_client_CA_file(o->ca_file));
     } else {
         SSL_CTX_set_verify(sc, SSL_VERIFY_NONE, NULL);
     }
