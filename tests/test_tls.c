@@ -139,6 +139,8 @@ static int echo(void *arg) {
     (void)arg;
     side cl = { .ctx = client_ctx() }, sv = { .ctx = server_ctx("good") };
     connect_ok(&cl, &sv, "localhost");
+    weft_tls_ctx_free(cl.ctx);  /* streams outlive their contexts */
+    weft_tls_ctx_free(sv.ctx);
     ASSERT(weft_tls_alpn(cl.s) == NULL);
     put(cl.s, "hello\n");
     char line[64];
@@ -148,8 +150,6 @@ static int echo(void *arg) {
     ASSERT_ERR(weft_stream_close(cl.s), 0);  /* sends close_notify */
     ASSERT_EQ(weft_stream_read(sv.s, line, sizeof line), 0);
     ASSERT_ERR(weft_stream_close(sv.s), 0);
-    weft_tls_ctx_free(cl.ctx);
-    weft_tls_ctx_free(sv.ctx);
     return 0;
 }
 TEST(client_and_server_handshake_and_echo_on_loopback) { run_real(echo); }
@@ -830,8 +830,8 @@ static int connect_retry(int port) {
     return -1;
 }
 
-static int against_s_server(void *arg) {
-    (void)arg;
+/* One s_server run with `version` ("-tls1_3" or "-tls1_2"). */
+static void s_server_once(const char *version) {
     int port = free_port();
     char accept[32];
     snprintf(accept, sizeof accept, "127.0.0.1:%d", port);
@@ -839,7 +839,7 @@ static int against_s_server(void *arg) {
     snprintf(cert, sizeof cert, "%s", wt_certs_path(&certs, "good.pem"));
     snprintf(key, sizeof key, "%s", wt_certs_path(&certs, "good.key"));
     char *argv[] = { (char *)openssl_bin(), "s_server", "-accept", accept, "-cert", cert, "-key", key,
-                     "-www", "-naccept", "1", "-alpn", "http/1.1", "-quiet", NULL };
+                     "-www", "-naccept", "1", "-alpn", "http/1.1", "-quiet", (char *)version, NULL };
     pid_t pid = spawn(argv, -1, -1);
     weft_scope sc;
     ASSERT_ERR(weft_timeout_enter(&sc, 8 * WEFT_SECOND), 0);
@@ -848,6 +848,7 @@ static int against_s_server(void *arg) {
     weft_stream *s;
     ASSERT_ERR(weft_tls_connect(&s, ctx, fd, "localhost", NULL), 0);
     ASSERT_STR(weft_tls_alpn(s), "http/1.1");
+    ASSERT_STR(SSL_get_version(weft__tls_ssl(s)), strcmp(version, "-tls1_2") ? "TLSv1.3" : "TLSv1.2");
     put(s, "GET / HTTP/1.0\r\n\r\n");
     static char page[64 * 1024];
     ssize_t n = weft_stream_read_to_eof(s, page, sizeof page - 1);
@@ -859,15 +860,20 @@ static int against_s_server(void *arg) {
     ASSERT_ERR(weft_scope_leave(&sc), 0);
     ASSERT_EQ(reap(pid), 0);  /* -naccept 1: it ends after our connection */
     weft_tls_ctx_free(ctx);
+}
+static int against_s_server(void *arg) {
+    (void)arg;
+    s_server_once("-tls1_3");
+    s_server_once("-tls1_2");
     return 0;
 }
-TEST(the_client_fetches_a_page_from_openssl_s_server) {
+TEST(the_client_fetches_a_page_from_openssl_s_server_over_tls_1_2_and_1_3) {
     if (!openssl_bin()) wt_skip("no openssl program");
     run_real(against_s_server);
 }
 
-static int against_s_client(void *arg) {
-    (void)arg;
+/* One s_client run with `version` ("-tls1_3" or "-tls1_2"). */
+static void s_client_once(const char *version) {
     int lfd;
     ASSERT_ERR(weft_tcp_listen("127.0.0.1", "0", 0, &lfd), 0);
     char connect[32], ca[128];
@@ -877,7 +883,7 @@ static int against_s_client(void *arg) {
     ASSERT(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0);
     char *argv[] = { (char *)openssl_bin(), "s_client", "-connect", connect, "-servername", "localhost",
                      "-verify_hostname", "localhost", "-CAfile", ca, "-verify_return_error",
-                     "-alpn", "http/1.1", "-quiet", NULL };
+                     "-alpn", "http/1.1", "-quiet", (char *)version, NULL };
     pid_t pid = spawn(argv, in[0], out[1]);
     ASSERT(close(in[0]) == 0 && close(out[1]) == 0);
     weft_scope sc;
@@ -888,6 +894,7 @@ static int against_s_client(void *arg) {
     weft_stream *s;
     ASSERT_ERR(weft_tls_accept(&s, ctx, fd, NULL), 0);
     ASSERT_STR(weft_tls_alpn(s), "http/1.1");
+    ASSERT_STR(SSL_get_version(weft__tls_ssl(s)), strcmp(version, "-tls1_2") ? "TLSv1.3" : "TLSv1.2");
     ASSERT_ERR(weft_fd_nonblock(in[1]), 0);
     ASSERT_EQ(weft_write(in[1], "ping\n", 5), 5);  /* s_client's stdin, sent over TLS */
     expect(s, "ping\n");
@@ -905,9 +912,14 @@ static int against_s_client(void *arg) {
     ASSERT_ERR(weft_close(lfd), 0);
     ASSERT_EQ(reap(pid), 0);
     weft_tls_ctx_free(ctx);
+}
+static int against_s_client(void *arg) {
+    (void)arg;
+    s_client_once("-tls1_3");
+    s_client_once("-tls1_2");
     return 0;
 }
-TEST(openssl_s_client_talks_to_the_server) {
+TEST(openssl_s_client_talks_to_the_server_over_tls_1_2_and_1_3) {
     if (!openssl_bin()) wt_skip("no openssl program");
     run_real(against_s_client);
 }
