@@ -556,6 +556,49 @@ static int half_close(void *arg) {
 }
 TEST(stream_shutdown_sends_close_notify_and_reading_goes_on) { run_real(half_close); }
 
+/* A read that times out consumed nothing: what comes later reads whole. */
+static int read_timeout(void *arg) {
+    (void)arg;
+    side cl = { .ctx = client_ctx() }, sv = { .ctx = server_ctx("good") };
+    connect_ok(&cl, &sv, "localhost");
+    char buf[16];
+    weft_scope sc;
+    ASSERT_ERR(weft_timeout_enter(&sc, 50 * WEFT_MILLISECOND), 0);
+    ASSERT_ERR(weft_stream_read(cl.s, buf, sizeof buf), WEFT_ETIMEDOUT);
+    ASSERT_ERR(weft_scope_leave(&sc), WEFT_ETIMEDOUT);
+    put(sv.s, "late");
+    expect(cl.s, "late");
+    ASSERT_ERR(weft_stream_close(cl.s), 0);
+    ASSERT_ERR(weft_stream_close(sv.s), 0);
+    weft_tls_ctx_free(cl.ctx);
+    weft_tls_ctx_free(sv.ctx);
+    return 0;
+}
+TEST(a_read_that_times_out_takes_nothing_and_later_data_reads_whole) { run_real(read_timeout); }
+
+/* Bytes that are not TLS records, after the handshake: a protocol error,
+ * not a crash; it sticks, and nothing is left in OpenSSL's error queue. */
+static int garbage_mid_stream(void *arg) {
+    (void)arg;
+    side cl = { .ctx = client_ctx() }, sv = { .ctx = server_ctx("good") };
+    connect_ok(&cl, &sv, "localhost");
+    put(sv.s, "fine");
+    expect(cl.s, "fine");
+    static const char junk[] = "\x17\x03\x03\x00\x20 thirty-two bytes of nonsense....";
+    ASSERT_EQ(weft_write(sv.fd, junk, sizeof junk - 1), (ssize_t)sizeof junk - 1);  /* under TLS's feet */
+    char buf[16];
+    ASSERT_ERR(weft_stream_read(cl.s, buf, sizeof buf), WEFT_ETLS);
+    ASSERT(strstr(weft_tls_error_detail(), "bad record mac") || strstr(weft_tls_error_detail(), "decrypt"));
+    ASSERT_EQ(ERR_peek_error(), 0);
+    ASSERT_ERR(weft_stream_read(cl.s, buf, sizeof buf), WEFT_ETLS);
+    ASSERT_ERR(weft_stream_close(cl.s), 0);
+    ASSERT_ERR(weft_stream_close(sv.s), 0);
+    weft_tls_ctx_free(cl.ctx);
+    weft_tls_ctx_free(sv.ctx);
+    return 0;
+}
+TEST(garbage_after_the_handshake_is_a_tls_error_that_sticks) { run_real(garbage_mid_stream); }
+
 /* ------------------------------------------------------------ peers that are not TLS */
 
 typedef struct raw_peer { int fd; const char *say; } raw_peer;
