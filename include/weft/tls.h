@@ -112,15 +112,18 @@ WEFT_EXTERN void weft_tls_ctx_free(weft_tls_ctx *ctx);
  *    no trusted CA; any other reason), see weft_tls_error_detail;
  *  - WEFT_ETLS: the handshake failed otherwise (no common version or
  *    cipher, no common ALPN protocol, a fatal alert from the peer, not TLS
- *    at all);
+ *    at all). With TLS 1.3 the client's handshake ends before the server
+ *    has judged a client certificate: a server refusing ours is WEFT_ETLS
+ *    on the stream's first read, not here;
  *  - WEFT_EOF: the peer closed the connection during the handshake (as a
  *    server that does not like the client does); -ECONNRESET, -EPIPE or
  *    another -errno of the socket;
  *  - WEFT_ETIMEDOUT: the handshake timeout (or a scope's deadline) passed;
  *    WEFT_ECANCELED;
  *  - WEFT_EINVAL: ctx NULL or a server context, fd < 0, host NULL (without
- *    INSECURE_SKIP_VERIFY) or empty; -EBADF: fd is not open;
- *  - WEFT_ENOMEM, WEFT_ENOTASK, WEFT_EWRONGLOOP.
+ *    INSECURE_SKIP_VERIFY), empty or longer than 255 bytes; -EBADF: fd is
+ *    not open;
+ *  - WEFT_ENOMEM, WEFT_ENOTASK.
  */
 WEFT_EXTERN int weft_tls_connect(weft_stream **out, weft_tls_ctx *ctx, int fd,
                                  const char *host, const weft_stream_opts *sopts);
