@@ -160,9 +160,11 @@ typedef struct pump { weft_stream *s; size_t total; int key_updates; } pump;
 
 static void *writer(void *arg) {
     pump *p = arg;
-    unsigned char buf[50000];
+    enum { CHUNK = 50000 };  /* off the task's 64 KiB stack */
+    unsigned char *buf = malloc(CHUNK);
+    ASSERT(buf);
     for (size_t sent = 0; sent < p->total;) {
-        size_t n = sizeof buf < p->total - sent ? sizeof buf : p->total - sent;
+        size_t n = CHUNK < p->total - sent ? CHUNK : p->total - sent;
         for (size_t i = 0; i < n; i++) buf[i] = pattern(sent + i);
         ASSERT_ERR(weft_stream_write(p->s, buf, n), 0);
         ASSERT_ERR(weft_stream_drain(p->s), 0);
@@ -172,12 +174,13 @@ static void *writer(void *arg) {
         if (p->key_updates && sent % (1 << 20) < n)
             ASSERT_EQ(SSL_key_update(weft__tls_ssl(p->s), SSL_KEY_UPDATE_REQUESTED), 1);
     }
+    free(buf);
     return NULL;
 }
 
 static void *reader(void *arg) {
     pump *p = arg;
-    unsigned char buf[30000];
+    unsigned char buf[8192];
     size_t got = 0;
     for (;;) {
         ssize_t n = weft_stream_read(p->s, buf, sizeof buf);
