@@ -279,10 +279,11 @@ typedef struct conn {
 
 static void *c_realloc(conn *c, void *p, size_t n) { return c->realloc(c->realloc_ud, p, n); }
 
+static int conn_wait(conn *c, int dir);
+
 /* Sends the queue. With `wait`, waits for room until it is empty; without,
  * stops at the first EAGAIN. Returns 0 or an error: a socket error sticks
  * (werr). */
-static int conn_wait(conn *c, int dir);
 static int flush(conn *c, bool wait) {
     while (c->qoff < c->qlen) {
         ssize_t n = send(c->fd, c->q + c->qoff, c->qlen - c->qoff, MSG_NOSIGNAL);
