@@ -108,6 +108,17 @@ WEFT_EXTERN const char *weft_http_response_url(const weft_http_response *r);
 WEFT_EXTERN ssize_t weft_http_response_read(weft_http_response *r, void *buf, size_t len);
 WEFT_EXTERN int weft_http_response_body(weft_http_response *r, const void **data, size_t *len);
 WEFT_EXTERN int weft_http_response_json(weft_http_response *r, json_t **out);
+/* Where the time of an exchange went, in nanoseconds. */
+typedef struct weft_http_timings {
+    int64_t dns, connect, tls;  /* of the connection the final response came on;
+                                   0 for a reused one */
+    int64_t first_byte;         /* from sending the final request to the first
+                                   byte of its response */
+    int64_t total;              /* from weft_http_send's start (redirects
+                                   included) to the body's end; 0 until then */
+    int reused;                 /* nonzero: a kept-alive connection was reused */
+} weft_http_timings;
+WEFT_EXTERN void weft_http_response_timings(const weft_http_response *r, weft_http_timings *out);
 WEFT_EXTERN int weft_http_raise_for_status(const weft_http_response *r);
 WEFT_EXTERN void weft_http_response_free(weft_http_response *r);
 
