@@ -28,12 +28,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-/* TEMPORARY, until the tls branch is merged: weak references, so that the
- * plain-HTTP client links without it (https fails with WEFT_ETLS). */
-#pragma weak weft_tls_ctx_new
-#pragma weak weft_tls_ctx_free
-#pragma weak weft_tls_connect
-
 int weft__scope_end(weft_scope *sc, int err, int code) {
     return weft_scope_leave(sc) == WEFT_ETIMEDOUT ? code : err;
 }
@@ -140,7 +134,7 @@ void weft_http_client_free(weft_http_client *c) {
     }
     weft__url_free(&c->base);
     weft__fields_free(c->mem, &c->hdrs);
-    if (c->tls) weft_tls_ctx_free(c->tls);
+    weft_tls_ctx_free(c->tls);
     weft__mem_free(c->mem, c->tls_strings);
     weft__mem_free(c->mem, c->ua);
     weft__mem_free(c->mem, c);
@@ -211,7 +205,6 @@ static weft__conn *take_idle(weft_http_client *c, const char *origin) {
 static int open_stream(weft_http_client *c, const weft__url *u, int fd, weft_stream **s) {
     weft_stream_opts so = { .limit = c->o.max_header_bytes + 1 };
     if (!u->tls) return weft_stream_new_fd(s, fd, &so);
-    if (!weft_tls_ctx_new) return WEFT_ETLS;
     if (!c->tls) {
         int err = weft_tls_ctx_new(&c->tls, &c->tls_opts);
         if (err) return err;
