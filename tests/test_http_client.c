@@ -843,3 +843,157 @@ TEST(urls_parse_strictly_and_resolve_as_rfc_3986_says) {
     ASSERT_ERR(weft__url_resolve(&u, &base, "javascript:alert(1)"), WEFT_EURL);
     weft__url_free(&base);
 }
+
+/* ------------------------------------------------------ more framings */
+
+static int interim(void *arg) {
+    (void)arg;
+    srv s;
+    srv_start(&s, srv_canned,
+              "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+              "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal");
+    weft_http_client *c = client(NULL);
+    for (int i = 0; i < 2; i++) {
+        weft_http_response *r;
+        ASSERT_ERR(weft_http_get(c, url(&s, "/"), &r), 0);
+        ASSERT_EQ(weft_http_response_status(r), 200);
+        ASSERT(weft_http_response_header(r, "link") == NULL);
+        body_is(r, "real");
+        weft_http_response_free(r);
+    }
+    ASSERT_EQ(s.accepts, 1);
+    weft_http_client_free(c);
+    srv_stop(&s);
+    return 0;
+}
+TEST(interim_1xx_responses_are_skipped) { RUN(interim); }
+
+static int head_method(void *arg) {
+    (void)arg;
+    srv s;
+    srv_start(&s, srv_canned, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+    weft_http_client *c = client(NULL);
+    weft_http_request *q;
+    ASSERT_ERR(weft_http_request_new(&q, "HEAD", url(&s, "/")), 0);
+    for (int i = 0; i < 2; i++) {
+        weft_http_response *r;
+        ASSERT_ERR(weft_http_send(c, q, 0, &r), 0);
+        ASSERT_STR(weft_http_response_header(r, "content-length"), "1000");
+        body_is(r, "");
+        weft_http_response_free(r);
+    }
+    ASSERT_EQ(s.accepts, 1);   /* no body was waited for, the connection was reused */
+    weft_http_request_free(q);
+    weft_http_client_free(c);
+    srv_stop(&s);
+    return 0;
+}
+TEST(head_response_has_no_body_whatever_its_content_length) { RUN(head_method); }
+
+static int to_close(void *arg) {
+    (void)arg;
+    srv s;
+    srv_start(&s, srv_once, "HTTP/1.0 200 OK\r\n\r\nuntil the end");
+    weft_http_client *c = client(NULL);
+    for (int i = 0; i < 2; i++) {
+        weft_http_response *r;
+        ASSERT_ERR(weft_http_get(c, url(&s, "/"), &r), 0);
+        body_is(r, "until the end");
+        weft_http_response_free(r);
+    }
+    ASSERT_EQ(s.accepts, 2);
+    weft_http_client_free(c);
+    srv_stop(&s);
+    return 0;
+}
+TEST(body_without_length_is_read_to_close_and_not_reused) { RUN(to_close); }
+
+static void srv_many_headers(srv *s, int fd) {
+    while (srv_read_request(s, fd)) {
+        srv_puts(fd, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n");
+        for (int i = 0; i < 300; i++) {
+            char line[32];
+            snprintf(line, sizeof line, "X-H%d: %d\r\n", i, i);
+            srv_puts(fd, line);
+        }
+        srv_puts(fd, "\r\n");
+    }
+}
+
+static int many_headers(void *arg) {
+    (void)arg;
+    srv s;
+    srv_start(&s, srv_many_headers, NULL);
+    weft_http_client *c = client(NULL);
+    weft_http_response *r;
+    ASSERT_ERR(weft_http_get(c, url(&s, "/"), &r), 0);
+    ASSERT_EQ(weft_http_response_header_count(r), 301);
+    ASSERT_STR(weft_http_response_header(r, "x-h299"), "299");
+    weft_http_response_free(r);
+    weft_http_client_free(c);
+    weft_http_client_opts o = { .max_headers = 100 };
+    c = client(&o);
+    ASSERT_ERR(weft_http_get(c, url(&s, "/"), &r), WEFT_ETOOBIG);
+    weft_http_client_free(c);
+    srv_stop(&s);
+    return 0;
+}
+TEST(hundreds_of_header_fields_are_kept_up_to_max_headers) { RUN(many_headers); }
+
+/* ---------------------------------------------------------- timeouts */
+
+static void srv_no_read(srv *s, int fd) {
+    (void)fd;
+    weft_sleep(5 * WEFT_SECOND);   /* never reads: the client's writes back up */
+    (void)s;
+}
+
+static ssize_t zeros(void *ud, void *buf, size_t len) {
+    (void)ud;
+    memset(buf, 0, len);
+    return (ssize_t)len;
+}
+
+static int write_timeout(void *arg) {
+    (void)arg;
+    srv s;
+    srv_start(&s, srv_no_read, NULL);
+    weft_http_client_opts o = { .write_timeout = 200 * WEFT_MILLISECOND };
+    weft_http_client *c = client(&o);
+    weft_http_request *q;
+    ASSERT_ERR(weft_http_request_new(&q, "PUT", url(&s, "/")), 0);
+    ASSERT_ERR(weft_http_request_set_body_fn(q, zeros, NULL, (int64_t)1 << 32, NULL), 0);
+    weft_http_response *r;
+    ASSERT_ERR(weft_http_send(c, q, 0, &r), WEFT_EWRITETIMEOUT);
+    weft_http_request_free(q);
+    weft_http_client_free(c);
+    srv_stop(&s);
+    return 0;
+}
+TEST(server_that_never_reads_is_a_write_timeout) { RUN(write_timeout); }
+
+static int handshake_timeout(void *arg) {
+    (void)arg;
+    srv s;
+    srv_start(&s, srv_no_read, NULL);
+    weft_http_client_opts o = { .connect_timeout = 200 * WEFT_MILLISECOND };
+    weft_http_client *c = client(&o);
+    weft_http_response *r;
+    int64_t t0 = weft_now();
+    ASSERT_ERR(weft_http_getf(c, &r, "https://127.0.0.1:%d/", s.port), WEFT_ECONNTIMEOUT);
+    ASSERT(weft_now() - t0 < 2 * WEFT_SECOND);
+    /* Cancelled mid-handshake: nothing left behind. */
+    job j = { c, NULL, 1 };
+    char u[64];
+    snprintf(u, sizeof u, "https://127.0.0.1:%d/", s.port);
+    j.url = u;
+    weft_task *t = weft_spawn(do_get, &j);
+    weft_sleep(50 * WEFT_MILLISECOND);
+    weft_cancel(t);
+    ASSERT_ERR(weft_join(t, NULL), 0);
+    ASSERT_ERR(j.err, WEFT_ECANCELED);
+    weft_http_client_free(c);
+    srv_stop(&s);
+    return 0;
+}
+TEST(tls_handshake_with_a_silent_server_is_a_connect_timeout) { RUN(handshake_timeout); }
