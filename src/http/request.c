@@ -218,7 +218,7 @@ static void add_fields(sbuf *b, const weft__fields *f, const weft__fields *over,
         const char *n = f->v[i].name;
         if (is_framing(n) || (over && weft__fields_has(over, n))) continue;
         if (x->strip_credentials && is_credential(n)) continue;
-        if (!x->send_body && !strcasecmp(n, "content-type")) continue;
+        if (x->req->has_body && !x->send_body && !strcasecmp(n, "content-type")) continue;
         sb_field(b, n, f->v[i].value);
     }
 }

@@ -272,7 +272,9 @@ static ssize_t dec_read(weft_http_response *r, void *buf, size_t len) {
         if (r->z.avail_in) continue;
         ssize_t n = raw_read(r, r->zin, ZIN);
         if (n < 0) return n;
-        if (n == 0) return WEFT_EDECODE;   /* the message ended inside the coded stream */
+        /* An empty body (HEAD, 204, 304, Content-Length: 0) has no coded
+         * stream at all; one that ends inside the coded stream is cut. */
+        if (n == 0) return r->zfills == 0 ? 0 : WEFT_EDECODE;
         r->z.next_in = r->zin;
         r->z.avail_in = (uInt)n;
         if (r->zfills++ == 0) r->zfirst = (size_t)n;
@@ -302,7 +304,7 @@ int weft_http_response_body(weft_http_response *r, const void **data, size_t *le
     size_t max = r->c ? r->c->o.max_body : SIZE_MAX;
     while (!r->have_body) {
         if (r->err) return r->err;
-        size_t cap = r->body_len + 16 * 1024;
+        size_t cap = r->body_len < 16 * 1024 ? 16 * 1024 : 2 * r->body_len;
         /* One byte past the limit tells "too big" from "exactly at it". */
         char *p = weft__mem_grow(r->mem, r->body, cap + 1);
         if (!p) return WEFT_ENOMEM;
