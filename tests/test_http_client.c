@@ -73,15 +73,30 @@ static void srv_canned(srv *s, int fd) {
     while (srv_read_request(s, fd)) srv_puts(fd, s->resp);
 }
 
+typedef struct conn_arg { srv *s; int fd; } conn_arg;
+static void *srv_conn(void *arg) {
+    conn_arg *a = arg;
+    a->s->fn(a->s, a->fd);
+    weft_close(a->fd);
+    free(a);
+    return NULL;
+}
+
+/* Each connection is served by a task of its own, in a group: stopping the
+ * server cancels them all and waits for them. */
 static void *srv_main(void *arg) {
     srv *s = arg;
+    weft_group g;
+    weft_group_enter(&g);
     for (;;) {
         int fd;
         if (weft_accept(s->lfd, NULL, NULL, &fd)) break;
         s->accepts++;
-        s->fn(s, fd);
-        weft_close(fd);
+        conn_arg *a = malloc(sizeof *a);
+        *a = (conn_arg){ s, fd };
+        if (weft_group_spawn(&g, NULL, srv_conn, a)) { weft_close(fd); free(a); break; }
     }
+    weft_group_leave(&g);
     return NULL;
 }
 
@@ -997,3 +1012,84 @@ static int handshake_timeout(void *arg) {
     return 0;
 }
 TEST(tls_handshake_with_a_silent_server_is_a_connect_timeout) { RUN(handshake_timeout); }
+
+/* ---------------------------------------------------------------- pool */
+
+static int expiry(void *arg) {
+    (void)arg;
+    srv s;
+    srv_start(&s, srv_canned, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    weft_http_client_opts o = { .idle_expiry = 50 * WEFT_MILLISECOND };
+    weft_http_client *c = client(&o);
+    weft_http_response *r;
+    ASSERT_ERR(weft_http_get(c, url(&s, "/"), &r), 0);
+    weft_http_response_free(r);
+    weft_sleep(100 * WEFT_MILLISECOND);
+    ASSERT_ERR(weft_http_get(c, url(&s, "/"), &r), 0);
+    weft_http_response_free(r);
+    ASSERT_EQ(s.accepts, 2);
+    weft_http_client_free(c);
+    srv_stop(&s);
+    return 0;
+}
+TEST(idle_connection_past_its_expiry_is_not_reused) { RUN(expiry); }
+
+static int across_origins(void *arg) {
+    (void)arg;
+    srv a, b;
+    srv_start(&a, srv_canned, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na");
+    srv_start(&b, srv_canned, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb");
+    weft_http_client_opts o = { .max_connections = 1, .pool_timeout = 100 * WEFT_MILLISECOND };
+    weft_http_client *c = client(&o);
+    weft_http_response *r;
+    const char *seq[] = { url(&a, "/"), url(&a, "/"), url(&b, "/"), url(&a, "/") };
+    for (int i = 0; i < 4; i++) {
+        ASSERT_ERR(weft_http_get(c, seq[i], &r), 0);   /* an idle one of another origin makes room */
+        weft_http_response_free(r);
+    }
+    ASSERT_EQ(a.accepts, 2);
+    ASSERT_EQ(b.accepts, 1);
+    weft_http_client_free(c);
+    srv_stop(&a);
+    srv_stop(&b);
+    return 0;
+}
+TEST(max_connections_counts_every_origin_and_idle_ones_make_room) { RUN(across_origins); }
+
+static void *get_many(void *arg) {
+    job *j = arg;
+    for (int i = 0; i < 10 && !j->err; i++) {
+        weft_http_response *r;
+        j->err = weft_http_get(j->c, j->url, &r);
+        if (!j->err) {
+            const void *d;
+            size_t n;
+            ASSERT_ERR(weft_http_response_body(r, &d, &n), 0);
+            ASSERT_EQ(n, 10);
+            weft_http_response_free(r);
+        }
+    }
+    return NULL;
+}
+
+static int shared(void *arg) {
+    (void)arg;
+    srv s;
+    srv_start(&s, srv_slow, NULL);
+    weft_http_client_opts o = { .max_connections = 3 };
+    weft_http_client *c = client(&o);
+    job jobs[8];
+    weft_task *t[8];
+    for (int i = 0; i < 8; i++) {
+        jobs[i] = (job){ c, url(&s, "/"), 0 };
+        t[i] = weft_spawn(get_many, &jobs[i]);
+    }
+    ASSERT_ERR(weft_gather(t, 8, NULL), 0);
+    for (int i = 0; i < 8; i++) ASSERT_ERR(jobs[i].err, 0);
+    ASSERT(s.accepts <= 3);
+    ASSERT_EQ(s.requests, 80);
+    weft_http_client_free(c);
+    srv_stop(&s);
+    return 0;
+}
+TEST(tasks_sharing_a_client_stay_within_max_connections) { RUN(shared); }
