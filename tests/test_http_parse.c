@@ -175,6 +175,11 @@ TEST(request_chunked_is_framed_chunked) {
     ASSERT_EQ(H.body, WEFT__BODY_CHUNKED);
 }
 
+TEST(request_chunked_with_surrounding_whitespace_is_chunked) {
+    ASSERT(req("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \tchunked \t\r\n\r\n") > 0);
+    ASSERT_EQ(H.body, WEFT__BODY_CHUNKED);
+}
+
 TEST(request_identical_content_lengths_are_accepted) {
     ASSERT(req("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\nContent-Length: 7\r\n\r\n") > 0);
     ASSERT_EQ(H.content_length, 7);
