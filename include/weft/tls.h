@@ -135,13 +135,16 @@ WEFT_EXTERN int weft_tls_accept(weft_stream **out, weft_tls_ctx *ctx, int fd,
  * point. */
 WEFT_EXTERN const char *weft_tls_alpn(const weft_stream *s);
 
-/* Why the last weft_tls_* call that failed on this thread failed, in words:
- * OpenSSL's verification message ("certificate has expired") with the
- * certificate's depth and subject, or its error reason ("wrong version
- * number"); "" when there is nothing to add to the code. Never NULL. Valid
- * until the next weft_tls_* call on the thread: read it right after the
- * failure, before the task suspends (another task's failure overwrites it).
- * Not a suspension point. */
+/* Why the last TLS call that failed on this thread failed, in words:
+ * OpenSSL's verification message with the certificate's depth and subject
+ * ("certificate has expired (depth 0: /CN=localhost)"), its error reason
+ * ("wrong version number", "sslv3 alert handshake failure"), or the file
+ * that would not load. Set by weft_tls_ctx_new, weft_tls_connect and
+ * weft_tls_accept (each clears it first) and by TLS streams' reads and
+ * writes that fail with WEFT_ETLS; "" when there is nothing to add to the
+ * code. Never NULL. A thread-local buffer, like errno: read it right after
+ * the failure, before the task suspends, since another task's failure
+ * overwrites it. Not a suspension point. */
 WEFT_EXTERN const char *weft_tls_error_detail(void);
 
 #ifdef __cplusplus

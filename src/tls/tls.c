@@ -515,8 +515,9 @@ static ssize_t encrypt(conn *c, const struct iovec *iov, int iovcnt) {
                 continue;
             }
             if (total) {  /* keep what was taken; a real error shows next time */
-                int e = SSL_get_error(c->ssl, r);
-                if (e != SSL_ERROR_WANT_READ) c->werr = failure(c, e);
+                int e = SSL_get_error(c->ssl, r), err = 0;
+                if (e != SSL_ERROR_WANT_READ) err = failure(c, e);
+                c->werr = err == WEFT_EOF ? -EPIPE : err;
                 ERR_clear_error();
                 return (ssize_t)total;
             }
