@@ -35,7 +35,7 @@ static void usage(FILE *f) {
 
 int fetch_request(const fetch_opts *o, const char *url, weft_http_request **out) {
     const char *method = o->method ? o->method : o->data ? "POST" : "GET";
-    weft_http_request *q;
+    weft_http_request *q = NULL;
     int err = weft_http_request_new(&q, method, url);
     for (int i = 0; !err && i < o->nheaders; i++) {
         const char *h = o->headers[i], *colon = strchr(h, ':');
@@ -45,8 +45,10 @@ int fetch_request(const fetch_opts *o, const char *url, weft_http_request **out)
         err = weft_http_request_add_header(q, name, colon + 1 + strspn(colon + 1, " \t"));
     }
     if (!err && o->data) err = weft_http_request_set_body(q, o->data, strlen(o->data), o->content_type);
-    if (err && !q) return err;
-    if (err) { weft_http_request_free(q); return err; }
+    if (err) {
+        weft_http_request_free(q);
+        return err;
+    }
     *out = q;
     return 0;
 }
