@@ -158,8 +158,21 @@ static int keepalive(void *arg) {
         ASSERT_EQ(t.reused, i > 0);
         weft_http_response_free(r);
     }
+    /* A response freed with its body unread but buffered keeps the
+     * connection; one whose body is still on the wire closes it. */
+    weft_http_request *q;
+    ASSERT_ERR(weft_http_request_new(&q, "GET", url(&s, "/x")), 0);
+    weft_http_response *r;
+    ASSERT_ERR(weft_http_send(c, q, WEFT_HTTP_STREAM, &r), 0);
+    char one;
+    ASSERT_EQ(weft_http_response_read(r, &one, 1), 1);
+    weft_http_response_free(r);
+    weft_http_request_free(q);
     ASSERT_EQ(s.accepts, 1);
-    ASSERT_EQ(s.requests, 3);
+    ASSERT_EQ(s.requests, 4);
+    ASSERT_ERR(weft_http_get(c, url(&s, "/x"), &r), 0);
+    weft_http_response_free(r);
+    ASSERT_EQ(s.accepts, 1);
     ASSERT(strstr(s.head, "GET /x HTTP/1.1\r\n"));
     ASSERT(strcasestr(s.head, "\r\nHost: 127.0.0.1:"));
     ASSERT(strcasestr(s.head, "\r\nUser-Agent: weft/"));

@@ -255,8 +255,10 @@ WEFT_EXTERN void weft_http_response_timings(const weft_http_response *r, weft_ht
  * raise_for_status), WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_http_raise_for_status(const weft_http_response *r);
 /* Frees the response. If its body was not read to the end, its connection
- * is closed (its slot released): reading a body out just to keep a
- * connection is the caller's choice. Not a suspension point. NULL: no-op. */
+ * is closed (its slot released), unless the rest of a Content-Length body
+ * is buffered already: then it is dropped and the connection kept. Reading
+ * a body out just to keep a connection is the caller's choice. Not a
+ * suspension point. NULL: no-op. */
 WEFT_EXTERN void weft_http_response_free(weft_http_response *r);
 
 /* The standard reason phrase of `status` ("Not Found"), or "" for a code
