@@ -234,6 +234,8 @@ static int status_answer(ctx *c, int code)
     case 418:
         err = header(c, "x-more-info", "http://tools.ietf.org/html/rfc2324");
         return err ? err : send_str(c, code, NULL, httpbin__teapot);
+    case 304:  /* no body, so nothing to describe: werkzeug drops the type */
+        return reply(c, code, NULL, "", 0);
     default:
         return reply(c, code, HTML, "", 0);
     }

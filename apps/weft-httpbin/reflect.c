@@ -325,9 +325,64 @@ const char *httpbin__host(weft_httpd_req *req)
     return host && *host ? host : "localhost";
 }
 
+/* What werkzeug leaves unquoted in any part of a URL. */
+static bool always_safe(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("-._~$!'()*+,;", c));
+}
+
+static size_t put_hex(char *o, unsigned char b)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    o[0] = '%';
+    o[1] = hex[b >> 4];
+    o[2] = hex[b & 15];
+    return 3;
+}
+
+/* The path or query as werkzeug's request.url shows it, an IRI: the path
+ * decoded and quoted again; in both, escapes of safe ASCII decoded, other
+ * ASCII quoted, UTF-8 shown as text and other bytes as %XX. Two passes:
+ * the first settles the ASCII and leaves bytes >= 0x80 raw, the second
+ * checks those as UTF-8. o holds 3 * len bytes. Returns the length. */
+static size_t iri(const char *in, size_t len, bool query, char *o)
+{
+    char *mid = o + 3 * len;  /* pass 1 writes behind, pass 2 reads it: see url() */
+    size_t m = 0, n = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char b = (unsigned char)in[i];
+        int hi, lo;
+        bool esc = b == '%' && i + 2 < len && (hi = hexval((unsigned char)in[i + 1])) >= 0 &&
+                   (lo = hexval((unsigned char)in[i + 2])) >= 0;
+        if (esc) b = (unsigned char)(hi << 4 | lo);
+        if (b >= 0x80 || always_safe(b) || (!esc && (query ? strchr(":&%=+$!*'(),", b) != NULL
+                                                            : b == '/' || b == ':')))
+            mid[m++] = (char)b;
+        else if (esc && query) {
+            memcpy(mid + m, in + i, 3);  /* kept as it came, case and all */
+            m += 3;
+        } else {
+            m += put_hex(mid + m, b);
+        }
+        i += esc ? 2 : 0;
+    }
+    for (size_t i = 0, k; i < m; i += k) {
+        k = (unsigned char)mid[i] < 0x80 ? 1 : utf8_seq((const unsigned char *)mid + i, m - i);
+        if (k) {
+            memcpy(o + n, mid + i, k);
+            n += k;
+        } else {
+            n += put_hex(o + n, (unsigned char)mid[i]);
+            k = 1;
+        }
+    }
+    return n;
+}
+
 /* werkzeug's request.url behind httpbin's get_url: the scheme (http, or
- * what X-Forwarded-Proto, -Protocol or -Ssl: on say), the Host header and
- * the target as it came. */
+ * what X-Forwarded-Proto, -Protocol or -Ssl: on say), the Host header, and
+ * the target as an IRI. */
 static json_t *url(weft_httpd_req *req)
 {
     const char *proto = weft_httpd_req_header(req, "X-Forwarded-Proto");
@@ -336,13 +391,21 @@ static json_t *url(weft_httpd_req *req)
         const char *ssl = weft_httpd_req_header(req, "X-Forwarded-Ssl");
         proto = ssl && !strcmp(ssl, "on") ? "https" : "http";
     }
-    const char *target = weft_httpd_req_target(req);
-    const char *host = httpbin__host(req);
-    size_t len = strlen(proto) + 3 + strlen(host) + strlen(target);
-    char *s = malloc(len + 1);
+    const char *path, *query, *host = httpbin__host(req);
+    size_t plen, qlen;
+    httpbin__target(req, &path, &plen, &query, &qlen);
+    size_t head = strlen(proto) + 3 + strlen(host);
+    /* Each part needs 3 bytes per byte for its result and as many again
+     * for pass 1's copy, which ends where the result may grow to. */
+    char *s = malloc(head + 6 * plen + 1 + 6 * qlen + 1);
     if (!s) return NULL;
-    snprintf(s, len + 1, "%s://%s%s", proto, host, target);
-    json_t *j = text(s, len);
+    size_t n = (size_t)sprintf(s, "%s://%s", proto, host);
+    n += iri(path, plen, false, s + n);
+    if (qlen) {
+        s[n++] = '?';
+        n += iri(query, qlen, true, s + n);
+    }
+    json_t *j = text(s, n);
     free(s);
     return j;
 }

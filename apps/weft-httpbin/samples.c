@@ -19,7 +19,7 @@ const char httpbin__moby_html[] =
     "        </p>\n"
     "      </div>\n"
     "  </body>\n"
-    "</html>\n";
+    "</html>";
 
 /* The body of 418 I'm a teapot (RFC 2324), as httpbin draws it. */
 const char httpbin__teapot[] =
