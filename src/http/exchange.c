@@ -222,11 +222,14 @@ int weft_httpd_req_body(weft_httpd_req *r, const void **data, size_t *len) {
     if (b->streamed) return WEFT_EINVAL;
     size_t cap = 0, max = r->c->srv->o.max_body;
     if (!b->whole) {
-        int err = whole_reserve(b, &cap, r->h.body == WEFT__BODY_LENGTH ? (size_t)b->left + 1 : 1);
+        /* A Content-Length (<= max_body, checked before the handler) is
+         * allocated at once; a chunked body grows by doubling. */
+        bool sized = r->h.body == WEFT__BODY_LENGTH;
+        int err = whole_reserve(b, &cap, sized ? (size_t)b->left + 1 : 1);
         while (!err && !b->done) {
-            if (!(err = whole_reserve(b, &cap, b->whole_len + 1024))) {
+            if (!(err = whole_reserve(b, &cap, b->whole_len + (sized ? 1 : 1024)))) {
                 size_t room = cap - b->whole_len - 1;
-                if (room > max + 1 - b->whole_len) room = max + 1 - b->whole_len;
+                if (max - b->whole_len < room) room = max - b->whole_len + 1;
                 ssize_t n = body_read(r, b->whole + b->whole_len, room);
                 if (n < 0) err = (int)n;
                 else b->whole_len += (size_t)n;
