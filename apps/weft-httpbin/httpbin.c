@@ -153,19 +153,18 @@ static int send_json(ctx *c, int status, json_t *j)
     return err;
 }
 
-/* The request's dict; a body over the server's limit is answered 413. */
+/* The request's dict. The body's errors go back to the server, which
+ * answers them: 413 for one over max_body, 400 for bad chunking. */
 static int dict(ctx *c, unsigned keys, json_t **out)
 {
-    int err = httpbin__dict(c->req, keys, out);
-    if (err == WEFT_ETOOBIG && !error_page(c, 413)) return 1;
-    return err;
+    return httpbin__dict(c->req, keys, out);
 }
 
 static int send_dict(ctx *c, unsigned keys)
 {
     json_t *d;
     int err = dict(c, keys, &d);
-    return err ? (err > 0 ? 0 : err) : send_json(c, 200, d);
+    return err ? err : send_json(c, 200, d);
 }
 
 /* ---------------------------------------------------------- reflection */
@@ -182,7 +181,7 @@ static int ep_user_agent(ctx *c)
 {
     json_t *d;
     int err = dict(c, HB_HEADERS, &d);
-    if (err) return err > 0 ? 0 : err;
+    if (err) return err;
     json_t *ua = json_object_get(json_object_get(d, "headers"), "User-Agent");
     json_t *out = json_pack("{sO}", "user-agent", ua ? ua : json_null());
     json_decref(d);
@@ -372,7 +371,7 @@ static int ep_stream(ctx *c)
 {
     json_t *d;
     int err = dict(c, HB_URL | HB_ARGS | HB_HEADERS | HB_ORIGIN, &d);
-    if (err) return err > 0 ? 0 : err;
+    if (err) return err;
     err = stream_start(c, 200, "application/json");
     for (uint64_t i = 0; !err && i < (c->n < 100 ? c->n : 100); i++) {
         char *line = NULL;
@@ -452,7 +451,7 @@ static int send_compressed(ctx *c, bool gzip)
 {
     json_t *d;
     int err = dict(c, HB_ORIGIN | HB_HEADERS, &d);
-    if (err) return err > 0 ? 0 : err;
+    if (err) return err;
     json_object_set_new(d, "method", json_string(weft_httpd_req_method(c->req)));
     json_object_set_new(d, gzip ? "gzipped" : "deflated", json_true());
     size_t len;

@@ -9,8 +9,6 @@
  */
 #include "httpbin.h"
 
-#include <weft/signal.h>
-
 #include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -56,24 +54,16 @@ static int parse_args(int argc, char **argv, config *cfg)
     return -1;
 }
 
-/* Waits for SIGTERM or SIGINT (blocked since main, so one that came early
- * is pending and taken at once) and shuts the server down. */
-static void *stop_on_signal(void *srv)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    if (weft_signal_wait(&set, WEFT_FOREVER) > 0) weft_httpd_shutdown(srv);
-    return NULL;
-}
-
 static int serve(void *arg)
 {
     const config *cfg = arg;
     /* Ten thousand clients waiting on /delay at once is a use this server
      * is made for; the library's default of 10000 connections is raised. */
-    weft_httpd_opts opts = {.max_conns = 20000, .access_log = cfg->access_log ? stderr : NULL};
+    weft_httpd_opts opts = {
+        .max_conns = 20000,
+        .access_log = cfg->access_log ? stderr : NULL,
+        .flags = WEFT_HTTPD_SIGNALS,  /* SIGTERM, SIGINT: shut down gracefully */
+    };
     weft_httpd *srv;
     int err = httpbin_new(&srv, cfg->host, cfg->port, &opts);
     if (err) {
@@ -85,12 +75,7 @@ static int serve(void *arg)
     printf("listening on http://%s%s%s:%d\n", v6 ? "[" : "", cfg->host, v6 ? "]" : "",
            weft_httpd_port(srv));
     fflush(stdout);
-    weft_task *sig = weft_spawn_named("signals", stop_on_signal, srv);
-    err = sig ? weft_httpd_serve(srv) : WEFT_ENOMEM;
-    if (sig) {
-        weft_cancel(sig);
-        weft_join(sig, NULL);
-    }
+    err = weft_httpd_serve(srv);
     weft_httpd_free(srv);
     if (err) fprintf(stderr, "weft-httpbin: %s\n", weft_strerror(err));
     return err ? 1 : 0;
@@ -112,6 +97,9 @@ int main(int argc, char **argv)
     int rc = parse_args(argc, argv, &cfg);
     if (rc >= 0) return rc;
     raise_fd_limit();
+    /* Blocked from the start, a signal that comes before the server waits
+     * for it stays pending, and the server takes it when it does: a script
+     * that sends SIGTERM as soon as it read the first line is obeyed. */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
