@@ -284,7 +284,9 @@ static int ep_status(ctx *c)
     else
         ok = status_walk(c->seg, -1, &total, &code) &&
              status_walk(c->seg, httpbin__random_unit() * total, &total, &code);
-    if (!ok) return send_str(c, 400, "text/plain; charset=utf-8", "Invalid status code");
+    /* A 1xx cannot be a final answer (weft's server refuses to send one;
+     * python3-httpbin sends one and leaves the client hanging). */
+    if (!ok || code < 200) return send_str(c, 400, "text/plain; charset=utf-8", "Invalid status code");
     return status_answer(c, (int)code);
 }
 
@@ -429,7 +431,7 @@ static int ep_drip(ctx *c)
     if ((r = arg_int(c, "code", &code)) < 0) bad = r;
     if ((r = arg_float(c, "delay", &delay)) < 0) bad = r;
     if (bad == WEFT_ENOMEM) return bad;
-    if (bad || code < 100 || code > 999) return error_page(c, 500);
+    if (bad || code < 200 || code > 999) return error_page(c, 500);
     if (numbytes > MAX_DRIP) numbytes = MAX_DRIP;
     if (numbytes <= 0) return send_str(c, 400, "text/plain; charset=utf-8", "number of bytes must be positive");
     int err = delay > 0 ? weft_sleep((int64_t)(fmin(delay, 1e6) * WEFT_SECOND)) : 0;
