@@ -126,7 +126,7 @@ TEST(httpbin_seeded_bytes_are_pythons)
     ASSERT_EQ(wt_run_real(seeded_bytes, NULL), 0);
 }
 
-enum { NDELAYS = 2000 };
+enum { NDELAYS = 1000 };
 static int delays_ok;
 
 static void *delay_client(void *port)
@@ -152,14 +152,16 @@ static int many_delays(void *arg)
     ASSERT_ERR(weft_gather(clients, NDELAYS, NULL), 0);
     int64_t took = weft_now() - t0;
     ASSERT_EQ(delays_ok, NDELAYS);
-    ASSERT(took >= WEFT_SECOND && took < 4 * WEFT_SECOND);  /* together, not one by one */
+    /* Together: one by one would take 1000 s; 8 s leaves room for a
+     * sanitizer build on a busy machine. */
+    ASSERT(took >= WEFT_SECOND && took < 8 * WEFT_SECOND);
     stop(&s);
     return 0;
 }
 
-/* /delay suspends only its own request: 2000 of them wait at once, and all
- * are answered after about one second, not 2000. */
-TEST(httpbin_two_thousand_delays_wait_together)
+/* /delay suspends only its own request: 1000 of them wait at once, and all
+ * are answered after about one second, not 1000. */
+TEST(httpbin_thousand_delays_wait_together)
 {
     ASSERT_EQ(wt_run_real(many_delays, NULL), 0);
 }
