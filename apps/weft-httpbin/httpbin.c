@@ -153,17 +153,12 @@ static int send_json(ctx *c, int status, json_t *j)
     return err;
 }
 
-/* The request's dict. The body's errors go back to the server, which
- * answers them: 413 for one over max_body, 400 for bad chunking. */
-static int dict(ctx *c, unsigned keys, json_t **out)
-{
-    return httpbin__dict(c->req, keys, out);
-}
-
+/* The request's dict as JSON. The body's errors (WEFT_ETOOBIG, WEFT_EHTTP)
+ * go back to the server, which answers them (413, 400). */
 static int send_dict(ctx *c, unsigned keys)
 {
     json_t *d;
-    int err = dict(c, keys, &d);
+    int err = httpbin__dict(c->req, keys, &d);
     return err ? err : send_json(c, 200, d);
 }
 
@@ -180,7 +175,7 @@ static int ep_ip(ctx *c) { return send_dict(c, HB_ORIGIN); }
 static int ep_user_agent(ctx *c)
 {
     json_t *d;
-    int err = dict(c, HB_HEADERS, &d);
+    int err = httpbin__dict(c->req, HB_HEADERS, &d);
     if (err) return err;
     json_t *ua = json_object_get(json_object_get(d, "headers"), "User-Agent");
     json_t *out = json_pack("{sO}", "user-agent", ua ? ua : json_null());
@@ -372,7 +367,7 @@ static int ep_stream_bytes(ctx *c)
 static int ep_stream(ctx *c)
 {
     json_t *d;
-    int err = dict(c, HB_URL | HB_ARGS | HB_HEADERS | HB_ORIGIN, &d);
+    int err = httpbin__dict(c->req, HB_URL | HB_ARGS | HB_HEADERS | HB_ORIGIN, &d);
     if (err) return err;
     err = stream_start(c, 200, "application/json");
     for (uint64_t i = 0; !err && i < (c->n < 100 ? c->n : 100); i++) {
@@ -452,7 +447,7 @@ static int ep_drip(ctx *c)
 static int send_compressed(ctx *c, bool gzip)
 {
     json_t *d;
-    int err = dict(c, HB_ORIGIN | HB_HEADERS, &d);
+    int err = httpbin__dict(c->req, HB_ORIGIN | HB_HEADERS, &d);
     if (err) return err;
     json_object_set_new(d, "method", json_string(weft_httpd_req_method(c->req)));
     json_object_set_new(d, gzip ? "gzipped" : "deflated", json_true());
