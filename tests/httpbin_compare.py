@@ -117,6 +117,11 @@ CASES = [
     ("html", "GET", "/html", {"body": "bytes"}),
     ("robots", "GET", "/robots.txt", {"body": "bytes"}),
     ("not found", "GET", "/no/such/page", {"body": "none"}),
+    ("double slash", "GET", "//get?x=1", {}),
+    ("anything slash", "GET", "/anything/", {"body": "none"}),
+    ("encoded route", "GET", "/status/%32%30%31", {"body": "bytes"}),
+    ("int with sign", "GET", "/bytes/+5", {"body": "none"}),
+    ("stream 0", "GET", "/stream/0", {"body": "lines"}),
 ]
 
 

@@ -28,7 +28,8 @@ enum {
     HB_METHOD = 1 << 8,
 };
 
-/* The request's target split at '?': the path and the raw query (empty,
+/* The request's target split at '?': the path (leading slashes past the
+ * first dropped, as werkzeug's server drops them) and the raw query (empty,
  * not NULL, when there is none). Views into the request; not terminated. */
 void httpbin__target(weft_httpd_req *req, const char **path, size_t *plen,
                      const char **query, size_t *qlen);

@@ -26,6 +26,9 @@ void httpbin__target(weft_httpd_req *req, const char **path, size_t *plen,
                      const char **query, size_t *qlen)
 {
     const char *t = weft_httpd_req_target(req);
+    /* werkzeug's server reads "//a/b" as a URL with the authority "a"
+     * and makes the path "/a/b" of it: extra leading slashes vanish. */
+    while (t[0] == '/' && t[1] == '/') t++;
     const char *q = strchr(t, '?');
     *path = t;
     *plen = q ? (size_t)(q - t) : strlen(t);
