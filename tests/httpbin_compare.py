@@ -122,6 +122,33 @@ CASES = [
     ("encoded route", "GET", "/status/%32%30%31", {"body": "bytes"}),
     ("int with sign", "GET", "/bytes/+5", {"body": "none"}),
     ("stream 0", "GET", "/stream/0", {"body": "lines"}),
+    ("base64", "GET", "/base64/SGVsbG8sIHdlZnQh", {"body": "bytes"}),
+    ("base64 urlsafe", "GET", "/base64/w6k-Pz8_", {"body": "bytes"}),
+    ("base64 bad", "GET", "/base64/SGVsbG8", {"body": "none"}),
+    ("basic-auth ok", "GET", "/basic-auth/user/pa%20ss", {"auth": ("user", "pa ss")}),
+    ("basic-auth wrong", "GET", "/basic-auth/user/pass", {"auth": ("user", "nope"), "body": "bytes"}),
+    ("basic-auth none", "GET", "/basic-auth/user/pass", {"body": "bytes"}),
+    ("hidden-basic-auth", "GET", "/hidden-basic-auth/u/p", {"body": "bytes"}),
+    ("hidden-basic-auth ok", "GET", "/hidden-basic-auth/u/p", {"auth": ("u", "p")}),
+    ("bearer none", "GET", "/bearer", {"body": "bytes"}),
+    ("bearer", "GET", "/bearer", {"headers": {"Authorization": "Bearer abc.def"}}),
+    ("cookies", "GET", "/cookies", {"headers": {"Cookie": 'a=1; b="x y"; c=; __utma=5; a=2; d="a\\"b"; e=%41'}}),
+    ("cookies show_env", "GET", "/cookies?show_env=1", {"headers": {"Cookie": "__utma=5; k=v"}}),
+    ("cookies set", "GET", "/cookies/set?a=1&b=x%20y&c=%22q%22&d=%C3%A9&e=a;b&f=&a=2", {"body": "bytes", "cookies": True}),
+    ("cookies set path", "GET", "/cookies/set/n/v", {"body": "bytes", "cookies": True}),
+    ("cookies delete", "GET", "/cookies/delete?a&b=1", {"body": "bytes", "cookies": True}),
+    ("cache", "GET", "/cache", {"cache": True}),
+    ("cache conditional", "GET", "/cache", {"headers": {"If-None-Match": "x"}, "body": "bytes"}),
+    ("cache modified", "GET", "/cache", {"headers": {"If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}, "body": "bytes"}),
+    ("cache n", "GET", "/cache/60", {"cache": True}),
+    ("etag", "GET", "/etag/abc", {"cache": True}),
+    ("etag none-match", "GET", "/etag/abc", {"headers": {"If-None-Match": '"x", W/"abc"'}, "body": "bytes", "cache": True}),
+    ("etag none-match star", "GET", "/etag/abc", {"headers": {"If-None-Match": "*"}, "body": "bytes", "cache": True}),
+    ("etag none-match miss", "GET", "/etag/abc", {"headers": {"If-None-Match": '"x"'}, "cache": True}),
+    ("etag match fail", "GET", "/etag/abc", {"headers": {"If-Match": '"x"'}, "body": "bytes", "cache": True}),
+    ("etag match", "GET", "/etag/abc", {"headers": {"If-Match": '"abc"'}, "cache": True}),
+    ("response-headers", "GET", "/response-headers?X-A=1&X-A=2&b=c&freeform=a%20b", {"rh": True}),
+    ("response-headers post", "POST", "/response-headers", {"rh": True}),
 ]
 
 
@@ -168,7 +195,7 @@ def rewrite(value, old, new):
 
 
 def fetch(client, base, method, path, opts):
-    opts = {k: v for k, v in opts.items() if k not in ("body", "random")}
+    opts = {k: v for k, v in opts.items() if k not in ("body", "random", "cookies", "cache", "rh")}
     return client.request(method, base + path, **opts)
 
 
@@ -214,6 +241,21 @@ def compare(name, ref, got, old, new, opts):
          "body": body_view(ref, how, random_keys, old, new)}
     b = {"status": got.status_code, "headers": header_view(got, new, new),
          "body": body_view(got, how, random_keys, new, new)}
+    if opts.get("cookies"):
+        a["set-cookie"] = ref.headers.get_list("set-cookie")
+        b["set-cookie"] = got.headers.get_list("set-cookie")
+    if opts.get("cache"):
+        for h in ("etag", "cache-control"):
+            a[h], b[h] = ref.headers.get(h), got.headers.get(h)
+        a["last-modified"] = re.sub(r"\d", "9", ref.headers.get("last-modified", ""))
+        b["last-modified"] = re.sub(r"\d", "9", got.headers.get("last-modified", ""))
+        if ref.request.url.path == "/cache" and ref.status_code == 200:
+            a["etag"] = bool(re.fullmatch("[0-9a-f]{32}", ref.headers["etag"]))
+            b["etag"] = bool(re.fullmatch("[0-9a-f]{32}", got.headers.get("etag", "")))
+    if opts.get("rh"):
+        for r, view in ((ref, a), (got, b)):
+            view["response headers"] = sorted((k, v) for k, v in r.headers.multi_items()
+                                              if k not in ("date", "server", "connection"))
     if ref.status_code == 405 or ref.request.method == "OPTIONS":
         a["allow"] = sorted((ref.headers.get("allow") or "").split(", "))
         b["allow"] = sorted((got.headers.get("allow") or "").split(", "))

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <zlib.h>
 
 #define HTML "text/html; charset=utf-8"
@@ -566,6 +567,330 @@ static int ep_redirect_to(ctx *c)
     return err;
 }
 
+/* ------------------------------------------------------------- base64 */
+
+/* Decodes base64 (with '-' and '_' also read as '+' and '/', so both
+ * alphabets pass) into out, which holds 3 / 4 of len. As Python's
+ * non-strict decoder: characters outside the alphabet are skipped, and the
+ * data must be padded to whole quanta. Returns the length, or -1. */
+static ssize_t b64decode(const char *in, size_t len, unsigned char *out)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint32_t acc = 0;
+    size_t n = 0, chars = 0, pad = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
+        const char *p = ch ? strchr(abc, ch) : NULL;
+        if (ch == '=') pad++;
+        if (!p || pad) continue;
+        acc = acc << 6 | (uint32_t)(p - abc);
+        if (++chars % 4 == 0) {
+            out[n++] = (unsigned char)(acc >> 16);
+            out[n++] = (unsigned char)(acc >> 8);
+            out[n++] = (unsigned char)acc;
+        }
+    }
+    size_t rest = chars % 4;
+    if (rest == 1 || (rest && rest + pad < 4)) return -1;
+    if (rest >= 2) out[n++] = (unsigned char)(acc >> (rest == 2 ? 4 : 10));
+    if (rest == 3) out[n++] = (unsigned char)(acc >> 2);
+    return (ssize_t)n;
+}
+
+/* The value, decoded from URL-safe base64, as text (500 if it is not
+ * base64 of UTF-8, where httpbin fails with an exception). */
+static int ep_base64(ctx *c)
+{
+    size_t len = strlen(c->seg);
+    unsigned char *out = malloc(len / 4 * 3 + 3);
+    if (!out) return WEFT_ENOMEM;
+    ssize_t n = b64decode(c->seg, len, out);
+    json_t *valid = n >= 0 ? json_stringn((const char *)out, (size_t)n) : NULL;
+    int err = valid ? reply(c, 200, HTML, out, (size_t)n) : error_page(c, 500);
+    json_decref(valid);
+    free(out);
+    return err;
+}
+
+/* ------------------------------------------------------------------ auth */
+
+/* Whether the request's "Authorization: Basic" credentials are user:pass,
+ * read as werkzeug reads them: the scheme in any case, the rest base64 of
+ * "user:password", split at the first colon. */
+static bool basic_auth_ok(ctx *c, const char *user, const char *pass)
+{
+    const char *auth = weft_httpd_req_header(c->req, "Authorization");
+    if (!auth || strncasecmp(auth, "basic", 5) || !strchr(" \t", auth[5]) || !auth[5]) return false;
+    auth += 5 + strspn(auth + 5, " \t");
+    size_t len = strlen(auth);
+    char *plain = malloc(len / 4 * 3 + 4);
+    if (!plain) return false;
+    ssize_t n = b64decode(auth, len, (unsigned char *)plain);
+    bool ok = false;
+    if (n >= 0) {
+        plain[n] = 0;
+        char *colon = memchr(plain, ':', (size_t)n);
+        ok = colon && (size_t)(colon - plain) == strlen(user) && !memcmp(plain, user, strlen(user)) &&
+             (size_t)(plain + n - colon - 1) == strlen(pass) && !memcmp(colon + 1, pass, strlen(pass));
+    }
+    free(plain);
+    return ok;
+}
+
+/* /basic-auth/{user}/{passwd}: 200 for those credentials, else `fail`
+ * (401 asking for them, or 404 for the hidden variant). */
+static int basic_auth(ctx *c, int fail)
+{
+    const char *slash = strchr(c->seg, '/');
+    char *user = strndup(c->seg, (size_t)(slash - c->seg));
+    if (!user) return WEFT_ENOMEM;
+    int err = basic_auth_ok(c, user, slash + 1)
+                  ? send_json(c, 200, json_pack("{sbss}", "authenticated", 1, "user", user))
+                  : status_answer(c, fail);
+    free(user);
+    return err;
+}
+
+static int ep_basic_auth(ctx *c) { return basic_auth(c, 401); }
+static int ep_hidden_basic_auth(ctx *c) { return basic_auth(c, 404); }
+
+/* Any Authorization is accepted; the token is what is left after Python's
+ * lstrip("Bearer "), which strips those letters, not that word. */
+static int ep_bearer(ctx *c)
+{
+    const char *auth = weft_httpd_req_header(c->req, "Authorization");
+    if (!auth) {
+        int err = header(c, "WWW-Authenticate", "Bearer");
+        return err ? err : reply(c, 401, HTML, "", 0);
+    }
+    auth += strspn(auth, "Bear ");
+    return send_json(c, 200, json_pack("{sbss}", "authenticated", 1, "token", auth));
+}
+
+/* --------------------------------------------------------------- cookies */
+
+/* The cookies analytics scripts set, hidden as httpbin hides them. */
+static const char *const env_cookies[] = {
+    "_gauges_unique", "_gauges_unique_year", "_gauges_unique_month", "_gauges_unique_day",
+    "_gauges_unique_hour", "__utmz", "__utma", "__utmb",
+};
+
+/* A cookie's value as it came, unquoted: "..." with \c and \ooo escapes
+ * (werkzeug's reading). Into out, which holds len + 1 bytes. */
+static size_t cookie_unquote(const char *v, size_t len, char *out)
+{
+    if (len < 2 || v[0] != '"' || v[len - 1] != '"') {
+        memcpy(out, v, len);
+        return len;
+    }
+    size_t n = 0;
+    for (size_t i = 1; i + 1 < len; i++) {
+        if (v[i] == '\\' && i + 4 < len && strspn(v + i + 1, "01234567") >= 3) {
+            out[n++] = (char)((v[i + 1] - '0') << 6 | (v[i + 2] - '0') << 3 | (v[i + 3] - '0'));
+            i += 3;
+        } else {
+            out[n++] = v[i] == '\\' && i + 2 < len ? v[++i] : v[i];
+        }
+    }
+    return n;
+}
+
+/* Adds one cookie to the jar unless the name is there already. */
+static int add_cookie(json_t *jar, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    char *val = malloc(vlen + 1);
+    json_t *jk = httpbin__text(k, klen);
+    json_t *jv = val ? httpbin__text(val, cookie_unquote(v, vlen, val)) : NULL;
+    int err = jk && jv ? 0 : WEFT_ENOMEM;
+    if (!err && !json_object_get(jar, json_string_value(jk)))
+        err = json_object_set(jar, json_string_value(jk), jv) ? WEFT_ENOMEM : 0;
+    json_decref(jk);
+    json_decref(jv);
+    free(val);
+    return err;
+}
+
+/* The Cookie header's "name=value" pairs, blanks around each part
+ * trimmed; the first of a name is the one kept, as httpbin keeps it. */
+static int parse_cookies(json_t *jar, const char *s)
+{
+    while (*s) {
+        size_t n = strcspn(s, ";");
+        const char *p = s + strspn(s, " \t"), *end = s + n, *eq = memchr(p, '=', (size_t)(end - p));
+        s = *end ? end + 1 : end;
+        if (!eq || eq == p) continue;
+        const char *kend = eq, *v = eq + 1 + strspn(eq + 1, " \t"), *vend = end;
+        while (kend > p && (kend[-1] == ' ' || kend[-1] == '\t')) kend--;
+        while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t')) vend--;
+        int err = add_cookie(jar, p, (size_t)(kend - p), v, (size_t)(vend - v));
+        if (err) return err;
+    }
+    return 0;
+}
+
+static int ep_cookies(ctx *c)
+{
+    json_t *jar = json_object();
+    const char *cookie = weft_httpd_req_header(c->req, "Cookie");
+    if (!jar || (cookie && parse_cookies(jar, cookie))) {
+        json_decref(jar);
+        return WEFT_ENOMEM;
+    }
+    char *show = NULL;
+    int shown = httpbin__arg(c->query, c->qlen, "show_env", false, &show);
+    free(show);
+    for (size_t i = 0; shown == 0 && i < sizeof env_cookies / sizeof *env_cookies; i++)
+        json_object_del(jar, env_cookies[i]);
+    return shown < 0 ? shown : send_json(c, 200, json_pack("{so}", "cookies", jar));
+}
+
+/* One Set-Cookie as werkzeug writes it: the value bare when every byte is
+ * a token character, else quoted, '"' and '\' escaped, ',' ';', controls
+ * and non-ASCII in octal. `del` writes the expired cookie that deletes. */
+static int set_cookie(ctx *c, const char *name, const char *value, bool del)
+{
+    size_t vlen = strlen(value);
+    char *line = malloc(strlen(name) + 4 * vlen + 80), *p = line;
+    if (!line) return WEFT_ENOMEM;
+    bool bare = true;
+    for (const char *v = value; *v && bare; v++)
+        bare = isalnum((unsigned char)*v) || strchr("!#$%&'*+-.^_`|~:", *v);
+    p += sprintf(p, "%s=%s", name, bare ? "" : "\"");
+    for (const unsigned char *v = (const unsigned char *)value; *v && !bare; v++) {
+        if (*v == '"' || *v == '\\') p += sprintf(p, "\\%c", *v);
+        else if (*v == ',' || *v == ';' || *v < 32 || *v >= 127) p += sprintf(p, "\\%03o", *v);
+        else *p++ = (char)*v;
+    }
+    sprintf(p, "%s%s; Path=/", bare ? value : "\"",
+            del ? "; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0" : "");
+    int err = header(c, "Set-Cookie", line);
+    free(line);
+    return err;
+}
+
+/* Sets (or deletes) a cookie per query parameter, the first value of each
+ * name, and redirects to /cookies. */
+static int cookies_from_query(ctx *c, bool del)
+{
+    json_t *args = httpbin__pairs(c->query, c->qlen);
+    if (!args) return WEFT_ENOMEM;
+    const char *key;
+    json_t *v;
+    int err = 0;
+    json_object_foreach(args, key, v) {
+        json_t *first = json_is_array(v) ? json_array_get(v, 0) : v;
+        if (!err) err = set_cookie(c, key, del ? "" : json_string_value(first), del);
+    }
+    json_decref(args);
+    return err ? err : redirect_page(c, "/cookies");
+}
+
+static int ep_cookies_set(ctx *c) { return cookies_from_query(c, false); }
+static int ep_cookies_delete(ctx *c) { return cookies_from_query(c, true); }
+
+static int ep_cookie_set_path(ctx *c)
+{
+    const char *slash = strchr(c->seg, '/');
+    char *name = strndup(c->seg, (size_t)(slash - c->seg));
+    int err = name ? set_cookie(c, name, slash + 1, false) : WEFT_ENOMEM;
+    free(name);
+    return err ? err : redirect_page(c, "/cookies");
+}
+
+/* --------------------------------------------------------------- caching */
+
+/* /cache: 304 to a conditional request, else /get's answer with a fresh
+ * Last-Modified and ETag. */
+static int ep_cache(ctx *c)
+{
+    const char *ims = weft_httpd_req_header(c->req, "If-Modified-Since");
+    const char *inm = weft_httpd_req_header(c->req, "If-None-Match");
+    if ((ims && *ims) || (inm && *inm)) return status_answer(c, 304);
+    char date[64], id[37], etag[33];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+    int err = httpbin__uuid4(id);
+    for (size_t i = 0, n = 0; i < 36; i++)
+        if (id[i] != '-') etag[n++] = id[i];
+    etag[32] = 0;
+    if (!err) err = header(c, "Last-Modified", date);
+    if (!err) err = header(c, "ETag", etag);
+    return err ? err : ep_get(c);
+}
+
+static int ep_cache_n(ctx *c)
+{
+    char v[48];
+    snprintf(v, sizeof v, "public, max-age=%llu", (unsigned long long)c->n);
+    int err = header(c, "Cache-Control", v);
+    return err ? err : ep_get(c);
+}
+
+/* Whether `etag` or "*" is in an If-Match / If-None-Match list, each item
+ * read as httpbin reads it: blanks, W/ and one quote skipped, up to the
+ * next quote. */
+static bool etag_listed(const char *list, const char *etag)
+{
+    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+        const char *item = p + strspn(p, " \t\r\n");
+        if (!strncmp(item, "W/", 2)) item += 2;
+        if (*item == '"') item++;
+        size_t n = strcspn(item, "\",");
+        if ((n == strlen(etag) && !strncmp(item, etag, n)) || (n == 1 && *item == '*')) return true;
+    }
+    return false;
+}
+
+/* /etag/{etag}: 304 if If-None-Match names it, 412 if If-Match does not,
+ * else /get's answer; the ETag is the one in the path. */
+static int ep_etag(ctx *c)
+{
+    const char *inm = weft_httpd_req_header(c->req, "If-None-Match");
+    const char *im = weft_httpd_req_header(c->req, "If-Match");
+    if (!(inm && *inm) && im && *im && !etag_listed(im, c->seg)) return status_answer(c, 412);
+    int err = header(c, "ETag", c->seg);
+    if (err) return err;
+    if (inm && *inm && etag_listed(inm, c->seg)) return reply(c, 304, NULL, "", 0);
+    return ep_get(c);
+}
+
+/* ------------------------------------------------------ response headers */
+
+/* The query's pairs as response headers, and a body listing every header
+ * of the response, its own Content-Length included: httpbin recomputes
+ * the body until that length stops changing. */
+static int ep_response_headers(ctx *c)
+{
+    json_t *d = httpbin__pairs(c->query, c->qlen);
+    if (!d || json_object_set_new(d, "Content-Type", json_string("application/json"))) {
+        json_decref(d);
+        return WEFT_ENOMEM;
+    }
+    char *body = NULL;
+    size_t len = 0, prev;
+    do {
+        char cl[24];
+        prev = len;
+        free(body);
+        snprintf(cl, sizeof cl, "%zu", len);
+        json_object_set_new(d, "Content-Length", json_string(cl));
+        body = dump(json_incref(d), &len);
+    } while (body && len != prev);
+    int err = body ? 0 : WEFT_ENOMEM;
+    const char *key;
+    json_t *v;
+    json_object_foreach(d, key, v) {
+        if (err || !strcmp(key, "Content-Type") || !strcmp(key, "Content-Length")) continue;
+        for (size_t i = 0; !err && i < (json_is_array(v) ? json_array_size(v) : 1); i++)
+            err = header(c, key, json_string_value(json_is_array(v) ? json_array_get(v, i) : v));
+    }
+    if (!err) err = reply(c, 200, "application/json", body, len);
+    free(body);
+    json_decref(d);
+    return err;
+}
+
 /* ------------------------------------------------------------ documents */
 
 static int ep_json(ctx *c) { return send_str(c, 200, "application/json", httpbin__slideshow); }
@@ -596,8 +921,9 @@ enum { M_GET = 1, M_POST = 2, M_PUT = 4, M_DELETE = 8, M_PATCH = 16, M_TRACE = 3
 static const char *const method_names[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "TRACE",
                                            "OPTIONS", "HEAD"};
 
-/* What a route's path holds after its prefix. */
-enum { EXACT, SEG, INT, PATH };  /* nothing; one segment; digits; the rest */
+/* What a route's path holds after its prefix: nothing; one segment; two
+ * segments; digits; the rest. */
+enum { EXACT, SEG, SEG2, INT, PATH };
 
 static const struct route {
     const char *prefix;
@@ -632,6 +958,18 @@ static const struct route {
     {"/json", EXACT, M_GET, ep_json},
     {"/html", EXACT, M_GET, ep_html},
     {"/robots.txt", EXACT, M_GET, ep_robots},
+    {"/base64/", SEG, M_GET, ep_base64},
+    {"/basic-auth/", SEG2, M_GET, ep_basic_auth},
+    {"/hidden-basic-auth/", SEG2, M_GET, ep_hidden_basic_auth},
+    {"/bearer", EXACT, M_GET, ep_bearer},
+    {"/cookies", EXACT, M_GET, ep_cookies},
+    {"/cookies/set", EXACT, M_GET, ep_cookies_set},
+    {"/cookies/set/", SEG2, M_GET, ep_cookie_set_path},
+    {"/cookies/delete", EXACT, M_GET, ep_cookies_delete},
+    {"/cache", EXACT, M_GET, ep_cache},
+    {"/cache/", INT, M_GET, ep_cache_n},
+    {"/etag/", SEG, M_GET, ep_etag},
+    {"/response-headers", EXACT, M_GET | M_POST, ep_response_headers},
 };
 
 /* Whether `path` (decoded, len bytes) is r's, with its capture into c. */
@@ -645,6 +983,10 @@ static bool match(const struct route *r, const char *path, size_t len, ctx *c)
     switch (r->kind) {
     case EXACT: return rl == 0;
     case SEG: return rl && !memchr(rest, '/', rl);
+    case SEG2: {
+        const char *slash = memchr(rest, '/', rl);
+        return slash && slash > rest && slash < rest + rl - 1 && !memchr(slash + 1, '/', rl - (size_t)(slash - rest) - 1);
+    }
     case PATH: return rl && rest[0] != '/';
     }
     if (!rl) return false;

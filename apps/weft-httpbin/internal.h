@@ -47,6 +47,14 @@ char *httpbin__unquote(const char *s, size_t len, bool plus, size_t *out_len);
  * parameter, or WEFT_ENOMEM. */
 int httpbin__arg(const char *query, size_t qlen, const char *name, bool nocase, char **out);
 
+/* s[0, len) as a JSON string, bytes that are not UTF-8 replaced by U+FFFD
+ * (a new reference; NULL when memory runs out). */
+json_t *httpbin__text(const char *s, size_t len);
+
+/* The pairs of a query (or form body) as httpbin shows "args": decoded,
+ * a repeated key an array of its values. A new reference, or NULL. */
+json_t *httpbin__pairs(const char *s, size_t len);
+
 /* A dict of the request as httpbin's get_dict builds it, with the keys
  * given as HB_* bits; reading the body (for HB_FORM, HB_DATA, HB_FILES,
  * HB_JSON) may suspend. On success *out is a new reference. Returns 0,

@@ -89,7 +89,7 @@ static bool utf8_valid(const char *s, size_t len)
 
 /* s[0, len) as a JSON string, each byte that is not part of well-formed
  * UTF-8 replaced by U+FFFD (Python's errors="replace", byte by byte). */
-static json_t *text(const char *s, size_t len)
+json_t *httpbin__text(const char *s, size_t len)
 {
     if (utf8_valid(s, len)) return json_stringn(s, len);
     char *o = malloc(3 * len + 1);
@@ -170,10 +170,10 @@ static int add_pair(json_t *multi, const char *k, size_t klen, const char *v, si
     size_t kn, vn;
     char *key = httpbin__unquote(k, klen, true, &kn);
     char *val = httpbin__unquote(v, vlen, true, &vn);
-    json_t *jk = key ? text(key, kn) : NULL;
+    json_t *jk = key ? httpbin__text(key, kn) : NULL;
     int err = WEFT_ENOMEM;
     if (jk && val)
-        err = multi_add(multi, json_string_value(jk), json_string_length(jk), text(val, vn));
+        err = multi_add(multi, json_string_value(jk), json_string_length(jk), httpbin__text(val, vn));
     json_decref(jk);
     free(key);
     free(val);
@@ -199,7 +199,7 @@ static int parse_pairs(json_t *multi, const char *s, size_t len)
     return 0;
 }
 
-static json_t *pairs(const char *s, size_t len)
+json_t *httpbin__pairs(const char *s, size_t len)
 {
     json_t *multi = json_object();
     if (!multi || parse_pairs(multi, s, len)) {
@@ -278,10 +278,10 @@ static int add_header(json_t *h, const char *name, const char *value)
         memcpy(joined, json_string_value(old), ol);
         joined[ol] = ',';
         memcpy(joined + ol + 1, value, vl);
-        v = text(joined, ol + 1 + vl);
+        v = httpbin__text(joined, ol + 1 + vl);
         free(joined);
     } else {
-        v = text(value, strlen(value));
+        v = httpbin__text(value, strlen(value));
     }
     return json_object_set_new(h, key, v) ? WEFT_ENOMEM : 0;
 }
@@ -408,7 +408,7 @@ static json_t *url(weft_httpd_req *req)
         s[n++] = '?';
         n += iri(query, qlen, true, s + n);
     }
-    json_t *j = text(s, n);
+    json_t *j = httpbin__text(s, n);
     free(s);
     return j;
 }
@@ -505,7 +505,7 @@ static int add_part(body *b, const char *head, size_t hlen, const char *data, si
         p += n + 2;
     }
     if (!has_name) return 0;
-    if (!is_file) return multi_add(b->form, name, strlen(name), text(data, len));
+    if (!is_file) return multi_add(b->form, name, strlen(name), httpbin__text(data, len));
     if (json_object_get(b->files, name)) return 0;
     json_t *v = json_safe(data, len, ctype, strlen(ctype));
     return json_object_set_new(b->files, name, v) ? WEFT_ENOMEM : 0;
@@ -587,7 +587,7 @@ static int fill(weft_httpd_req *req, unsigned keys, json_t *d, json_t *h, body *
     if (!err) err = hide_env(h, query, qlen);
     if (!err && (keys & HB_HEADERS)) err = set(d, "headers", json_incref(h));
     if (!err && (keys & HB_URL)) err = set(d, "url", url(req));
-    if (!err && (keys & HB_ARGS)) err = set(d, "args", pairs(query, qlen));
+    if (!err && (keys & HB_ARGS)) err = set(d, "args", httpbin__pairs(query, qlen));
     if (!err && (keys & HB_METHOD)) err = set(d, "method", json_string(weft_httpd_req_method(req)));
     if (err || !(keys & (HB_FORM | HB_DATA | HB_FILES | HB_JSON))) return err;
     err = read_body(req, h, b);
