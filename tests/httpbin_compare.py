@@ -149,6 +149,17 @@ CASES = [
     ("etag match", "GET", "/etag/abc", {"headers": {"If-Match": '"abc"'}, "cache": True}),
     ("response-headers", "GET", "/response-headers?X-A=1&X-A=2&b=c&freeform=a%20b", {"rh": True}),
     ("response-headers post", "POST", "/response-headers", {"rh": True}),
+    ("range whole", "GET", "/range/30", {"body": "bytes", "rh": True}),
+    ("range part", "GET", "/range/30", {"headers": {"Range": "bytes=5-12"}, "body": "bytes", "rh": True}),
+    ("range suffix", "GET", "/range/30", {"headers": {"Range": "bytes=-4"}, "body": "bytes", "rh": True}),
+    ("range open", "GET", "/range/30?chunk_size=7", {"headers": {"Range": "bytes=20-"}, "body": "bytes", "rh": True}),
+    ("range out", "GET", "/range/30", {"headers": {"Range": "bytes=40-50"}, "body": "bytes", "rh": True}),
+    ("range junk", "GET", "/range/30", {"headers": {"Range": "bytes=x-y"}, "body": "bytes", "rh": True}),
+    ("range zero", "GET", "/range/0", {"body": "bytes", "rh": True}),
+    ("range too big", "GET", "/range/200000", {"body": "bytes", "rh": True}),
+    ("links", "GET", "/links/5/2", {"body": "bytes"}),
+    ("links cap", "GET", "/links/500/0", {"body": "bytes"}),
+    ("links redirect", "GET", "/links/3", {"body": "bytes"}),
 ]
 
 

@@ -891,6 +891,116 @@ static int ep_response_headers(ctx *c)
     return err;
 }
 
+/* ----------------------------------------------------------- range, links */
+
+/* httpbin's reading of a Range header "bytes=A-B" into [*first, *last]
+ * of n bytes: a part that is not a number is absent, "-B" means the last
+ * B bytes and "A-" up to the end. */
+static void range_of(const char *h, long long n, long long *first, long long *last)
+{
+    long long a = -1, b = -1, v;
+    const char *eq = h ? strchr(h, '=') : NULL;
+    while (h && isspace((unsigned char)*h)) h++;
+    if (h && !strncmp(h, "bytes", 5) && eq && !strchr(eq + 1, '=')) {
+        char *spec = strdup(eq + 1), *dash = spec ? strchr(spec, '-') : NULL;
+        if (dash) {
+            *dash = 0;
+            if (!strchr(dash + 1, '-') && parse_int(dash + 1, &v)) b = v;
+            if (parse_int(spec, &v)) a = v;
+        }
+        free(spec);
+    }
+    *first = a < 0 && b < 0 ? 0 : a < 0 ? (n - b > 0 ? n - b : 0) : a;
+    *last = a < 0 || b < 0 ? n - 1 : b;
+}
+
+/* Sends bytes first..last of the alphabet stream ('a' + i % 26) in
+ * chunks, pausing duration / n per byte as httpbin does. */
+static int range_body(ctx *c, long long first, long long last, size_t chunk, double pause)
+{
+    char *buf = malloc(chunk);
+    if (!buf) return WEFT_ENOMEM;
+    int err = 0;
+    for (long long i = first; !err && i <= last;) {
+        size_t k = 0;
+        while (k < chunk && i <= last) buf[k++] = (char)('a' + i++ % 26);
+        err = weft_sleep((int64_t)(pause * (double)k * 1e9));
+        if (!err) err = stream_piece(c, buf, k);
+    }
+    free(buf);
+    return err;
+}
+
+static int range_headers(ctx *c, const char *crange, const char *clen)
+{
+    char etag[32];
+    snprintf(etag, sizeof etag, "range%llu", (unsigned long long)c->n);
+    int err = header(c, "ETag", etag);
+    if (!err) err = header(c, "Accept-Ranges", "bytes");
+    if (!err && crange) err = header(c, "Content-Range", crange);
+    if (!err && clen) err = header(c, "Content-Length", clen);
+    return err;
+}
+
+/* /range/{n}: n bytes (up to 100 KiB) that honour Range: 206 with the
+ * part asked for, 416 for one out of bounds. */
+static int ep_range(ctx *c)
+{
+    long long n = c->n > MAX_BYTES ? MAX_BYTES + 1 : (long long)c->n, chunk = 10 * 1024, first, last;
+    double duration = 0;
+    char crange[80], clen[24];
+    if (n <= 0 || n > MAX_BYTES) {
+        int err = range_headers(c, NULL, NULL);
+        return err ? err : send_str(c, 404, "text/plain; charset=utf-8",
+                                    "number of bytes must be in the range (0, 102400]");
+    }
+    int r1 = arg_int(c, "chunk_size", &chunk), r2 = arg_float(c, "duration", &duration);
+    if (r1 == WEFT_ENOMEM || r2 == WEFT_ENOMEM) return WEFT_ENOMEM;
+    if (r1 < 0 || r2 < 0) return error_page(c, 500);
+    range_of(weft_httpd_req_header(c->req, "Range"), n, &first, &last);
+    if (first > last || first < 0 || first >= n || last >= n) {
+        snprintf(crange, sizeof crange, "bytes */%lld", n);
+        int err = range_headers(c, crange, "0");
+        return err ? err : reply(c, 416, "text/plain; charset=utf-8", "", 0);
+    }
+    snprintf(crange, sizeof crange, "bytes %lld-%lld/%lld", first, last, n);
+    snprintf(clen, sizeof clen, "%lld", last + 1 - first);
+    int err = stream_start(c, first == 0 && last == n - 1 ? 200 : 206, "application/octet-stream");
+    if (!err) err = range_headers(c, crange, clen);
+    double pause = duration > 0 ? fmin(duration, 1e6) / (double)n : 0;
+    if (!err) err = range_body(c, first, last, chunk < 1 ? 1 : chunk > MAX_BYTES ? MAX_BYTES : (size_t)chunk, pause);
+    return err ? err : weft_httpd_res_end(c->res);
+}
+
+/* /links/{n}/{offset}: a page of n links (1 to 200) to its siblings, the
+ * one at `offset` as plain text. */
+static int ep_links_page(ctx *c)
+{
+    char *end;
+    unsigned long long n = strtoull(c->seg, &end, 10), off;
+    if (end == c->seg || *end != '/' || !isdigit((unsigned char)end[1])) return error_page(c, 404);
+    const char *o = end + 1;
+    off = strtoull(o, &end, 10);
+    if (*end || !isdigit((unsigned char)*c->seg)) return error_page(c, 404);
+    n = n < 1 ? 1 : n > 200 ? 200 : n;
+    char *page = malloc(100 + n * 40), *p = page;
+    if (!page) return WEFT_ENOMEM;
+    p += sprintf(p, "<html><head><title>Links</title></head><body>");
+    for (unsigned long long i = 0; i < n; i++)
+        p += i == off ? sprintf(p, "%llu ", i) : sprintf(p, "<a href='/links/%llu/%llu'>%llu</a> ", n, i, i);
+    p += sprintf(p, "</body></html>");
+    int err = reply(c, 200, HTML, page, (size_t)(p - page));
+    free(page);
+    return err;
+}
+
+static int ep_links(ctx *c)
+{
+    char loc[64];
+    snprintf(loc, sizeof loc, "/links/%llu/0", (unsigned long long)c->n);
+    return redirect_page(c, loc);
+}
+
 /* ------------------------------------------------------------ documents */
 
 static int ep_json(ctx *c) { return send_str(c, 200, "application/json", httpbin__slideshow); }
@@ -970,6 +1080,9 @@ static const struct route {
     {"/cache/", INT, M_GET, ep_cache_n},
     {"/etag/", SEG, M_GET, ep_etag},
     {"/response-headers", EXACT, M_GET | M_POST, ep_response_headers},
+    {"/range/", INT, M_GET, ep_range},
+    {"/links/", INT, M_GET, ep_links},
+    {"/links/", SEG2, M_GET, ep_links_page},
 };
 
 /* Whether `path` (decoded, len bytes) is r's, with its capture into c. */
