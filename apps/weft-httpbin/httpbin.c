@@ -1169,11 +1169,15 @@ int httpbin_handler(weft_httpd_req *req, weft_httpd_res *res, void *arg)
     const char *path;
     size_t plen, dlen;
     httpbin__target(req, &path, &plen, &c.query, &c.qlen);
-    /* Routes match the decoded path, as werkzeug's do. */
-    char *dpath = httpbin__unquote(path, plen, false, &dlen);
+    /* Routes match the decoded path, as werkzeug's do. A common path is
+     * decoded on the stack: a /delay then holds no allocation while it
+     * sleeps. */
+    char small[256];
+    char *dpath = plen < sizeof small ? small : malloc(plen + 1);
     if (!dpath) return WEFT_ENOMEM;
+    dlen = httpbin__unquote_to(dpath, path, plen, false);
     int err = route(&c, dpath, dlen);
-    free(dpath);
+    if (dpath != small) free(dpath);
     return err;
 }
 

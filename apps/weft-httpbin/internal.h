@@ -39,6 +39,8 @@ void httpbin__target(weft_httpd_req *req, const char **path, size_t *plen,
  * shorter than strlen when it holds a NUL. NULL when memory runs out. A '%'
  * not followed by two hex digits is kept as it is, as werkzeug keeps it. */
 char *httpbin__unquote(const char *s, size_t len, bool plus, size_t *out_len);
+/* The same into o, which holds len + 1 bytes; returns the length. */
+size_t httpbin__unquote_to(char *o, const char *s, size_t len, bool plus);
 
 /* The value of query parameter `name` in query[0, qlen), decoded, in a new
  * string (free it): the first pair whose key equals `name`, compared

@@ -44,10 +44,8 @@ static int hexval(int c)
     return -1;
 }
 
-char *httpbin__unquote(const char *s, size_t len, bool plus, size_t *out_len)
+size_t httpbin__unquote_to(char *o, const char *s, size_t len, bool plus)
 {
-    char *o = malloc(len + 1);
-    if (!o) return NULL;
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
         int hi, lo;
@@ -60,6 +58,14 @@ char *httpbin__unquote(const char *s, size_t len, bool plus, size_t *out_len)
         }
     }
     o[n] = 0;
+    return n;
+}
+
+char *httpbin__unquote(const char *s, size_t len, bool plus, size_t *out_len)
+{
+    char *o = malloc(len + 1);
+    if (!o) return NULL;
+    size_t n = httpbin__unquote_to(o, s, len, plus);
     if (out_len) *out_len = n;
     return o;
 }
