@@ -175,6 +175,11 @@ TEST(request_chunked_is_framed_chunked) {
     ASSERT_EQ(H.body, WEFT__BODY_CHUNKED);
 }
 
+TEST(request_chunked_with_surrounding_whitespace_is_chunked) {
+    ASSERT(req("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \tchunked \t\r\n\r\n") > 0);
+    ASSERT_EQ(H.body, WEFT__BODY_CHUNKED);
+}
+
 TEST(request_identical_content_lengths_are_accepted) {
     ASSERT(req("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\nContent-Length: 7\r\n\r\n") > 0);
     ASSERT_EQ(H.content_length, 7);
@@ -422,7 +427,13 @@ TEST(request_line_over_max_line_is_refused_before_it_ends) {
 
 TEST(request_line_limit_does_not_count_skipped_empty_lines) {
     lim.max_line = 16;
-    ASSERT(req("\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n") > 0);
+    ASSERT(req("\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n") > 0);
+}
+
+TEST(request_line_passing_a_max_head_below_max_line_gets_431) {
+    lim.max_line = 200, lim.max_head = 100;
+    refused(long_line(150, "Host: h\r\n\r\n"), 431);
+    refused(long_line(250, "Host: h\r\n\r\n"), 431);
 }
 
 TEST(request_fields_over_max_headers_get_431) {
@@ -444,6 +455,16 @@ TEST(request_fields_over_the_callers_array_get_431) {
     ASSERT_ERR(parse_once(s, strlen(s), true, NULL, &H, hdrs, 1), WEFT_ETOOBIG);
     ASSERT_EQ(H.status, 431);
     ASSERT_EQ(parse_once(s, strlen(s), true, NULL, &H, hdrs, 2), strlen(s));
+}
+
+TEST(request_fields_are_never_written_past_hdrs_cap) {
+    weft__hdr few[3];
+    memset(few, 0xa5, sizeof few);
+    lim.max_headers = 0;
+    const char *s = "GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n";
+    weft__http_head h = { .hdrs = few, .hdrs_cap = 2 };
+    ASSERT_ERR(weft__http_parse_request(s, strlen(s), &h, &lim), WEFT_ETOOBIG);
+    for (size_t i = 0; i < sizeof few[2]; i++) ASSERT_EQ(((unsigned char *)&few[2])[i], 0xa5);
 }
 
 TEST(request_head_over_max_head_gets_431) {

@@ -968,3 +968,61 @@ static int t_api(void *arg) {
     return 0;
 }
 TEST(bad_arguments_are_refused_and_reason_phrases_known) { ASSERT_EQ(wt_run_real(t_api, NULL), 0); }
+
+static int t_body_timeout(void *arg) {
+    (void)arg;
+    fixture fx;
+    weft_httpd_opts o = { .body_timeout = 300 * WEFT_MILLISECOND };
+    start(&fx, &o, echo, NULL);
+    int64_t t0 = weft_now();
+    expect_status_and_close(fx.port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",
+                            "HTTP/1.1 408 ");
+    ASSERT(weft_now() - t0 < 3 * WEFT_SECOND);
+    ASSERT_ERR(stop(&fx), 0);
+    return 0;
+}
+TEST(body_that_stops_coming_gets_408_after_body_timeout) { ASSERT_EQ(wt_run_real(t_body_timeout, NULL), 0); }
+
+static int t_big_unread(void *arg) {
+    (void)arg;
+    fixture fx;
+    start(&fx, NULL, hello, NULL);
+    int fd = dial(fx.port);
+    put(fd, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n");
+    char buf[4096];
+    read_all(fd, buf, sizeof buf);  /* answered, then closed: not worth draining */
+    ASSERT(!strncmp(buf, "HTTP/1.1 200 OK\r\n", 17));
+    ASSERT(strstr(buf, "\r\nConnection: close\r\n"));
+    weft_close(fd);
+    ASSERT_ERR(stop(&fx), 0);
+    return 0;
+}
+TEST(large_unread_body_closes_the_connection_after_the_response) {
+    ASSERT_EQ(wt_run_real(t_big_unread, NULL), 0);
+}
+
+static int t_unix(void *arg) {
+    (void)arg;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/weft-httpd-test-%d.sock", (int)getpid());
+    unlink(path);
+    weft_httpd *srv;
+    ASSERT_ERR(weft_httpd_new(&srv, NULL, hello, NULL), 0);
+    ASSERT_ERR(weft_httpd_listen_unix(srv, path), 0);
+    ASSERT_ERR(weft_httpd_port(srv), WEFT_EINVAL);
+    weft_task *t = weft_spawn(serve_main, srv);
+    int fd;
+    ASSERT_ERR(weft_unix_connect(path, &fd), 0);
+    put(fd, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    char buf[4096];
+    read_all(fd, buf, sizeof buf);
+    ASSERT(strstr(buf, "hello\n"));
+    weft_close(fd);
+    weft_httpd_shutdown(srv);
+    ASSERT_ERR(weft_join(t, NULL), 0);
+    ASSERT_ERR(weft_httpd_serve(srv), WEFT_EBUSY);  /* a server serves once */
+    weft_httpd_free(srv);
+    unlink(path);
+    return 0;
+}
+TEST(unix_socket_listener_serves_too) { ASSERT_EQ(wt_run_real(t_unix, NULL), 0); }

@@ -128,16 +128,14 @@ static ssize_t version(const char *b, size_t i, size_t end, char next, int *mino
     return (ssize_t)(i + 8);
 }
 
-/* Empty lines before a request: sets *pos past them and returns 1, or
- * returns NEED or -400. */
+/* Empty lines before a request: sets *pos past the complete ones and
+ * returns 1, NEED (a CR ends the bytes), or -400. */
 static ssize_t skip_empty_lines(const char *b, size_t end, size_t *pos) {
-    size_t i = 0;
-    while (i < end && (b[i] == '\r' || b[i] == '\n')) {
-        ssize_t r = crlf(b, i, end);
+    for (*pos = 0; *pos < end && (b[*pos] == '\r' || b[*pos] == '\n');) {
+        ssize_t r = crlf(b, *pos, end);
         if (r <= 0) return r;
-        i = (size_t)r;
+        *pos = (size_t)r;
     }
-    *pos = i;
     return 1;
 }
 
@@ -337,13 +335,14 @@ static ssize_t rest(const char *buf, size_t len, size_t start, weft__http_head *
     return status ? fail(h, status) : r;
 }
 
-/* The first line's result, turned into the parse's: NEED becomes 414 (or
- * 431) when the line may not grow any more. */
+/* The first line's result, turned into the parse's. The line was scanned
+ * up to line_end (its start + max_line) or to the head's limit, whichever
+ * came first: NEED there means the line passed that limit. */
 static ssize_t first_line(ssize_t r, size_t len, size_t line_end, const weft__http_limits *lim,
                           weft__http_head *h) {
     if (r < 0) return fail(h, (int)-r);
     if (r > 0) return r;
-    if (lim->max_line && len >= line_end) return fail(h, 414);
+    if (lim->max_line && line_end <= clamp(len, lim->max_head)) return fail(h, 414);
     if (lim->max_head && len >= lim->max_head) return fail(h, 431);
     return 0;
 }
@@ -351,9 +350,9 @@ static ssize_t first_line(ssize_t r, size_t len, size_t line_end, const weft__ht
 ssize_t weft__http_parse_request(const char *buf, size_t len, weft__http_head *h,
                                  const weft__http_limits *lim) {
     head_reset(h);
-    size_t end = clamp(len, lim->max_head), start = 0;
+    size_t end = clamp(len, lim->max_head), start;
     ssize_t r = skip_empty_lines(buf, end, &start);
-    size_t line_end = lim->max_line ? start + lim->max_line : end;
+    size_t line_end = lim->max_line ? start + lim->max_line : SIZE_MAX;
     if (r > 0) r = request_line(buf, start, line_end < end ? line_end : end, h);
     r = first_line(r, len, line_end, lim, h);
     return r <= 0 ? r : rest(buf, len, (size_t)r, h, lim, true);
