@@ -128,11 +128,10 @@ static int error_page(ctx *c, int status)
     return reply(c, pages[i].status, HTML, body, (size_t)n);
 }
 
-/* Flask's jsonify as httpbin configures it: compact, keys sorted, ASCII
- * only, a newline at the end. `j` is consumed. */
-static char *dump(json_t *j, size_t *len)
+/* The document and a newline, in a new string (*len its length), or NULL.
+ * `j` is consumed. */
+static char *dump_line(json_t *j, size_t flags, size_t *len)
 {
-    const size_t flags = JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII | JSON_ENCODE_ANY;
     size_t n = j ? json_dumpb(j, NULL, 0, flags) : 0;
     char *s = n ? malloc(n + 1) : NULL;
     if (s) {
@@ -142,6 +141,13 @@ static char *dump(json_t *j, size_t *len)
     }
     json_decref(j);
     return s;
+}
+
+/* Flask's jsonify as httpbin configures it: compact, keys sorted, ASCII
+ * only, a newline at the end. */
+static char *dump(json_t *j, size_t *len)
+{
+    return dump_line(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII | JSON_ENCODE_ANY, len);
 }
 
 static int send_json(ctx *c, int status, json_t *j)
@@ -371,20 +377,13 @@ static int ep_stream(ctx *c)
     int err = httpbin__dict(c->req, HB_URL | HB_ARGS | HB_HEADERS | HB_ORIGIN, &d);
     if (err) return err;
     err = stream_start(c, 200, "application/json");
+    /* Each line as Python's json.dumps writes it: ", " and ": ", in order. */
     for (uint64_t i = 0; !err && i < (c->n < 100 ? c->n : 100); i++) {
-        char *line = NULL;
-        if (!json_object_set_new(d, "id", json_integer((json_int_t)i)))
-            line = json_dumps(d, JSON_ENSURE_ASCII);
-        size_t len = line ? strlen(line) : 0;
-        char *l2 = line ? realloc(line, len + 2) : NULL;
-        if (!l2) {
-            free(line);
-            err = WEFT_ENOMEM;
-            break;
-        }
-        memcpy(l2 + len, "\n", 2);
-        err = stream_piece(c, l2, len + 1);
-        free(l2);
+        size_t len;
+        json_object_set_new(d, "id", json_integer((json_int_t)i));
+        char *line = dump_line(json_incref(d), JSON_ENSURE_ASCII, &len);
+        err = line ? stream_piece(c, line, len) : WEFT_ENOMEM;
+        free(line);
     }
     json_decref(d);
     return err ? err : weft_httpd_res_end(c->res);
