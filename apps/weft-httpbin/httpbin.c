@@ -558,7 +558,7 @@ static int ep_redirect_to(ctx *c)
     int found = httpbin__arg(c->query, c->qlen, "url", true, &url);
     int cfound = found > 0 ? arg_int(c, "status_code", &code) : 0;
     int err = found < 0 ? found : cfound == WEFT_ENOMEM ? cfound : 0;
-    if (!err && (!found || cfound < 0 || strpbrk(url, "\r\n")))
+    if (!err && (!found || cfound < 0))
         err = error_page(c, 500);  /* httpbin fails there with an exception */
     else if (!err)
         err = redirect_bare(c, code >= 300 && code < 400 ? (int)code : 302, url);
@@ -1156,7 +1156,14 @@ static int route(ctx *c, const char *path, size_t len)
         const struct route *r = &routes[i];
         if (!match(r, path, len, c)) continue;
         unsigned ok = r->methods | (r->methods & M_GET ? M_HEAD : 0);
-        return m & ok ? r->fn(c) : allow(c, r, m);
+        if (!(m & ok)) return allow(c, r, m);
+        err = r->fn(c);
+        /* A header the server would not send (a Location or a cookie name
+         * with control characters, a Transfer-Encoding asked of
+         * /response-headers): httpbin fails there with an exception, and
+         * answers its 500 page. */
+        if (err == WEFT_EINVAL && !weft_httpd_res_started(c->res)) err = error_page(c, 500);
+        return err;
     }
     return error_page(c, 404);
 }
