@@ -161,7 +161,8 @@ WEFT_EXTERN int weft_httpd_port(const weft_httpd *s);
  * Returns 0 after weft_httpd_shutdown or a signal; WEFT_ECANCELED or
  * WEFT_ETIMEDOUT after the calling task's cancel or deadline; an accept
  * error retrying cannot fix (-EINVAL, -EBADF, -ENOTSOCK) after shutting
- * down the same way; WEFT_EINVAL at once if the server has no listener;
+ * down the same way; WEFT_ENOMEM if a task could not be started (after
+ * shutting down); WEFT_EINVAL at once if the server has no listener;
  * WEFT_EBUSY if it is serving already or served before (a server serves
  * once: its listeners are closed after). */
 WEFT_EXTERN int weft_httpd_serve(weft_httpd *s);
