@@ -61,9 +61,10 @@ struct weft__httpd_conn {
 typedef struct httpd_body {
     uint64_t left;                    /* LENGTH: bytes not yet read */
     uint64_t got;                     /* bytes delivered so far */
+    uint64_t max;                     /* max_body, or the handler's */
     weft__chunked ch;
     bool done;                        /* every byte delivered (or no body) */
-    bool failed;                      /* an error: the rest is unreadable */
+    int failed;                       /* an error (sticky): the rest is unreadable */
     bool continue_due;                /* the client waits for 100 Continue */
     bool streamed;                    /* weft_httpd_req_read consumed some */
     char *whole;                      /* weft_httpd_req_body's copy */
