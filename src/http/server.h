@@ -42,7 +42,8 @@ struct weft_httpd {
 
 /* A connection. Invariant: on srv->conns from its task's start to its end;
  * `idle` is true exactly while the task waits for the first byte of a head
- * with nothing buffered (shutdown cancels those at once). */
+ * with nothing buffered, or lingers before its close (a shutdown cancels
+ * those at once). */
 struct weft__httpd_conn {
     weft_httpd *srv;
     weft__httpd_conn *prev, *next;
