@@ -18,11 +18,14 @@
  *    list: "5, 5") is accepted, as RFC 9110 section 8.6 allows and Go and
  *    curl do: it cannot be read two ways. Different values, an empty list
  *    element, anything but digits, and values of 2^63 or more are refused.
- *  - Transfer-Encoding: a list whose elements are all "chunked" exactly
- *    once; an unknown coding is 501 in a request (RFC 9112 section 6.1),
- *    chunked twice or an empty element 400. Responses get the same rules
- *    (any violation is WEFT_EHTTP) rather than the RFC's read-until-close
- *    for a non-final chunked: a client has no business guessing.
+ *  - Transfer-Encoding, over all its fields, must list "chunked" once and
+ *    nothing else (any case, whitespace around it trimmed as OWS). Any
+ *    other coding is 501 in a request (RFC 9112 section 6.1: weft decodes
+ *    none), "chunked" twice or an empty element 400. Responses get the same
+ *    rules (any violation is WEFT_EHTTP) rather than the RFC's
+ *    read-until-close for a non-final chunked: a client has no business
+ *    guessing where a body ends. Connection and Expect, which cannot move a
+ *    message's end, are read leniently (empty list elements ignored).
  *  - The request target is visible ASCII only (no obs-text), Host only the
  *    characters of an authority (no "/", "@" or spaces).
  *  - Empty lines before a request line are skipped (RFC 9112 section 2.2:
