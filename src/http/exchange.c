@@ -404,18 +404,6 @@ static int flush(weft_httpd_res *w) {
     return write_failed(w, weft__httpd_drain(w->c));
 }
 
-/* The flush that ends a response. With pipelined requests waiting (and
- * this request's body all read, so the bytes buffered are the next
- * request's), their responses join this one in one send: the connection
- * drains before it next waits for bytes, and before it closes. */
-static int final_flush(weft_httpd_res *w) {
-    weft_stream *st = w->c->st;
-    if (!w->c->closing && w->req->b.done && weft_stream_buffered(st) &&
-        weft_stream_unsent(st) < WRITE_HIGH_WATER)
-        return 0;
-    return flush(w);
-}
-
 int weft_httpd_res_send(weft_httpd_res *w, int status, const char *content_type,
                         const void *body, size_t len) {
     if (w->head_sent || (status && (status < 200 || status > 999)) ||
@@ -428,7 +416,7 @@ int weft_httpd_res_send(weft_httpd_res *w, int status, const char *content_type,
     if (err) return write_failed(w, err);
     w->sent = len;
     w->ended = true;
-    return final_flush(w);
+    return flush(w);
 }
 
 int weft_httpd_res_write(weft_httpd_res *w, const void *data, size_t len) {
@@ -466,7 +454,7 @@ int weft_httpd_res_end(weft_httpd_res *w) {
     w->ended = true;
     bool short_body = w->has_cl && w->sent < w->cl && !w->is_head && !w->no_body;
     if (short_body) w->c->closing = true;
-    err = final_flush(w);
+    err = flush(w);
     return err ? err : short_body ? WEFT_EINVAL : 0;
 }
 

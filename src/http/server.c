@@ -220,8 +220,6 @@ int weft__httpd_drain(weft__httpd_conn *c) {
  * shutdown closes at once, so the flag is up only while nothing came. */
 static int wait_first_byte(weft__httpd_conn *c) {
     if (weft_stream_buffered(c->st)) return 0;
-    int err = weft__httpd_drain(c);  /* responses held back for pipelining */
-    if (err) return err;
     weft_httpd *s = c->srv;
     int64_t d = c->nreq ? weft_deadline_after(s->o.keepalive_timeout)
                         : c->accepted + s->o.header_timeout;
@@ -374,7 +372,6 @@ static void *conn_main(void *arg) {
     c->scope = &sc;
     if (open_stream(c) == 0) {
         serve_requests(c);
-        weft__httpd_drain(c);  /* what pipelining held back; a no-op if cancelled */
         weft_stream_free(c->st);
     } else {
         weft_close(c->fd);
