@@ -151,12 +151,11 @@ static void json_str(FILE *f, const char *s) {
 static double us(const struct weft__trace *T, int64_t ts) { return (double)(ts - T->t0) / 1e3; }
 
 /* The words for a wait: what, and on what. */
-static void detail(char *buf, size_t len, int await, uint64_t arg, int64_t since, const struct weft__trace *T) {
+static void detail(char *buf, size_t len, int await, uint64_t arg, int64_t since) {
     const char *what = weft_await_name(await);
     switch (await) {
     case WEFT_AWAIT_SLEEP:
-        snprintf(buf, len, "sleep until %.3f ms", us(T, (int64_t)arg) / 1e3);
-        (void)since;
+        snprintf(buf, len, "sleep %.1f ms", (double)((int64_t)arg - since) / 1e6);
         break;
     case WEFT_AWAIT_READABLE: case WEFT_AWAIT_WRITABLE:
         snprintf(buf, len, "fd %llu %s", (unsigned long long)arg, await == WEFT_AWAIT_READABLE ? "readable" : "writable");
@@ -190,7 +189,7 @@ static void close_span(FILE *f, const struct weft__trace *T, uint64_t id, lane *
     case PH_READY: span(f, T, id, "ready", "ready", ln->since, now, NULL); break;
     case PH_RUN: span(f, T, id, "run", "run", ln->since, now, NULL); break;
     case PH_WAIT:
-        detail(det, sizeof det, ln->await, ln->arg, ln->since, T);
+        detail(det, sizeof det, ln->await, ln->arg, ln->since);
         span(f, T, id, weft_await_name(ln->await), "wait", ln->since, now, det);
         break;
     }
