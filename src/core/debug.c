@@ -229,7 +229,8 @@ static void describe(const weft_task_info *ti, int64_t now, char *buf, size_t le
     int n;
     switch (ti->await) {
     case WEFT_AWAIT_SLEEP:
-        n = snprintf(buf, len, "sleep until %+.3f s", (double)(ti->until - now) / 1e9);
+        if (ti->until == WEFT_FOREVER) snprintf(buf, len, "sleep forever");
+        else snprintf(buf, len, "sleep until %+.3f s", (double)(ti->until - now) / 1e9);
         return;
     case WEFT_AWAIT_READABLE: case WEFT_AWAIT_WRITABLE:
         n = snprintf(buf, len, "fd %d %s", ti->fd, ti->await == WEFT_AWAIT_READABLE ? "readable" : "writable");

@@ -97,10 +97,12 @@ static void put_name(weft_loop *L, weft_task *t) {
 }
 
 /* What a waiting task waits on, as one number: the fd, the joined task's
- * id, the deadline of a sleep, else the object's address. */
+ * id, how long a sleep is for (on the loop's clock, virtual or not), else
+ * the object's address. */
 static uint64_t await_arg(weft_task *t) {
     switch (t->await) {
-    case WEFT_AWAIT_SLEEP: return (uint64_t)t->timer.when;
+    case WEFT_AWAIT_SLEEP:
+        return weft__timer_armed(&t->timer) ? (uint64_t)(t->timer.when - weft__now(t->loop)) : UINT64_MAX;
     case WEFT_AWAIT_READABLE: case WEFT_AWAIT_WRITABLE: return (uint64_t)(intptr_t)t->await_obj;
     case WEFT_AWAIT_JOIN: case WEFT_AWAIT_GATHER: return ((const weft_task *)t->await_obj)->id;
     default: return (uint64_t)(uintptr_t)t->await_obj;
@@ -151,11 +153,12 @@ static void json_str(FILE *f, const char *s) {
 static double us(const struct weft__trace *T, int64_t ts) { return (double)(ts - T->t0) / 1e3; }
 
 /* The words for a wait: what, and on what. */
-static void detail(char *buf, size_t len, int await, uint64_t arg, int64_t since) {
+static void detail(char *buf, size_t len, int await, uint64_t arg) {
     const char *what = weft_await_name(await);
     switch (await) {
     case WEFT_AWAIT_SLEEP:
-        snprintf(buf, len, "sleep %.1f ms", (double)((int64_t)arg - since) / 1e6);
+        if (arg == UINT64_MAX) snprintf(buf, len, "sleep forever");
+        else snprintf(buf, len, "sleep %.1f ms", (double)(int64_t)arg / 1e6);
         break;
     case WEFT_AWAIT_READABLE: case WEFT_AWAIT_WRITABLE:
         snprintf(buf, len, "fd %llu %s", (unsigned long long)arg, await == WEFT_AWAIT_READABLE ? "readable" : "writable");
@@ -189,7 +192,7 @@ static void close_span(FILE *f, const struct weft__trace *T, uint64_t id, lane *
     case PH_READY: span(f, T, id, "ready", "ready", ln->since, now, NULL); break;
     case PH_RUN: span(f, T, id, "run", "run", ln->since, now, NULL); break;
     case PH_WAIT:
-        detail(det, sizeof det, ln->await, ln->arg, ln->since);
+        detail(det, sizeof det, ln->await, ln->arg);
         span(f, T, id, weft_await_name(ln->await), "wait", ln->since, now, det);
         break;
     }
