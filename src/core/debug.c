@@ -562,9 +562,20 @@ static void watchdog_stop(struct weft__dbg *D) {
 
 /* ---------------------------------------------------------------- hooks */
 
+/* The clock for a hook. A task that suspends hands the thread to the next
+ * one a few instructions later, unless upkeep runs in between (which ends
+ * by reading the clock anew): so enter reuses the reading leave or upkeep
+ * made, halving the clock reads per switch (a third of tracing's cost). */
+static int64_t obs_clock(weft_loop *L, bool reuse) {
+    int64_t now = L->obs_now;
+    if (!reuse || now < 0) now = weft__mono();
+    L->obs_now = reuse ? -1 : now;
+    return now;
+}
+
 void weft__obs_enter(weft_loop *L, weft_task *t) {
     if (!t) return;
-    int64_t now = weft__mono();
+    int64_t now = obs_clock(L, true);
     t->since = now;
     struct weft__dbg *D = L->dbg;
     if (D) {
@@ -576,7 +587,7 @@ void weft__obs_enter(weft_loop *L, weft_task *t) {
 }
 
 void weft__obs_leave(weft_loop *L, weft_task *t) {
-    int64_t now = weft__mono();
+    int64_t now = obs_clock(L, false);
     t->since = now;
     struct weft__dbg *D = L->dbg;
     if (D) __atomic_store_n(&D->step, D->step & ~(uint64_t)1, __ATOMIC_RELEASE);  /* idle */
@@ -584,13 +595,14 @@ void weft__obs_leave(weft_loop *L, weft_task *t) {
 }
 
 void weft__obs_spawn(weft_loop *L, weft_task *t) {
-    int64_t now = weft__mono();
+    int64_t now = weft__mono();  /* not obs_clock: a spawn is no switch */
     t->since = now;
     if (L->trace) weft__trace_event(L, WEFT__TR_SPAWN, t, now);
 }
 
 void weft__obs_upkeep(weft_loop *L, bool begin) {
-    if (L->trace) weft__trace_event(L, begin ? WEFT__TR_UPKEEP_BEGIN : WEFT__TR_UPKEEP_END, NULL, weft__mono());
+    int64_t now = obs_clock(L, false);
+    if (L->trace) weft__trace_event(L, begin ? WEFT__TR_UPKEEP_BEGIN : WEFT__TR_UPKEEP_END, NULL, now);
 }
 
 /* ------------------------------------------------------------ life cycle */
@@ -619,6 +631,7 @@ int weft__observe_init(weft_loop *L, const weft_loop_opts *opts) {
     if (path && *path) err = weft__trace_init(L, path);
     if (!err && (L->flags & WEFT_LOOP_DEBUG)) err = debug_init(L, opts);
     L->observe = L->trace || L->dbg;
+    L->obs_now = -1;
     return err;
 }
 

@@ -278,6 +278,8 @@ struct weft_loop {
     struct weft__dbg *dbg;          /* debug mode's watchdog and SIGQUIT */
     struct weft__trace *trace;      /* WEFT_TRACE's buffer */
     int dump_asked;                 /* SIGQUIT seen; atomic */
+    int64_t obs_now;                /* the last hook's clock reading, for
+                                       the next enter to reuse; -1: stale */
 };
 
 extern __thread weft_loop *weft__tls_loop;
