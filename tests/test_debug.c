@@ -100,7 +100,7 @@ static int spawn_polite(void *arg) {
 }
 
 TEST(tasks_that_sleep_with_weft_sleep_get_no_slow_step_report) {
-    weft_loop_opts o = { .slow_step = 30 * WEFT_MILLISECOND };
+    weft_loop_opts o = { .slow_step = 100 * WEFT_MILLISECOND };
     ASSERT_EQ(run_debug(o, spawn_polite, NULL), 0);
     ASSERT_EQ(reports(WEFT_REPORT_SLOW_STEP), 0);
 }

@@ -59,9 +59,10 @@ typedef struct weft_task_info {
     uint64_t id;
     char name[32];
     int state;              /* WEFT_TASK_RUNNING, _READY or _WAITING */
-    int64_t since;          /* when it entered that state (loop clock, ns);
-                               -1 unless debug mode or tracing is on, the
-                               only times the loop reads the clock for it */
+    int64_t since;          /* when it entered that state (CLOCK_MONOTONIC
+                               ns, even on a virtual clock); -1 unless
+                               debug mode or tracing is on, the only times
+                               the loop reads the clock for it */
     int await;              /* WEFT_AWAIT_*, when WAITING */
     const void *obj;        /* the lock, event, queue... waited on */
     int fd;                 /* READABLE / WRITABLE: the fd; else -1 */

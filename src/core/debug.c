@@ -25,6 +25,7 @@
 #include <dlfcn.h>
 #include <execinfo.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -320,11 +321,13 @@ void weft__debug_dump_asked(weft_loop *L) {
 /* -------------------------------------------------------------- SIGQUIT */
 
 static weft_loop *quit_loop;  /* the loop that owns SIGQUIT; atomic */
+static int quit_busy;         /* handlers running now; atomic */
 
 static void on_sigquit(int sig) {
     (void)sig;
     int saved = errno;
-    weft_loop *L = __atomic_load_n(&quit_loop, __ATOMIC_ACQUIRE);
+    __atomic_add_fetch(&quit_busy, 1, __ATOMIC_SEQ_CST);
+    weft_loop *L = __atomic_load_n(&quit_loop, __ATOMIC_SEQ_CST);
     if (L) {
         __atomic_store_n(&L->dump_asked, 1, __ATOMIC_RELEASE);
         __atomic_store_n(&L->remote_pending, 1, __ATOMIC_RELEASE);
@@ -332,6 +335,7 @@ static void on_sigquit(int sig) {
         ssize_t w = write(L->dbg->quit.fd, &one, sizeof one);
         (void)w;
     }
+    __atomic_sub_fetch(&quit_busy, 1, __ATOMIC_SEQ_CST);
     errno = saved;
 }
 
@@ -375,6 +379,8 @@ static void quit_uninstall(weft_loop *L, struct weft__dbg *D) {
     sa.sa_handler = SIG_DFL;
     sigaction(SIGQUIT, &sa, NULL);
     __atomic_store_n(&quit_loop, NULL, __ATOMIC_SEQ_CST);
+    /* A handler on another thread may still hold the fd: let it finish. */
+    while (__atomic_load_n(&quit_busy, __ATOMIC_SEQ_CST)) sched_yield();
     weft__poll_del_source(L, &D->quit);
     close(D->quit.fd);
     D->quit.fd = -1;
@@ -437,7 +443,7 @@ static bool sample_install(void) {
     return __atomic_load_n(&sample_installed, __ATOMIC_ACQUIRE) > 0;
 }
 
-/* Asks the loop's thread for its stack; true if it answered within 100 ms
+/* Asks the loop's thread for its stack; true if it answered within 500 ms
  * (it will unless it blocks SIGURG). The caller reads `sample` under
  * sample_mu. */
 static bool sample_take(struct weft__dbg *D) {
@@ -446,7 +452,7 @@ static bool sample_take(struct weft__dbg *D) {
     __atomic_store_n(&sample.target, D, __ATOMIC_RELEASE);
     bool done = false;
     if (pthread_kill(D->loop_thread, SIGURG) == 0) {
-        for (int i = 0; i < 100 && !(done = __atomic_load_n(&sample.done, __ATOMIC_ACQUIRE)); i++) {
+        for (int i = 0; i < 500 && !(done = __atomic_load_n(&sample.done, __ATOMIC_ACQUIRE)); i++) {
             struct timespec ms = { 0, 1000000 };
             nanosleep(&ms, NULL);
         }
