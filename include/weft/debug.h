@@ -69,8 +69,9 @@ typedef struct weft_task_info {
     uint64_t task;          /* JOIN / GATHER: the awaited task's id; else 0 */
     int64_t until;          /* the wait's deadline (WEFT_FOREVER if none) */
     int nframes;            /* return addresses of its stack, innermost */
-    void *frames[WEFT_INFO_FRAMES];  /* first; 0 frames for a task that never
-                                        ran or under the ucontext switch */
+    void *frames[WEFT_INFO_FRAMES];  /* first; none for a task that never ran,
+                                        nor under the ucontext switch on
+                                        machines other than x86_64/aarch64 */
 } weft_task_info;
 
 /* Fills out[0..cap) with the live tasks of the calling thread's loop (those

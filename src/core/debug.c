@@ -143,17 +143,24 @@ static const char *state_name(int s) {
 /* Walks a suspended task's frame-pointer chain from its saved context: the
  * return address into weft__schedule, then one per frame, staying inside
  * the task's stack and going strictly up. Reads the task's stack, which
- * AddressSanitizer would take for another thread's. */
+ * AddressSanitizer would take for another thread's. Under the ucontext
+ * switch the saved registers are in the ucontext (x86_64, aarch64). */
 __attribute__((no_sanitize_address))
 static int walk_saved(const weft_task *t, size_t size, void **pc, int max) {
-#if defined(WEFT_SWITCH_UCONTEXT)
-    (void)t; (void)size; (void)pc; (void)max;
-    return 0;
-#else
+#if defined(WEFT_SWITCH_UCONTEXT) && defined(__x86_64__)
+    uintptr_t fp = (uintptr_t)t->ctx.uc.uc_mcontext.gregs[REG_RBP];
+    uintptr_t ra = (uintptr_t)t->ctx.uc.uc_mcontext.gregs[REG_RIP];
+#elif defined(WEFT_SWITCH_UCONTEXT) && defined(__aarch64__)
+    uintptr_t fp = (uintptr_t)t->ctx.uc.uc_mcontext.regs[29];
+    uintptr_t ra = (uintptr_t)t->ctx.uc.uc_mcontext.pc;
+#elif defined(WEFT_SWITCH_UCONTEXT)
+    uintptr_t fp = 0, ra = 0;   /* registers in a layout we do not know */
+    if (!fp) return 0;
+#elif defined(__x86_64__)
     const uintptr_t *sp = t->ctx.sp;
-#if defined(__x86_64__)
     uintptr_t fp = sp[6], ra = sp[7];   /* rbp, return address (switch_x86_64.S) */
 #else
+    const uintptr_t *sp = t->ctx.sp;
     uintptr_t fp = sp[10], ra = sp[11]; /* x29, x30 (switch_aarch64.S) */
 #endif
     uintptr_t lo = (uintptr_t)t->stack_lo, hi = lo + size;
@@ -167,7 +174,6 @@ static int walk_saved(const weft_task *t, size_t size, void **pc, int max) {
         fp = f[0];
     }
     return n;
-#endif
 }
 
 static void fill_info(weft_loop *L, weft_task *t, weft_task_info *ti) {
