@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #define DEFAULT_SLOW (100 * WEFT_MILLISECOND)  /* asyncio's slow_callback_duration */
@@ -408,11 +409,35 @@ static struct {
 static pthread_mutex_t sample_mu = PTHREAD_MUTEX_INITIALIZER;
 static int sample_installed;       /* SIGURG is ours: 1, or not: -1; atomic */
 
-static void on_sample(int sig) {
+/* Was the thread inside weft__swap? There the stack pointer may already be
+ * the next task's while the unwinder's rules still describe the previous
+ * frame: no place to unwind from. The switch backends put weft__task_start
+ * right after weft__swap, which bounds it. */
+#if defined(WEFT_SWITCH_UCONTEXT)
+static bool in_switch(const void *ucv) {
+    (void)ucv;
+    return false;
+}
+#else
+void weft__task_start(void);
+static bool in_switch(const void *ucv) {
+    const ucontext_t *uc = ucv;
+#if defined(__x86_64__)
+    uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+#else
+    uintptr_t pc = (uintptr_t)uc->uc_mcontext.pc;
+#endif
+    return pc >= (uintptr_t)weft__swap && pc < (uintptr_t)weft__task_start;
+}
+#endif
+
+/* Caught in a switch, it leaves `done` unset: the watchdog asks again. */
+static void on_sample(int sig, siginfo_t *si, void *ucv) {
     (void)sig;
+    (void)si;
     int saved = errno;
     struct weft__dbg *D = __atomic_load_n(&sample.target, __ATOMIC_ACQUIRE);
-    if (D && gettid() == D->loop_tid && !__atomic_load_n(&sample.done, __ATOMIC_ACQUIRE)) {
+    if (D && gettid() == D->loop_tid && !__atomic_load_n(&sample.done, __ATOMIC_ACQUIRE) && !in_switch(ucv)) {
         sample.n = backtrace(sample.pc, SAMPLE_FRAMES);
         weft_task *t = D->loop->cur;
         sample.id = t ? t->id : 0;
@@ -435,8 +460,8 @@ static void sample_install_once(void) {
     if (sigaction(SIGURG, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
         (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN)) {
         memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_sample;
-        sa.sa_flags = SA_RESTART;
+        sa.sa_sigaction = on_sample;
+        sa.sa_flags = SA_RESTART | SA_SIGINFO;
         sigemptyset(&sa.sa_mask);
         if (sigaction(SIGURG, &sa, NULL) == 0) ok = 1;
     }
@@ -457,11 +482,11 @@ static bool sample_take(struct weft__dbg *D) {
     __atomic_store_n(&sample.done, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&sample.target, D, __ATOMIC_RELEASE);
     bool done = false;
-    if (pthread_kill(D->loop_thread, SIGURG) == 0) {
-        for (int i = 0; i < 500 && !(done = __atomic_load_n(&sample.done, __ATOMIC_ACQUIRE)); i++) {
-            struct timespec ms = { 0, 1000000 };
-            nanosleep(&ms, NULL);
-        }
+    for (int i = 0; i < 500 && !(done = __atomic_load_n(&sample.done, __ATOMIC_ACQUIRE)); i++) {
+        /* Again every 10 ms: the last one may have hit a switch. */
+        if (i % 10 == 0 && pthread_kill(D->loop_thread, SIGURG) != 0) break;
+        struct timespec ms = { 0, 1000000 };
+        nanosleep(&ms, NULL);
     }
     __atomic_store_n(&sample.target, NULL, __ATOMIC_RELEASE);
     return done;
@@ -473,14 +498,15 @@ static bool sample_take(struct weft__dbg *D) {
 static void report_slow(struct weft__dbg *D, uint64_t step, uint64_t id, int64_t ran) {
     char buf[8192];
     pthread_mutex_lock(&sample_mu);
-    bool got = sample_take(D) && sample.step == step;
+    bool took = sample_take(D), got = took && sample.step == step;
     char name[WEFT__NAME_MAX + 16];
     if (got && sample.name[0]) snprintf(name, sizeof name, "%s", sample.name);
     else snprintf(name, sizeof name, "task-%llu", (unsigned long long)id);
     size_t n = (size_t)snprintf(buf, sizeof buf,
         "task '%s' (id %llu) has been running for %lld ms without suspending: the loop is blocked "
         "(slow step threshold %lld ms). %s", name, (unsigned long long)id, (long long)(ran / WEFT_MILLISECOND),
-        (long long)(D->slow / WEFT_MILLISECOND), got ? "Where it is now:" : "(no stack: the thread did not answer SIGURG)");
+        (long long)(D->slow / WEFT_MILLISECOND), got ? "Where it is now:" : took ? "(no stack: the step ended before the sample)"
+        : "(no stack: the thread did not answer SIGURG)");
     /* The first two frames are the handler and the signal trampoline. */
     for (int i = 2; got && i < sample.n && n < sizeof buf - 1; i++) {
         buf[n++] = '\n';
