@@ -174,6 +174,12 @@ typedef struct weft_loop_opts {
     void *realloc_ud;          /* passed to realloc */
     unsigned pool_size;        /* threads of the loop's pool (weft/thread.h):
                                   0 = 4; at most 1024, else WEFT_EINVAL */
+    int64_t slow_step;         /* debug mode (weft/debug.h): a task step
+                                  longer than this (ns) is reported; 0 =
+                                  WEFT_DEBUG_SLOW_MS from the environment,
+                                  else 100 ms; negative: no watchdog */
+    const char *trace_path;    /* write a trace there (weft/debug.h); NULL =
+                                  WEFT_TRACE from the environment, if set */
 } weft_loop_opts;
 
 /* Runs `main(arg)` as the first task of a new loop on the calling thread, like

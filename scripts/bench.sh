@@ -46,6 +46,8 @@ run "$build/bench/bench_page_fault"
 run "$build/bench/bench_switch"
 go_run switch
 ratio switch_ns
+# The same with a trace recorded (docs/debugging.md): what tracing costs.
+WEFT_TRACE=/dev/null "$build/bench/bench_switch" | sed -n 's/^switch_ns /switch_traced_ns /p' | tee -a "$figures"
 
 run "$build/bench/bench_spawn_join"
 go_run spawn_join

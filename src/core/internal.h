@@ -20,6 +20,7 @@
 #define WEFT_CORE_INTERNAL_H
 
 #include "weft.h"
+#include "weft/debug.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -183,7 +184,20 @@ struct weft_task {
     weft_task *gprev, *gnext;         /* siblings in the group */
     weft_scope root;
     char name[WEFT__NAME_MAX];
+    /* What the task waits for while WAITING (WEFT_AWAIT_*, and the object:
+     * the lock, the joined task, the fd as an integer...), stored by every
+     * suspension point before it parks: two stores, always on, so a dump can
+     * say why each task is stuck. Stale once the task runs again. */
+    unsigned char await;
+    const void *await_obj;
+    int64_t since;          /* last state change; kept only while observing */
 };
+
+/* Records why t is about to park (see weft_task.await). */
+static inline void weft__awaits(weft_task *t, int kind, const void *obj) {
+    t->await = (unsigned char)kind;
+    t->await_obj = obj;
+}
 
 /* ------------------------------------------------------------- call-later */
 
@@ -256,6 +270,16 @@ struct weft_loop {
     struct weft__remote *remote;
     int remote_pending;
     unsigned pool_size;
+
+    /* Debug mode and tracing (debug.c, trace.c). `observe` is the one flag
+     * the hot paths test: set when either is on, it routes each switch
+     * through weft__obs_enter/leave. */
+    bool observe;
+    struct weft__dbg *dbg;          /* debug mode's watchdog and SIGQUIT */
+    struct weft__trace *trace;      /* WEFT_TRACE's buffer */
+    int dump_asked;                 /* SIGQUIT seen; atomic */
+    int64_t obs_now;                /* the last hook's clock reading, for
+                                       the next enter to reuse; -1: stale */
 };
 
 extern __thread weft_loop *weft__tls_loop;
@@ -291,13 +315,22 @@ static inline void weft__ready_push(weft_loop *L, weft_task *t) {
  * caller runs again. Allocates nothing. */
 void weft__schedule(weft_loop *L);
 
-/* Is the caller a task of the thread's loop? 0 and *t, or WEFT_ENOTASK. */
-static inline int weft__enter(weft_task **t) {
+/* In debug mode, a message naming `fn`, the public call made outside any
+ * task (debug.c). */
+void weft__enotask(const char *fn);
+/* Is the caller a task of the thread's loop? 0 and *t, or WEFT_ENOTASK.
+ * weft__enter names the calling function in the debug message; helpers
+ * shared by several public calls use weft__enter_as with the public name. */
+static inline int weft__enter_as(weft_task **t, const char *fn) {
     weft_loop *L = weft__tls_loop;
-    if (WEFT_UNLIKELY(!L || !L->cur)) return WEFT_ENOTASK;
+    if (WEFT_UNLIKELY(!L || !L->cur)) {
+        weft__enotask(fn);
+        return WEFT_ENOTASK;
+    }
     *t = L->cur;
     return 0;
 }
+#define weft__enter(t) weft__enter_as((t), __func__)
 /* Binds an object to the caller's loop on first use; WEFT_EWRONGLOOP if it
  * is bound to another loop while it has waiters. */
 static inline int weft__bind(weft_loop **objloop, bool busy, weft_task *t) {
@@ -365,8 +398,30 @@ void weft__sigint_uninstall(weft_loop *L);
 bool weft__sigint_take(weft_loop *L);
 bool weft__sigint_seen(weft_loop *L);
 
-/* Debug reports (stderr), only with WEFT_LOOP_DEBUG. */
+/* Debug reports, only with WEFT_LOOP_DEBUG: to the function set with
+ * weft_debug_set_report, else stderr. `kind` is a WEFT_REPORT_*. */
 void weft__debug(weft_loop *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void weft__report(weft_loop *L, int kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Debug mode and tracing (debug.c, trace.c). init reads the options and the
+ * environment and sets L->observe; close reports, writes the trace, stops
+ * the watchdog. The obs_ hooks run only when L->observe: a task stops
+ * running (suspends, yields or ends: its state says which), a task starts
+ * running (NULL: the scheduler), a task is spawned, upkeep begins or ends. */
+int weft__observe_init(weft_loop *L, const weft_loop_opts *opts);
+void weft__observe_close(weft_loop *L);
+void weft__obs_leave(weft_loop *L, weft_task *t);
+void weft__obs_enter(weft_loop *L, weft_task *t);
+void weft__obs_spawn(weft_loop *L, weft_task *t);
+void weft__obs_upkeep(weft_loop *L, bool begin);
+/* Debug mode: main ended with these tasks still alive; SIGQUIT's dump. */
+void weft__debug_pending(weft_loop *L);
+void weft__debug_dump_asked(weft_loop *L);
+/* trace.c's share of the hooks, called by debug.c's. */
+int weft__trace_init(weft_loop *L, const char *path);
+void weft__trace_close(weft_loop *L);
+void weft__trace_event(weft_loop *L, int kind, weft_task *t, int64_t now);
+enum { WEFT__TR_SPAWN, WEFT__TR_RUN, WEFT__TR_LEAVE, WEFT__TR_UPKEEP_BEGIN, WEFT__TR_UPKEEP_END };
 
 /* ---------------------------------------------------------------- poller
  *

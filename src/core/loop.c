@@ -12,7 +12,6 @@
 #include "internal.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,16 +34,6 @@ static void *default_realloc(void *ud, void *p, size_t size) {
 void *weft__alloc(weft_loop *L, size_t size) { return L->realloc(L->realloc_ud, NULL, size); }
 void *weft__realloc(weft_loop *L, void *p, size_t size) { return L->realloc(L->realloc_ud, p, size); }
 void weft__free(weft_loop *L, void *p) { if (p) L->realloc(L->realloc_ud, p, 0); }
-
-void weft__debug(weft_loop *L, const char *fmt, ...) {
-    if (!(L->flags & WEFT_LOOP_DEBUG)) return;
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("weft: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
 
 /* ----------------------------------------------------------------- time */
 
@@ -76,6 +65,7 @@ weft_loop *weft_loop_current(void) { return weft__tls_loop; }
  * the context being left will never run again. */
 static void switch_to(weft_loop *L, weft__ctx *from, weft_task *to, bool dying) {
     weft__ctx *dst = to ? &to->ctx : &L->sched_ctx;
+    if (WEFT_UNLIKELY(L->observe)) weft__obs_enter(L, to);
     L->cur = to;
 #if WEFT_ASAN
     void *fake = NULL;
@@ -157,7 +147,10 @@ static bool run_soon(weft_loop *L) {
 /* One round of upkeep. Returns false when nothing is ready and nothing ever
  * can be: no timer, no poll source, no callback (a deadlock). */
 static bool upkeep(weft_loop *L) {
-    if (weft__remote_due(L)) weft__remote_run(L);
+    if (weft__remote_due(L)) {
+        if (WEFT_UNLIKELY(__atomic_load_n(&L->dump_asked, __ATOMIC_RELAXED))) weft__debug_dump_asked(L);
+        weft__remote_run(L);
+    }
     run_soon(L);
     int64_t now = 0;
     if (L->nheap) {
@@ -208,7 +201,14 @@ static weft_task *pick_slow(weft_loop *L) {
             L->budget = L->nready;
             return ready_pop(L);
         }
-        if (!upkeep(L)) return NULL;
+        if (WEFT_UNLIKELY(L->observe)) {
+            weft__obs_upkeep(L, true);
+            bool alive = upkeep(L);
+            weft__obs_upkeep(L, false);
+            if (!alive) return NULL;
+        } else if (!upkeep(L)) {
+            return NULL;
+        }
         L->budget = L->nready ? L->nready : 1;
         if (L->ready_head) return ready_pop(L);
     }
@@ -233,8 +233,10 @@ void weft__reap(weft_loop *L) {
 void weft__schedule(weft_loop *L) {
     weft_task *self = L->cur;
     int saved = errno;      /* before upkeep, which makes syscalls */
+    if (WEFT_UNLIKELY(L->observe)) weft__obs_leave(L, self);
     weft_task *next = pick_next(L);
     if (next == self) {
+        if (WEFT_UNLIKELY(L->observe)) weft__obs_enter(L, self);
         self->state = WEFT_TASK_RUNNING;
         errno = saved;
         return;
@@ -251,6 +253,7 @@ void weft__schedule(weft_loop *L) {
 void weft__task_exit(weft_loop *L, weft_task *t) __attribute__((noreturn));
 void weft__task_exit(weft_loop *L, weft_task *t) {
     L->zombie = t;
+    if (WEFT_UNLIKELY(L->observe)) weft__obs_leave(L, t);
     weft_task *next = t == L->main ? NULL : pick_next(L);
     if (next) next->state = WEFT_TASK_RUNNING;
     switch_to(L, &t->ctx, next, true);
@@ -366,17 +369,23 @@ static int loop_init(weft_loop *L, const weft_loop_opts *opts) {
     }
     if (!(L->flags & WEFT_LOOP_NO_OVERFLOW_HANDLER) && (err = weft__overflow_init(L))) return err;
     L->pool_size = opts ? opts->pool_size : 0;
-    return weft__remote_init(L);
+    if ((err = weft__remote_init(L))) return err;
+    return weft__observe_init(L, opts);
 }
 
 static void loop_close(weft_loop *L) {
     /* First: the pool's leftovers may run callbacks that touch the rest. */
     weft__remote_close(L);
+    weft__observe_close(L);
     /* Records whose handles were never released. */
     for (weft_task *t = L->ended, *n; t; t = n) {
         n = t->next_all;
-        weft__debug(L, "task %llu '%s' ended but was never joined or detached",
-                    (unsigned long long)t->id, weft__task_name(t));
+        if (weft_is_error(t->result) && weft_error_code(t->result) != WEFT_ECANCELED)
+            weft__report(L, WEFT_REPORT_UNJOINED_ERROR, "task %llu '%s' failed (%s) but was never joined",
+                         (unsigned long long)t->id, weft__task_name(t), weft_strerror(weft_error_code(t->result)));
+        else
+            weft__debug(L, "task %llu '%s' ended but was never joined or detached",
+                        (unsigned long long)t->id, weft__task_name(t));
         weft__free(L, t);
     }
     for (weft_task *t = L->spare, *n; t; t = n) {
@@ -446,7 +455,10 @@ static void run(weft_loop *L, weft_task *main) {
     for (;;) {
         if (L->zombie) weft__reap(L);
         if (!L->nalive) break;
-        if (!tearing_down && weft_task_done(main)) tearing_down = true;
+        if (!tearing_down && weft_task_done(main)) {
+            tearing_down = true;
+            if (L->nalive) weft__debug_pending(L);
+        }
         L->tearing_down = tearing_down;
         if (tearing_down && cancelled_upto != L->next_id) {
             cancelled_upto = L->next_id;

@@ -163,8 +163,8 @@ static int bind_here(weft_queue *q) {
 }
 
 /* Entry of put and get, the suspension points. */
-static int enter_queue(weft_queue *q, weft_task **t) {
-    int err = weft__enter(t);
+static int enter_queue(weft_queue *q, weft_task **t, const char *fn) {
+    int err = weft__enter_as(t, fn);
     if (!err) err = bind_here(q);
     if (!err) err = weft__checkpoint(*t);
     return err;
@@ -182,7 +182,7 @@ int weft_queue_try_get(weft_queue *q, void **out) {
 
 int weft_queue_put(weft_queue *q, void *item) {
     weft_task *t;
-    int err = enter_queue(q, &t);
+    int err = enter_queue(q, &t, __func__);
     if (err) return err;
     /* Putters already waiting go first. */
     if (weft__wq_empty(&q->putters) && (err = put_now(q, item)) != WEFT_EAGAIN) return err;
@@ -190,18 +190,20 @@ int weft_queue_put(weft_queue *q, void *item) {
     weft__waiter w;
     w.data = item;
     weft__wait_on(t, &q->putters, &w);
+    weft__awaits(t, WEFT_AWAIT_QUEUE_PUT, q);
     return weft__park(t, WEFT_FOREVER, 0);
 }
 
 int weft_queue_get(weft_queue *q, void **out) {
     weft_task *t;
-    int err = enter_queue(q, &t);
+    int err = enter_queue(q, &t, __func__);
     if (err) return err;
     if ((err = get_now(q, out)) != WEFT_EAGAIN) return err;
     void *item = NULL;
     weft__waiter w;
     w.data = &item;
     weft__wait_on(t, &q->getters, &w);
+    weft__awaits(t, WEFT_AWAIT_QUEUE_GET, q);
     if ((err = weft__park(t, WEFT_FOREVER, 0))) return err;
     *out = item;
     return 0;

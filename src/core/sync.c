@@ -7,17 +7,20 @@
 
 /* Common entry of a suspension point on an object bound to a loop; `busy`
  * says whether tasks of the bound loop are using it (then no other loop may). */
-static int enter_on(weft_loop **objloop, bool busy, weft_task **t) {
-    int err = weft__enter(t);
+static int enter_on_as(weft_loop **objloop, bool busy, weft_task **t, const char *fn) {
+    int err = weft__enter_as(t, fn);
     if (!err) err = weft__bind(objloop, busy, *t);
     if (!err) err = weft__checkpoint(*t);
     return err;
 }
+#define enter_on(objloop, busy, t) enter_on_as((objloop), (busy), (t), __func__)
 
-/* Parks t on q until a waker does the work (0) or a cancellation. */
-static int wait_turn(weft_task *t, weft__wq *q, void *data) {
+/* Parks t on q until a waker does the work (0) or a cancellation; `kind`
+ * and `obj` say what it waits for (weft/debug.h). */
+static int wait_turn(weft_task *t, weft__wq *q, void *data, int kind, const void *obj) {
     weft__waiter w;
     w.data = data;
+    weft__awaits(t, kind, obj);
     weft__wait_on(t, q, &w);
     return weft__park(t, WEFT_FOREVER, 0);
 }
@@ -36,7 +39,7 @@ int weft_event_wait(weft_event *e) {
     weft_task *t;
     int err = enter_on(&e->loop, !weft__wq_empty(&e->q), &t);
     if (err) return err;
-    return e->set ? 0 : wait_turn(t, &e->q, NULL);
+    return e->set ? 0 : wait_turn(t, &e->q, NULL, WEFT_AWAIT_EVENT, e);
 }
 
 /* ------------------------------------------------------------------ lock */
@@ -65,7 +68,7 @@ int weft_lock_acquire(weft_lock *l) {
         l->owner = t;
         return 0;
     }
-    return wait_turn(t, &l->q, NULL);
+    return wait_turn(t, &l->q, NULL, WEFT_AWAIT_LOCK, l);
 }
 
 /* Hands the lock to the first waiter, or frees it. */
@@ -97,6 +100,7 @@ static void lock_reacquire(weft_task *t, weft_lock *l) {
     weft_scope_enter_ex(&shield, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
     weft__waiter w;
     weft__wait_on(t, &l->q, &w);
+    weft__awaits(t, WEFT_AWAIT_LOCK, l);
     weft__park(t, WEFT_FOREVER, WEFT__NOCANCEL);  /* only lock_pass wakes it */
     weft_scope_leave(&shield);
 }
@@ -127,7 +131,7 @@ int weft_sem_acquire(weft_sem *s) {
         s->value--;
         return 0;
     }
-    return wait_turn(t, &s->q, NULL);
+    return wait_turn(t, &s->q, NULL, WEFT_AWAIT_SEM, s);
 }
 
 /* The bound is checked before any waiter is served: with waiters the value
@@ -156,7 +160,7 @@ int weft_cond_wait(weft_cond *c, weft_lock *l) {
     if ((err = weft__bind(&c->loop, !weft__wq_empty(&c->q), t))) return err;
     if ((err = weft__checkpoint(t))) return err;
     lock_pass(l);
-    err = wait_turn(t, &c->q, NULL);
+    err = wait_turn(t, &c->q, NULL, WEFT_AWAIT_COND, c);
     lock_reacquire(t, l);
     return err;
 }
@@ -198,7 +202,7 @@ int weft_barrier_wait(weft_barrier *b) {
         return (int)(b->parties - 1);
     }
     intptr_t status = 0;
-    if ((err = wait_turn(t, &b->q, &status))) return err;
+    if ((err = wait_turn(t, &b->q, &status, WEFT_AWAIT_BARRIER, b))) return err;
     return (int)status;
 }
 

@@ -262,6 +262,7 @@ int weft__spawn(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
     L->all = t;
     L->nalive++;
     weft__ready_push(L, t);
+    if (WEFT_UNLIKELY(L->observe)) weft__obs_spawn(L, t);
     if (out) *out = detached ? NULL : t;
     return 0;
 fail:
@@ -322,7 +323,8 @@ static void task_finish(weft_loop *L, weft_task *t, void *result) {
         L->ended = t;
     }
     if (weft_is_error(result) && t->refs == 1 && !t->group && weft_error_code(result) != WEFT_ECANCELED)
-        weft__debug(L, "detached task '%s' failed: %s", weft__task_name(t), weft_strerror(weft_error_code(result)));
+        weft__report(L, WEFT_REPORT_UNJOINED_ERROR, "detached task '%s' (id %llu) failed: %s; nobody will see it",
+                     weft__task_name(t), (unsigned long long)t->id, weft_strerror(weft_error_code(result)));
 }
 
 void weft__task_main(weft_task *t) {
@@ -371,6 +373,7 @@ int weft_join(weft_task *t, void **result) {
         weft__waiter w;
         weft__wait_on(self, &t->done_q, &w);
         t->joining = true;
+        weft__awaits(self, WEFT_AWAIT_JOIN, t);
         err = weft__park(self, WEFT_FOREVER, 0);
         t->joining = false;
         if (err) return err;
@@ -407,6 +410,7 @@ int weft_sleep_until(int64_t deadline) {
     if (!err) err = weft__checkpoint(t);
     if (err) return err;
     if (deadline <= weft__now(t->loop)) return weft_yield();
+    weft__awaits(t, WEFT_AWAIT_SLEEP, NULL);
     err = weft__park(t, deadline, 0);
     return err == WEFT__EXPIRED ? 0 : err;
 }

@@ -35,6 +35,7 @@ static int wait_tasks(weft_task *self, weft_task *const *tasks, size_t n, int mo
             w[i].q = NULL;
             if (!weft_task_done(tasks[i])) weft__wq_push(&tasks[i]->done_q, &w[i]);
         }
+        weft__awaits(self, WEFT_AWAIT_WAIT, tasks);
         err = weft__park(self, WEFT_FOREVER, flags);
         for (size_t i = 0; i < n; i++) weft__wq_remove(&w[i]);
         if (err < 0) break;
@@ -92,6 +93,7 @@ int weft_gather(weft_task *const *tasks, size_t n, void **results) {
         if (!t || weft_task_done(t)) continue;
         weft__waiter w;
         weft__wait_on(self, &t->done_q, &w);
+        weft__awaits(self, WEFT_AWAIT_GATHER, t);
         cancel = weft__park(self, WEFT_FOREVER, 0);
     }
     if (cancel) {
@@ -103,6 +105,7 @@ int weft_gather(weft_task *const *tasks, size_t n, void **results) {
             while (t && !weft_task_done(t)) {
                 weft__waiter w;
                 weft__wait_on(self, &t->done_q, &w);
+                weft__awaits(self, WEFT_AWAIT_GATHER, t);
                 weft__park(self, WEFT_FOREVER, WEFT__NOCANCEL);
             }
         }
@@ -196,6 +199,7 @@ int weft_group_leave(weft_group *g) {
     if (t->scope != &g->scope) return WEFT_EINVAL;
     while (g->nchildren) {
         g->waiting = 1;
+        weft__awaits(t, WEFT_AWAIT_GROUP, g);
         weft__park(t, WEFT_FOREVER, WEFT__NOCANCEL);
         g->waiting = 0;
     }

@@ -43,7 +43,7 @@ void weft__fd_event(weft_loop *L, int fd, unsigned events) {
 
 static int wait_fd(int fd, int dir, int64_t deadline) {
     weft_task *t;
-    int err = weft__enter(&t);
+    int err = weft__enter_as(&t, dir ? "weft_wait_writable" : "weft_wait_readable");
     if (!err) err = weft__checkpoint(t);
     if (err) return err;
     if (fd < 0) return -EBADF;
@@ -67,6 +67,7 @@ static int wait_fd(int fd, int dir, int64_t deadline) {
     }
     st->waiter[dir] = t;
     L->nwatch++;
+    weft__awaits(t, dir ? WEFT_AWAIT_WRITABLE : WEFT_AWAIT_READABLE, (const void *)(intptr_t)fd);
     err = weft__park(t, deadline, 0);
     L->nwatch--;
     st = &L->fds[fd];  /* the table may have moved while we slept */
@@ -81,11 +82,12 @@ int weft_wait_writable(int fd, int64_t deadline) { return wait_fd(fd, 1, deadlin
 
 /* The entry of a read or write: like every suspension point, report a
  * cancellation before doing anything. */
-static int enter_io(void) {
+static int enter_io_as(const char *fn) {
     weft_task *t;
-    int err = weft__enter(&t);
+    int err = weft__enter_as(&t, fn);
     return err ? err : weft__checkpoint(t);
 }
+#define enter_io() enter_io_as(__func__)  /* names the public call */
 
 /* A stream socket whose last read came up short, with no IN edge since, is
  * known empty: waiting first saves a read that would only say EAGAIN (on an

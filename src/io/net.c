@@ -40,11 +40,12 @@
 #define UNIX_BACKOFF_MAX (100 * WEFT_MILLISECOND)
 
 /* The check every suspension point starts with. */
-static int checkpoint(void) {
+static int checkpoint_as(const char *fn) {
     weft_task *t;
-    int err = weft__enter(&t);
+    int err = weft__enter_as(&t, fn);
     return err ? err : weft__checkpoint(t);
 }
+#define checkpoint() checkpoint_as(__func__)  /* names the public call */
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 

@@ -274,6 +274,7 @@ int weft_to_thread(weft_thread_fn fn, void *arg, weft_thread_drop_fn drop, void 
         return err;
     }
     L->nwatch++;
+    weft__awaits(t, WEFT_AWAIT_THREAD, j);
     err = weft__park(t, WEFT_FOREVER, 0);
     if (err == 0 && j->state == DONE) {
         if (result) *result = j->result;
