@@ -5,6 +5,7 @@
  * it. Skipped when /usr/sbin/nginx is missing. */
 #include "test.h"
 #include "wt_certs.h"
+#include <weft/httpd.h>
 
 #include <weft/http.h>
 #include <weft/io.h>
@@ -157,4 +158,63 @@ TEST(https_self_signed_certificate_is_ecertselfsigned) { run(3, 0, WEFT_ECERTSEL
 TEST(https_certificate_from_an_unknown_ca_is_ecertuntrusted) { run(4, 0, WEFT_ECERTUNTRUSTED); }
 TEST(https_insecure_skip_verify_connects_to_a_self_signed_server) {
     run(3, WEFT_TLS_INSECURE_SKIP_VERIFY, 0);
+}
+
+/* weft on both ends: weft_httpd serving TLS with the good certificate, the
+ * client verifying it against the CA and keeping the connection alive. */
+static int hello(weft_httpd_req *req, weft_httpd_res *res, void *arg) {
+    (void)req; (void)arg;
+    return weft_httpd_res_send(res, 200, "text/plain", "hello over tls\n", 15);
+}
+
+static void *serve_task(void *srv) { return weft_error(weft_httpd_serve(srv)); }
+
+static int weft_both_ends(void *arg) {
+    wt_certs *certs = arg;
+    weft_tls_opts so = { .flags = WEFT_TLS_SERVER, .alpn = "http/1.1",
+                         .cert_file = wt_certs_path(certs, "good.pem"),
+                         .key_file = wt_certs_path(certs, "good.key") };
+    weft_tls_ctx *tls;
+    ASSERT_ERR(weft_tls_ctx_new(&tls, &so), 0);
+    weft_httpd_opts ho = { .tls = tls };
+    weft_httpd *srv;
+    ASSERT_ERR(weft_httpd_new(&srv, &ho, hello, NULL), 0);
+    ASSERT_ERR(weft_httpd_listen(srv, "127.0.0.1", "0"), 0);
+    weft_task *server = weft_spawn(serve_task, srv);
+
+    weft_http_client_opts co = { .tls.ca_file = wt_certs_path(certs, "ca.pem") };
+    weft_http_client *c;
+    ASSERT_ERR(weft_http_client_new(&c, &co), 0);
+    for (int i = 0; i < 2; i++) {
+        weft_http_response *r;
+        ASSERT_ERR(weft_http_getf(c, &r, "https://localhost:%d/", weft_httpd_port(srv)), 0);
+        ASSERT_EQ(weft_http_response_status(r), 200);
+        const void *d;
+        size_t n;
+        ASSERT_ERR(weft_http_response_body(r, &d, &n), 0);
+        ASSERT(n == 15 && !memcmp(d, "hello over tls\n", n));
+        weft_http_timings t;
+        weft_http_response_timings(r, &t);
+        ASSERT_EQ(t.reused, i == 1);
+        weft_http_response_free(r);
+    }
+    /* Plain HTTP to a TLS server is not an answer. */
+    weft_http_response *r = NULL;
+    ASSERT(weft_http_getf(c, &r, "http://127.0.0.1:%d/", weft_httpd_port(srv)) < 0);
+    weft_http_client_free(c);
+
+    weft_httpd_shutdown(srv);
+    void *res;
+    ASSERT_ERR(weft_join(server, &res), 0);
+    ASSERT_ERR(weft_error_code(res), 0);
+    weft_httpd_free(srv);
+    weft_tls_ctx_free(tls);
+    return 0;
+}
+
+TEST(https_between_weft_server_and_weft_client_verifies_and_keeps_alive) {
+    wt_certs certs;
+    wt_certs_make(&certs);
+    ASSERT_EQ(wt_run_real(weft_both_ends, &certs), 0);
+    wt_certs_free(&certs);
 }

@@ -27,14 +27,6 @@
 #include <string.h>
 #include <time.h>
 
-/* The tls layer is written beside this one: until it is merged, TLS
- * serving is refused (WEFT_EINVAL from weft_httpd_new) instead of the
- * library failing to link. MERGE: once src/tls lands, delete this pragma
- * and the check in weft_httpd_new (GCC's -Waddress then flags the check).
- * Left in, it still works: a program that has a weft_tls_ctx called
- * weft_tls_ctx_new, which links tls.c, weft_tls_accept with it. */
-#pragma weak weft_tls_accept
-
 /* Defaults: ../shared/DEFAULTS.md and docs/http-server.md give the sources. */
 #define DEF_MAX_LINE (8 * 1024)            /* nginx large_client_header_buffers 8k */
 #define DEF_MAX_HEAD (32 * 1024)           /* nginx 4 x 8k */
@@ -83,7 +75,6 @@ int weft_httpd_new(weft_httpd **out, const weft_httpd_opts *opts,
     if (!handler || o.header_timeout < 0 || o.body_timeout < 0 || o.send_timeout < 0 ||
         o.keepalive_timeout < 0 || o.grace_period < 0 || (o.flags & ~WEFT_HTTPD_SIGNALS))
         return WEFT_EINVAL;
-    if (o.tls && !weft_tls_accept) return WEFT_EINVAL;
     weft_httpd *s = weft__alloc(L, sizeof *s);
     if (!s) return WEFT_ENOMEM;
     memset(s, 0, sizeof *s);
