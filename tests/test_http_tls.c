@@ -32,15 +32,16 @@ typedef struct nginx {
     pid_t pid;
 } nginx;
 
-/* A port free now (bound, read, closed: another process could take it
- * before nginx does, which on a test machine does not happen in practice). */
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+/* A port free now: bound to port 0 and read back. The socket stays open
+ * (in *fd) until every port is picked, so that one nginx never gets the same
+ * port twice; another process could still take it before nginx binds, and
+ * nginx_start then tries again with new ports. */
+static int free_port(int *fd) {
+    *fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    ASSERT(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    ASSERT(bind(*fd, (struct sockaddr *)&a, sizeof a) == 0);
     socklen_t len = sizeof a;
-    ASSERT(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    close(fd);
+    ASSERT(getsockname(*fd, (struct sockaddr *)&a, &len) == 0);
     return ntohs(a.sin_port);
 }
 
@@ -60,9 +61,18 @@ static void write_file(const char *path, const char *text) {
     fclose(f);
 }
 
+static bool nginx_try_start(nginx *n);
+
 static void nginx_start(nginx *n) {
     if (access("/usr/sbin/nginx", X_OK)) wt_skip("no /usr/sbin/nginx");
     wt_certs_make(&n->certs);
+    for (int attempt = 0; attempt < 3; attempt++)
+        if (nginx_try_start(n)) return;
+    ASSERT(!"nginx did not start");
+}
+
+/* Starts nginx on fresh ports; false if it exited (a port was taken). */
+static bool nginx_try_start(nginx *n) {
     strcpy(n->dir, "/tmp/weft-nginx-XXXXXX");
     ASSERT(mkdtemp(n->dir));
     char path[256], conf[8192];
@@ -78,8 +88,9 @@ static void nginx_start(nginx *n) {
         "http { access_log off;\n"
         "  client_body_temp_path %s/body; proxy_temp_path %s/proxy; fastcgi_temp_path %s/fcgi;\n"
         "  uwsgi_temp_path %s/uwsgi; scgi_temp_path %s/scgi;\n", d, d, d, d, d, d, d);
+    int held[NKINDS];
     for (int i = 0; i < NKINDS; i++) {
-        n->port[i] = free_port();
+        n->port[i] = free_port(&held[i]);
         len += snprintf(conf + len, sizeof conf - (size_t)len,
             "  server { listen 127.0.0.1:%d ssl; root %s/www;\n"
             "    ssl_certificate %s/%s.pem; ssl_certificate_key %s/%s.key; }\n",
@@ -92,14 +103,22 @@ static void nginx_start(nginx *n) {
     snprintf(prefix, sizeof prefix, "%s/", n->dir);
     snprintf(errlog, sizeof errlog, "%s/error.log", n->dir);
     char *argv[] = { "nginx", "-p", prefix, "-e", errlog, "-c", path, NULL };
+    for (int i = 0; i < NKINDS; i++) close(held[i]);
     ASSERT(posix_spawn(&n->pid, "/usr/sbin/nginx", NULL, NULL, argv, environ) == 0);
     for (int tries = 0; tries < 500; tries++) {
         bool all = true;
         for (int i = 0; i < NKINDS && all; i++) all = port_open(n->port[i]);
-        if (all) return;
+        if (all) return true;
+        int st;
+        if (waitpid(n->pid, &st, WNOHANG) == n->pid) {
+            snprintf(path, sizeof path, "rm -rf %s", n->dir);
+            ASSERT(system(path) == 0);
+            return false;
+        }
         nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
     }
     ASSERT(!"nginx did not start");
+    return false;
 }
 
 static void nginx_stop(nginx *n) {
