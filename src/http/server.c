@@ -422,7 +422,7 @@ static bool retryable(int err) {
            err == -ECONNABORTED || err == -EPERM || err == -EPROTO;
 }
 
-typedef struct acceptor { weft_httpd *s; int lfd; } acceptor;
+typedef struct acceptor { weft_httpd *s; int lfd; char where[24]; } acceptor;
 
 static void *accept_main(void *arg) {
     acceptor *a = arg;
@@ -431,7 +431,9 @@ static void *accept_main(void *arg) {
     for (;;) {
         int err = weft_sem_acquire(&s->slots);
         if (err) return NULL;
+        weft__await_context("HTTP connection on", a->where);
         err = accept_one(s, a->lfd);
+        weft__await_context(NULL, NULL);
         if (!err) { backoff = 0; continue; }
         weft_sem_release(&s->slots);
         if (err == WEFT_ECANCELED || err == WEFT_ETIMEDOUT) return NULL;
@@ -467,7 +469,9 @@ static void cancel_conns(weft_httpd *s, bool all) {
 static void wait_drained(weft_httpd *s, int64_t deadline) {
     weft_scope sc;
     weft_scope_enter_ex(&sc, deadline, WEFT_SCOPE_SHIELD);
+    weft__await_context("HTTP connections to finish (shutting down)", NULL);
     while (s->nconns && weft_event_wait(&s->drained) == 0) {}
+    weft__await_context(NULL, NULL);
     weft_scope_leave(&sc);
 }
 
@@ -500,7 +504,9 @@ int weft_httpd_serve(weft_httpd *s) {
     acceptor acc[HTTPD_MAX_LISTENERS];
     size_t n = 0;
     for (size_t i = 0; i < s->nl; i++) {
-        acc[i] = (acceptor){ s, s->lfd[i] };
+        acc[i] = (acceptor){ s, s->lfd[i], "" };
+        int port = weft_sock_port(s->lfd[i]);
+        snprintf(acc[i].where, sizeof acc[i].where, port > 0 ? "port %d" : "a Unix socket", port);
         weft_spawn_opts so = { .name = "httpd-accept" };
         if ((err = weft_spawn_ex(&tasks[n], &so, accept_main, &acc[i]))) break;
         n++;
@@ -509,7 +515,9 @@ int weft_httpd_serve(weft_httpd *s) {
         weft_spawn_opts so = { .name = "httpd-signals" };
         if (!(err = weft_spawn_ex(&tasks[n], &so, signal_main, s))) n++;
     }
+    weft__await_context("HTTP server's shutdown (weft_httpd_shutdown)", NULL);
     if (!err) err = weft_event_wait(&s->stop);
+    weft__await_context(NULL, NULL);
     shut_down(s, tasks, n);
     return err ? err : s->accept_err;
 }
