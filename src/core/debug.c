@@ -748,9 +748,19 @@ static void leak_one(FILE *f, const weft__track *r) {
         fprintf(f, "  HTTP server %p, never freed (weft_httpd_free); made at:\n", r->obj);
         break;
     }
+    /* Where the program's own code begins, when weft is a module of its
+     * own (libweft.so): the frame that opened the thing, as the user sees
+     * it. Linked statically, weft's frames and the program's look alike. */
+    Dl_info self, di;
+    bool marked = !dladdr((void *)weft__track_new, &self);
     char line[512];
     for (int i = 0; i < r->npc; i++) {
-        fmt_frame(line, sizeof line, i, r->pc[i]);
+        int n = fmt_frame(line, sizeof line, i, r->pc[i]);
+        if (!marked && n > 1 && (size_t)n < sizeof line - 24 && dladdr((char *)r->pc[i] - 1, &di) &&
+            di.dli_fbase != self.dli_fbase) {
+            marked = true;
+            strcpy(line + n - 1, "   <- your code\n");
+        }
         fputs(line, f);
     }
 }
