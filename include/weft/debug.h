@@ -90,7 +90,8 @@ typedef struct weft_task_info {
 WEFT_EXTERN int weft_tasks_info(weft_task_info *out, size_t cap);
 
 /* Prints every live task of the calling thread's loop to `out`: id, name,
- * state and for how long (debug mode or tracing only), what it waits for,
+ * state and for how long (debug mode or tracing only), what it waits for
+ * (in the HTTP layer's words too: "HTTP response from host:port"),
  * and its stack, symbolized with dladdr (functions of the main program are
  * named only if it was linked with -rdynamic; else module+offset, which
  * addr2line reads). Returns 0, WEFT_ENOTASK when no loop runs on this

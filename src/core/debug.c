@@ -19,6 +19,11 @@
  * The task dump reads each suspended task's stack from its saved context,
  * by the frame-pointer chain (the library builds with frame pointers; the
  * saved layout is the one switch_<arch>.S pushes).
+ *
+ * Leak records: in debug mode, each fd the loop starts watching and each
+ * stream, HTTP client and HTTP server made gets a record with a short
+ * backtrace, dropped when it is closed; those left when the loop closes
+ * are reported together.
  */
 #include "internal.h"
 
@@ -660,6 +665,7 @@ void weft__obs_upkeep(weft_loop *L, bool begin) {
  * (weft__track). On the debug state's list, oldest first. */
 struct weft__track {
     weft__track *prev, *next;
+    weft_loop *loop;
     weft__track **slot;            /* the object's pointer to this record */
     int kind, fd;
     const void *obj;
@@ -681,7 +687,7 @@ static weft__track *track_add(weft_loop *L, int kind, const void *obj, int fd) {
     int n = backtrace(pc, TRACK_FRAMES + 2) - 2;   /* not here nor our caller */
     r->npc = n > 0 ? n : 0;
     if (n > 0) memcpy(r->pc, pc + 2, (size_t)n * sizeof *pc);
-    r->kind = kind, r->fd = fd, r->obj = obj, r->slot = NULL;
+    r->loop = L, r->kind = kind, r->fd = fd, r->obj = obj, r->slot = NULL;
     r->next = NULL;
     r->prev = D->open_tail;
     if (D->open_tail) D->open_tail->next = r;
@@ -706,9 +712,9 @@ void weft__track_new(weft_loop *L, weft__track **slot, int kind, const void *obj
     *slot = r;
 }
 
-/* Only ever called on the loop's thread while the loop lives: the loop
- * clears every slot when it closes. */
-void weft__track_end(weft__track *r) { track_del(weft__tls_loop, r); }
+/* Called only while the loop lives: the loop clears every slot when it
+ * closes. */
+void weft__track_end(weft__track *r) { track_del(r->loop, r); }
 
 void weft__track_fd(weft_loop *L, int fd) {
     struct weft__dbg *D = L->dbg;

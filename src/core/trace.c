@@ -12,8 +12,10 @@
  * The file: one thread lane (tid) per task, tid 0 for the loop itself.
  * Complete events ("ph":"X") of category "run" (the task ran), "wait"
  * (named after what it waited for, e.g. "sleep", with args.detail saying
- * more) and "ready" (runnable, not yet picked), each written when its span
- * ends; instants "spawn" and "end"; "upkeep" spans on the loop's lane.
+ * more, in a higher layer's words first when it gave some: "HTTP response
+ * from host:port (fd 7 readable)") and "ready" (runnable, not yet picked),
+ * each written when its span ends; instants "spawn" and "end"; "upkeep"
+ * spans on the loop's lane.
  */
 #include "internal.h"
 
