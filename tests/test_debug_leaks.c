@@ -286,3 +286,88 @@ TEST(trace_names_the_http_response_a_client_waited_for) {
     snprintf(want, sizeof want, "\"detail\":\"HTTP response from 127.0.0.1:%d (fd ", dump_port);
     expect_in(json, want);
 }
+
+/* With one connection allowed, a second request waits for the pool. */
+static int pool_main(void *arg) {
+    (void)arg;
+    site s;
+    weft_task *server;
+    site_start(&s, &server);
+    dump_port = s.port;
+    weft_http_client_opts co = { .max_connections = 1 };
+    fetch f = { NULL, s.port, "/delay", 0 }, g = f;
+    ASSERT_EQ(weft_http_client_new(&f.c, &co), 0);
+    g.c = f.c;
+    weft_spawn_opts so = { .name = "second" };
+    weft_task *t1 = weft_spawn(fetch_main, &f), *t2;
+    ASSERT_EQ(weft_spawn_ex(&t2, &so, fetch_main, &g), 0);
+    for (int i = 0; i < 200 && !s.slow_started; i++) weft_sleep(WEFT_MILLISECOND);
+    ASSERT(s.slow_started);
+    FILE *m = fmemopen(dump_text, sizeof dump_text - 1, "w");
+    ASSERT(m);
+    ASSERT_EQ(weft_dump_tasks(m), 0);
+    fclose(m);
+    weft_event_set(&s.release);
+    ASSERT_EQ(weft_join(t1, NULL), 0);
+    ASSERT_EQ(weft_join(t2, NULL), 0);
+    ASSERT_EQ(f.status, 200);
+    ASSERT_EQ(g.status, 200);
+    weft_http_client_free(f.c);
+    site_stop(&s, server);
+    return 0;
+}
+
+TEST(dump_names_the_pool_slot_a_client_waits_for) {
+    ASSERT_EQ(wt_run_real(pool_main, NULL), 0);
+    const char *line = strstr(dump_text, "'second' waiting");
+    ASSERT(line);
+    char want[96];
+    snprintf(want, sizeof want, ": pool slot for http://127.0.0.1:%d (condition at ", dump_port);
+    expect_in(line, want);
+}
+
+/* A listener that never answers the ClientHello: the client waits in the
+ * TLS handshake. */
+static void *https_fetch_main(void *arg) {
+    fetch *f = arg;
+    weft_http_response *r;
+    int err = weft_http_getf(f->c, &r, "https://127.0.0.1:%d/", f->port);
+    if (!err) weft_http_response_free(r);
+    return weft_error(err);
+}
+
+static int tls_main(void *arg) {
+    (void)arg;
+    int lfd;
+    ASSERT_EQ(weft_tcp_listen("127.0.0.1", "0", 0, &lfd), 0);
+    fetch f = { NULL, weft_sock_port(lfd), "/", 0 };
+    ASSERT_EQ(weft_http_client_new(&f.c, NULL), 0);
+    weft_spawn_opts so = { .name = "https" };
+    weft_task *t;
+    ASSERT_EQ(weft_spawn_ex(&t, &so, https_fetch_main, &f), 0);
+    weft_task_info ti[4];
+    for (int i = 0; i < 500; i++) {   /* until it waits for the server's hello */
+        weft_sleep(WEFT_MILLISECOND);
+        int n = weft_tasks_info(ti, 4);
+        int waiting = 0;
+        for (int k = 0; k < n && k < 4; k++)
+            waiting |= ti[k].id == weft_task_id(t) && ti[k].context[0];
+        if (waiting) break;
+    }
+    FILE *m = fmemopen(dump_text, sizeof dump_text - 1, "w");
+    ASSERT(m);
+    ASSERT_EQ(weft_dump_tasks(m), 0);
+    fclose(m);
+    weft_cancel(t);
+    ASSERT_EQ(weft_join(t, NULL), 0);
+    weft_http_client_free(f.c);
+    weft_close(lfd);
+    return 0;
+}
+
+TEST(dump_names_the_tls_handshake_a_client_waits_in) {
+    ASSERT_EQ(wt_run_real(tls_main, NULL), 0);
+    const char *line = strstr(dump_text, "'https' waiting");
+    ASSERT(line);
+    expect_in(line, ": TLS handshake with 127.0.0.1 (fd ");
+}
