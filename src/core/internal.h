@@ -301,10 +301,10 @@ static inline void weft__await_context(const char *what, const char *on) {
 
 /* Debug mode's leak records (debug.c): what a program opened and must
  * close, with the stack that opened it, reported if still open when the
- * loop closes. weft__leak_watch puts the record's address in *slot (NULL when
- * debug mode is off, the only cost then being that branch); the loop
- * clears *slot if it closes first, so weft__leak_unwatch is always safe. fds
- * are tracked from their first wait to weft_fd_forget / weft_close. */
+ * loop closes. weft__leak_watch puts the record's address in *slot (NULL
+ * when debug mode is off, the only cost then being that branch); the loop
+ * clears *slot if it closes first, so weft__leak_unwatch is always safe.
+ * fds are tracked from their first wait to weft_fd_forget / weft_close. */
 enum { WEFT__TRACK_FD, WEFT__TRACK_STREAM, WEFT__TRACK_HTTP_CLIENT, WEFT__TRACK_HTTPD };
 typedef struct weft__track weft__track;
 void weft__track_new(weft_loop *L, weft__track **slot, int kind, const void *obj);
