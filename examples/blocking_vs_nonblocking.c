@@ -26,13 +26,16 @@ static int main_task(void *arg) {
     (void)arg;
     puts("=== bad_example (blocks the loop) ===");
     int64_t start = weft_now();
-    weft_task *bad[2] = { weft_spawn(bad_example, NULL), weft_spawn(bad_example, NULL) };
+    /* Named, so that a trace (WEFT_TRACE=out.json) labels their lanes. */
+    weft_task *bad[2] = { weft_spawn_named("bad_example", bad_example, NULL),
+                          weft_spawn_named("bad_example", bad_example, NULL) };
     int err = weft_gather(bad, 2, NULL);
     printf("Total time: %.2fs\n\n", (double)(weft_now() - start) / 1e9);
 
     puts("=== good_example (non-blocking) ===");
     start = weft_now();
-    weft_task *good[2] = { weft_spawn(good_example, NULL), weft_spawn(good_example, NULL) };
+    weft_task *good[2] = { weft_spawn_named("good_example", good_example, NULL),
+                           weft_spawn_named("good_example", good_example, NULL) };
     if (!err) err = weft_gather(good, 2, NULL);
     printf("Total time: %.2fs\n", (double)(weft_now() - start) / 1e9);
     if (err) fprintf(stderr, "error: %s\n", weft_strerror(err));

@@ -50,7 +50,9 @@ static int fetch_both(const char *base) {
     if (err) { fprintf(stderr, "client: %s\n", weft_strerror(err)); return 1; }
 
     struct fetch a = { client, base, "source_A", 2, "" }, b = { client, base, "source_B", 2, "" };
-    weft_task *t[2] = { weft_spawn(fetch_slow, &a), weft_spawn(fetch_slow, &b) };
+    /* Named, so that a trace (WEFT_TRACE=out.json) labels their lanes. */
+    weft_task *t[2] = { weft_spawn_named("fetch source_A", fetch_slow, &a),
+                        weft_spawn_named("fetch source_B", fetch_slow, &b) };
     void *results[2];
     err = weft_gather(t, 2, results);
     weft_http_client_free(client);
@@ -74,7 +76,7 @@ static int main_task(void *arg) {
     int err = httpbin_new(&srv, "127.0.0.1", "0", NULL);
     if (err) { fprintf(stderr, "httpbin: %s\n", weft_strerror(err)); return 1; }
     snprintf(url, sizeof url, "http://127.0.0.1:%d", weft_httpd_port(srv));
-    weft_task *server = weft_spawn(serve, srv);
+    weft_task *server = weft_spawn_named("httpbin server", serve, srv);
     int rc = fetch_both(url);
     weft_httpd_shutdown(srv);
     weft_join(server, NULL);

@@ -62,6 +62,9 @@ go_run timers
 ratio timers_1m_s
 
 run "$build/bench/bench_connect_accept"
+# What tracing costs a keep-alive HTTP client (weft-fetch against
+# weft-httpbin): http_client_rps with WEFT_TRACE unset and set.
+if [ -x "$build/apps/weft-fetch/weft-fetch" ]; then run sh scripts/http_trace_bench.sh "$build"; fi
 run sh scripts/echo_bench.sh "$build/bench"
 for peer in epoll_ref libuv; do
   awk -v p="$peer" '$1 == "echo_cpu_us_per_rt" { w = $2 } $1 == "echo_cpu_us_per_rt_" p { r = $2 }

@@ -3,10 +3,14 @@
 # port (these machines have no internet, so weft serves httpbin itself).
 # Program 1: two slow fetches gathered take ~2 s, not ~4 s, in C and in the
 # lesson's own Python. Program 2: two blocking sleeps take ~2 s, two weft
-# sleeps ~1 s.
+# sleeps ~1 s. Both C programs run traced (WEFT_TRACE), and weft-trace draws
+# each trace as a timeline: $build/demo/program1.svg and program2.svg.
 set -e
 build=${1:-build}
 httpbin=$build/apps/weft-httpbin/weft-httpbin
+trace=$build/apps/weft-trace/weft-trace
+demo=$build/demo
+mkdir -p "$demo"
 
 log=$(mktemp)
 "$httpbin" --port 0 >"$log" &
@@ -23,7 +27,7 @@ echo "weft-httpbin is serving on $url"
 
 echo
 echo "### Program 1: two slow fetches, gathered (C, weft's HTTP client)"
-"$build/examples/fetch_slow" "$url"
+WEFT_TRACE=$demo/program1.json "$build/examples/fetch_slow" "$url"
 
 if /usr/bin/python3 -c 'import httpx, nest_asyncio' 2>/dev/null; then
   echo
@@ -33,7 +37,7 @@ fi
 
 echo
 echo "### Program 2: blocking versus non-blocking sleep"
-"$build/examples/blocking_vs_nonblocking"
+WEFT_TRACE=$demo/program2.json "$build/examples/blocking_vs_nonblocking"
 
 echo
 echo "### The asyncio streams example: an echo server and client"
@@ -41,3 +45,14 @@ sh tests/echo_examples.sh "$build/examples"
 
 kill -TERM $pid
 wait $pid || true
+
+echo
+echo "### What the loop did: the timelines of both programs (WEFT_TRACE, weft-trace)"
+"$trace" "$demo/program1.json" -o "$demo/program1.svg" \
+  --title "Program 1: two slow fetches, gathered (weft, one thread)"
+"$trace" "$demo/program2.json" -o "$demo/program2.svg" \
+  --title "Program 2: two blocking sleep(1) calls, then two weft_sleep(1 s)"
+echo "Program 1: $demo/program1.svg  (the two fetches wait side by side: ~2 s, not ~4 s)"
+echo "Program 2: $demo/program2.svg  (blocking sleeps end to end, weft sleeps side by side)"
+echo "Open them in a browser; the traces themselves ($demo/program1.json, program2.json)"
+echo "open in https://ui.perfetto.dev too."

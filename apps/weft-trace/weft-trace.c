@@ -4,9 +4,10 @@
  * wait labelled with what it waited for when the label fits (and in a
  * tooltip always), and a time axis.
  *
- *     weft-trace TRACE.json [-o OUT.svg] [--loop] [--width PX]
+ *     weft-trace TRACE.json [-o OUT.svg] [--title TEXT] [--loop] [--width PX]
  *
- * --loop adds a lane for the loop's own upkeep (timers, polling). Without
+ * --title replaces the title (the trace's file name by default); --loop
+ * adds a lane for the loop's own upkeep (timers, polling). Without
  * -o the SVG goes to stdout. Exit status 0, or 1 with a message on stderr
  * for an unreadable or malformed trace.
  */
@@ -22,21 +23,22 @@
 #define LANE_H 28
 #define BAR_H 18
 #define TOP 48          /* title and legend */
-#define AXIS_H 36
+#define AXIS_H 48
 #define CHAR_W 6.2      /* average glyph width at 11px, to see if a label fits */
 
 typedef struct lane { long long tid; char name[96]; } lane;
-typedef struct opts { const char *in, *out; bool loop; double width; } opts;
+typedef struct opts { const char *in, *out, *title; bool loop; double width; } opts;
 
 static void usage(void) {
-    fputs("usage: weft-trace TRACE.json [-o OUT.svg] [--loop] [--width PX]\n", stderr);
+    fputs("usage: weft-trace TRACE.json [-o OUT.svg] [--title TEXT] [--loop] [--width PX]\n", stderr);
     exit(1);
 }
 
 static opts parse_args(int argc, char **argv) {
-    opts o = { NULL, NULL, false, 1000 };
+    opts o = { NULL, NULL, NULL, false, 1000 };
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc) o.out = argv[++i];
+        else if (!strcmp(argv[i], "--title") && i + 1 < argc) o.title = argv[++i];
         else if (!strcmp(argv[i], "--loop")) o.loop = true;
         else if (!strcmp(argv[i], "--width") && i + 1 < argc) o.width = atof(argv[++i]);
         else if (argv[i][0] == '-' && argv[i][1]) usage();
@@ -119,15 +121,17 @@ typedef struct frame { double t0, t1, width; } frame;
 
 static double xpos(const frame *fr, double t) { return LABEL_W + (t - fr->t0) / (fr->t1 - fr->t0) * fr->width; }
 
-/* A time in the unit that reads best at this scale. */
-static void fmt_time(char *buf, size_t len, double us, double step) {
-    if (step >= 1e6) snprintf(buf, len, "%g s", us / 1e6);
-    else if (step >= 1e3) snprintf(buf, len, "%g ms", us / 1e3);
+/* A time in the unit that reads best for a trace `range` long: seconds
+ * from a second up, so a 2 s program reads "0 s, 0.5 s, 1 s...". */
+static void fmt_time(char *buf, size_t len, double us, double range) {
+    if (range >= 1e6) snprintf(buf, len, "%g s", us / 1e6);
+    else if (range >= 1e3) snprintf(buf, len, "%g ms", us / 1e3);
     else snprintf(buf, len, "%g µs", us);
 }
 
-/* Ticks every 1, 2 or 5 times a power of ten, about ten across. */
-static void axis(FILE *f, const frame *fr, double y) {
+/* Ticks every 1, 2 or 5 times a power of ten, about ten across, with
+ * faint grid lines up through the lanes from `top`. */
+static void axis(FILE *f, const frame *fr, double top, double y) {
     double range = fr->t1 - fr->t0, raw = range / 10, p = pow(10, floor(log10(raw))), step = p;
     if (raw / p > 5) step = 10 * p;
     else if (raw / p > 2) step = 5 * p;
@@ -137,11 +141,14 @@ static void axis(FILE *f, const frame *fr, double y) {
     for (double t = 0; t <= range + step / 1e6; t += step) {
         char lbl[32];
         double x = xpos(fr, fr->t0 + t);
-        fmt_time(lbl, sizeof lbl, t, step);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#555\"/>"
+        fmt_time(lbl, sizeof lbl, t, range);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\" stroke-opacity=\"0.1\"/>"
+                   "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#555\"/>"
                    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n",
-                x, y, x, y + 5, x, y + 18, lbl);
+                x, top, x, y, x, y, x, y + 5, x, y + 18, lbl);
     }
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#555\">time since the first event</text>\n",
+            LABEL_W + fr->width / 2, y + 32);
     fputs("</g>\n", f);
 }
 
@@ -168,6 +175,12 @@ static void bar(FILE *f, const frame *fr, json_t *e, double y) {
         xml(f, label);
         fputs("</text>\n", f);
     }
+    /* A long run is worth naming: in a loop it means every other task
+     * waited for it (a blocking call, a long computation). */
+    char run[48];
+    snprintf(run, sizeof run, dur >= 1e6 ? "running %.2f s" : "running %.1f ms", dur >= 1e6 ? dur / 1e6 : dur / 1e3);
+    if (!strcmp(cat, "run") && dur >= 1e3 && w > CHAR_W * (double)strlen(run) + 6)
+        fprintf(f, "<text class=\"label\" x=\"%.2f\" y=\"%.1f\" fill=\"white\">%s</text>\n", x + 3, y + BAR_H - 5, run);
 }
 
 static void legend(FILE *f) {
@@ -191,8 +204,9 @@ static void render(FILE *f, json_t *evs, const opts *o, const lanes *ls, double 
                "font-family=\"sans-serif\" font-size=\"11\">\n"
                "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n<text x=\"8\" y=\"18\" font-size=\"14\">",
             LABEL_W + o->width + 20, h);
-    xml(f, o->in);
-    fputs("</text>\n", f);
+    xml(f, o->title ? o->title : o->in);
+    fprintf(f, "</text>\n<text x=\"%.0f\" y=\"18\" text-anchor=\"end\" fill=\"#555\">%.3f s from the first event to the last</text>\n",
+            LABEL_W + o->width, (t1 - t0) / 1e6);
     legend(f);
     for (size_t i = 0; i < ls->n; i++) {
         double y = TOP + (double)i * LANE_H;
@@ -209,7 +223,7 @@ static void render(FILE *f, json_t *evs, const opts *o, const lanes *ls, double 
         }
         fputs("</g>\n", f);
     }
-    axis(f, &fr, TOP + (double)ls->n * LANE_H + 4);
+    axis(f, &fr, TOP, TOP + (double)ls->n * LANE_H + 4);
     fputs("</svg>\n", f);
 }
 

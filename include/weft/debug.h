@@ -7,7 +7,9 @@
  *    of one task between two suspensions) that keeps the loop busy longer
  *    than a threshold, while it is still stuck, with the stack it is stuck
  *    in; tasks still pending when main returns; tasks that failed with
- *    nobody to join them; blocking weft calls made outside any task. Ctrl-\
+ *    nobody to join them; blocking weft calls made outside any task;
+ *    sockets, streams, HTTP clients and servers never closed, with the
+ *    stack that opened them (reported when the loop closes). Ctrl-\
  *    (SIGQUIT) prints weft_dump_tasks to stderr. Off by default: then the
  *    loop pays one predictable branch per switch.
  *  - weft_dump_tasks / weft_tasks_info: every task, its state, what it waits
@@ -68,6 +70,9 @@ typedef struct weft_task_info {
     int fd;                 /* READABLE / WRITABLE: the fd; else -1 */
     uint64_t task;          /* JOIN / GATHER: the awaited task's id; else 0 */
     int64_t until;          /* the wait's deadline (WEFT_FOREVER if none) */
+    char context[96];       /* WAITING: what the wait is for in a higher
+                               layer's words ("HTTP response from
+                               127.0.0.1:8080"), or "" */
     int nframes;            /* return addresses of its stack, innermost */
     void *frames[WEFT_INFO_FRAMES];  /* first; none for a task that never ran,
                                         nor under the ucontext switch on
@@ -85,7 +90,8 @@ typedef struct weft_task_info {
 WEFT_EXTERN int weft_tasks_info(weft_task_info *out, size_t cap);
 
 /* Prints every live task of the calling thread's loop to `out`: id, name,
- * state and for how long (debug mode or tracing only), what it waits for,
+ * state and for how long (debug mode or tracing only), what it waits for
+ * (in the HTTP layer's words too: "HTTP response from host:port"),
  * and its stack, symbolized with dladdr (functions of the main program are
  * named only if it was linked with -rdynamic; else module+offset, which
  * addr2line reads). Returns 0, WEFT_ENOTASK when no loop runs on this
@@ -100,7 +106,9 @@ enum {
     WEFT_REPORT_PENDING,        /* tasks alive when main returned */
     WEFT_REPORT_UNJOINED_ERROR, /* a task failed and nobody joined it */
     WEFT_REPORT_MISUSE,         /* a weft call made outside any task */
-    WEFT_REPORT_DUMP            /* the task dump asked for with SIGQUIT */
+    WEFT_REPORT_DUMP,           /* the task dump asked for with SIGQUIT */
+    WEFT_REPORT_LEAK            /* sockets, streams, HTTP clients or servers
+                                   still open when the loop closed */
 };
 
 /* Receives a debug report: `kind` is a WEFT_REPORT_*, `msg` one or more

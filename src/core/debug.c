@@ -19,6 +19,11 @@
  * The task dump reads each suspended task's stack from its saved context,
  * by the frame-pointer chain (the library builds with frame pointers; the
  * saved layout is the one switch_<arch>.S pushes).
+ *
+ * Leak records: in debug mode, each fd the loop starts watching and each
+ * stream, HTTP client and HTTP server made gets a record with a short
+ * backtrace, dropped when it is closed; those left when the loop closes
+ * are reported together.
  */
 #include "internal.h"
 
@@ -58,6 +63,9 @@ struct weft__dbg {
     pthread_cond_t cv;
     bool stop;
     weft__source quit;             /* SIGQUIT's eventfd, -1 if not ours */
+    weft__track *open_head, *open_tail;  /* leak records, oldest first */
+    weft__track **fdrec;           /* by fd: the record of a watched fd */
+    size_t nfdrec;
 };
 
 /* ------------------------------------------------------------- reports */
@@ -192,6 +200,9 @@ static void fill_info(weft_loop *L, weft_task *t, weft_task_info *ti) {
             ti->fd = (int)(intptr_t)t->await_obj;
         else if (t->await == WEFT_AWAIT_JOIN || t->await == WEFT_AWAIT_GATHER)
             ti->task = ((const weft_task *)t->await_obj)->id;
+        if (t->await_what)
+            snprintf(ti->context, sizeof ti->context, "%s%s%s", t->await_what,
+                     t->await_on ? " " : "", t->await_on ? t->await_on : "");
     }
     if (t == L->cur) {
         /* Our own stack: skip this function and weft_tasks_info. */
@@ -257,12 +268,15 @@ static void describe(const weft_task_info *ti, int64_t now, char *buf, size_t le
         snprintf(buf + n, len - (size_t)n, ", deadline %+.3f s", (double)(ti->until - now) / 1e9);
 }
 
+/* "HTTP response from host:port (fd 5 readable)" when a higher layer said
+ * what the wait is for, else the low-level reason alone. */
 static void dump_one(FILE *out, weft_loop *L, const weft_task_info *ti) {
-    char what[128] = "", age[48] = "";
+    char what[256] = "", why[128], age[48] = "";
     int64_t now = weft__now(L);
     if (ti->state == WEFT_TASK_WAITING) {
-        what[0] = ':', what[1] = ' ';
-        describe(ti, now, what + 2, sizeof what - 2);
+        describe(ti, now, why, sizeof why);
+        if (ti->context[0]) snprintf(what, sizeof what, ": %s (%s)", ti->context, why);
+        else snprintf(what, sizeof what, ": %s", why);
     }
     if (ti->since >= 0) snprintf(age, sizeof age, " for %.3f ms", (double)(weft__mono() - ti->since) / 1e6);
     fprintf(out, "  task %llu '%s' %s%s%s\n", (unsigned long long)ti->id, ti->name,
@@ -643,6 +657,136 @@ void weft__obs_upkeep(weft_loop *L, bool begin) {
     if (L->trace) weft__trace_event(L, begin ? WEFT__TR_UPKEEP_BEGIN : WEFT__TR_UPKEEP_END, NULL, now);
 }
 
+/* ---------------------------------------------------------------- leaks */
+
+#define TRACK_FRAMES 10
+
+/* Something opened and not yet closed, with the stack that opened it
+ * (weft__track). On the debug state's list, oldest first. */
+struct weft__track {
+    weft__track *prev, *next;
+    weft_loop *loop;
+    weft__track **slot;            /* the object's pointer to this record */
+    int kind, fd;
+    const void *obj;
+    int npc;
+    void *pc[TRACK_FRAMES];
+};
+
+/* A stack, not just the caller's address: the constructor that tracks is
+ * usually called by another of weft's (weft_stream_new_fd, then
+ * weft_tcp_connect's caller...), and the frame that matters is the
+ * program's, a few levels up. backtrace() costs microseconds: debug mode
+ * only. */
+__attribute__((noinline))
+static weft__track *track_add(weft_loop *L, int kind, const void *obj, int fd) {
+    struct weft__dbg *D = L->dbg;
+    weft__track *r = weft__alloc(L, sizeof *r);
+    if (!r) return NULL;   /* the object is just not watched for leaks */
+    void *pc[TRACK_FRAMES + 2];
+    int n = backtrace(pc, TRACK_FRAMES + 2) - 2;   /* not here nor our caller */
+    r->npc = n > 0 ? n : 0;
+    if (n > 0) memcpy(r->pc, pc + 2, (size_t)n * sizeof *pc);
+    r->loop = L, r->kind = kind, r->fd = fd, r->obj = obj, r->slot = NULL;
+    r->next = NULL;
+    r->prev = D->open_tail;
+    if (D->open_tail) D->open_tail->next = r;
+    else D->open_head = r;
+    D->open_tail = r;
+    return r;
+}
+
+static void track_del(weft_loop *L, weft__track *r) {
+    struct weft__dbg *D = L->dbg;
+    if (r->prev) r->prev->next = r->next;
+    else D->open_head = r->next;
+    if (r->next) r->next->prev = r->prev;
+    else D->open_tail = r->prev;
+    if (r->slot) *r->slot = NULL;
+    weft__free(L, r);
+}
+
+void weft__track_new(weft_loop *L, weft__track **slot, int kind, const void *obj) {
+    weft__track *r = track_add(L, kind, obj, -1);
+    if (r) r->slot = slot;
+    *slot = r;
+}
+
+/* Called only while the loop lives: the loop clears every slot when it
+ * closes. */
+void weft__track_end(weft__track *r) { track_del(r->loop, r); }
+
+void weft__track_fd(weft_loop *L, int fd) {
+    struct weft__dbg *D = L->dbg;
+    if ((size_t)fd >= D->nfdrec) {
+        size_t n = D->nfdrec ? D->nfdrec : 64;
+        while (n <= (size_t)fd) n *= 2;
+        weft__track **v = weft__realloc(L, D->fdrec, n * sizeof *v);
+        if (!v) return;
+        memset(v + D->nfdrec, 0, (n - D->nfdrec) * sizeof *v);
+        D->fdrec = v;
+        D->nfdrec = n;
+    }
+    if (D->fdrec[fd]) track_del(L, D->fdrec[fd]);   /* closed behind our back */
+    D->fdrec[fd] = track_add(L, WEFT__TRACK_FD, NULL, fd);
+}
+
+void weft__untrack_fd(weft_loop *L, int fd) {
+    struct weft__dbg *D = L->dbg;
+    if ((size_t)fd >= D->nfdrec || !D->fdrec[fd]) return;
+    track_del(L, D->fdrec[fd]);
+    D->fdrec[fd] = NULL;
+}
+
+static void leak_one(FILE *f, const weft__track *r) {
+    switch (r->kind) {
+    case WEFT__TRACK_FD:
+        fprintf(f, "  fd %d, watched by the loop, never closed with weft_close (nor released with "
+                "weft_fd_forget); first waited on at:\n", r->fd);
+        break;
+    case WEFT__TRACK_STREAM:
+        fprintf(f, "  stream %p, never freed (weft_stream_close / weft_stream_free); opened at:\n", r->obj);
+        break;
+    case WEFT__TRACK_HTTP_CLIENT:
+        fprintf(f, "  HTTP client %p, never freed (weft_http_client_free); made at:\n", r->obj);
+        break;
+    default:
+        fprintf(f, "  HTTP server %p, never freed (weft_httpd_free); made at:\n", r->obj);
+        break;
+    }
+    /* Where the program's own code begins, when weft is a module of its
+     * own (libweft.so): the frame that opened the thing, as the user sees
+     * it. Linked statically, weft's frames and the program's look alike. */
+    Dl_info self, di;
+    bool marked = !dladdr((void *)weft__track_new, &self);
+    char line[512];
+    for (int i = 0; i < r->npc; i++) {
+        int n = fmt_frame(line, sizeof line, i, r->pc[i]);
+        if (!marked && n > 1 && (size_t)n < sizeof line - 24 && dladdr((char *)r->pc[i] - 1, &di) &&
+            di.dli_fbase != self.dli_fbase) {
+            marked = true;
+            strcpy(line + n - 1, "   <- your code\n");
+        }
+        fputs(line, f);
+    }
+}
+
+static void leaks_text(weft_loop *L, FILE *f) {
+    size_t n = 0;
+    for (const weft__track *r = L->dbg->open_head; r; r = r->next) n++;
+    fprintf(f, "%zu thing%s still open when the loop closed (an object left open also keeps what it "
+            "owns open: its streams, their sockets):\n", n, n == 1 ? "" : "s");
+    for (const weft__track *r = L->dbg->open_head; r; r = r->next) leak_one(f, r);
+}
+
+/* Reports what is still open, then forgets it: an object freed after the
+ * loop has closed finds its slot cleared. */
+static void leaks_close(weft_loop *L, struct weft__dbg *D) {
+    if (D->open_head) report_stream(L, WEFT_REPORT_LEAK, leaks_text);
+    while (D->open_head) track_del(L, D->open_head);
+    weft__free(L, D->fdrec);
+}
+
 /* ------------------------------------------------------------ life cycle */
 
 static int debug_init(weft_loop *L, const weft_loop_opts *opts) {
@@ -681,6 +825,7 @@ void weft__observe_close(weft_loop *L) {
         pthread_mutex_lock(&sample_mu);
         pthread_mutex_unlock(&sample_mu);
         quit_uninstall(L, D);
+        leaks_close(L, D);
         weft__free(L, D);
         L->dbg = NULL;
     }

@@ -191,6 +191,10 @@ struct weft_task {
     unsigned char await;
     const void *await_obj;
     int64_t since;          /* last state change; kept only while observing */
+    /* A higher layer's words for the wait in progress, "what on" (e.g.
+     * "HTTP response from" "127.0.0.1:80"): both borrowed, set and cleared
+     * around the wait by weft__await_context; NULL: none. */
+    const char *await_what, *await_on;
 };
 
 /* Records why t is about to park (see weft_task.await). */
@@ -283,6 +287,37 @@ struct weft_loop {
 };
 
 extern __thread weft_loop *weft__tls_loop;
+
+/* Says, for the dump and the trace, what the calling task's next waits are
+ * for, in a higher layer's words: `what` (a static string) and `on` (a
+ * string that outlives the call to clear it), shown as "what on"; NULL
+ * clears it. Two stores: cheap enough to stay on outside debug mode. */
+static inline void weft__await_context(const char *what, const char *on) {
+    weft_loop *L = weft__tls_loop;
+    if (!L || !L->cur) return;
+    L->cur->await_what = what;
+    L->cur->await_on = what ? on : NULL;
+}
+
+/* Debug mode's leak records (debug.c): what a program opened and must
+ * close, with the stack that opened it, reported if still open when the
+ * loop closes. weft__leak_watch puts the record's address in *slot (NULL
+ * when debug mode is off, the only cost then being that branch); the loop
+ * clears *slot if it closes first, so weft__leak_unwatch is always safe.
+ * fds are tracked from their first wait to weft_fd_forget / weft_close. */
+enum { WEFT__TRACK_FD, WEFT__TRACK_STREAM, WEFT__TRACK_HTTP_CLIENT, WEFT__TRACK_HTTPD };
+typedef struct weft__track weft__track;
+void weft__track_new(weft_loop *L, weft__track **slot, int kind, const void *obj);
+void weft__track_end(weft__track *rec);
+void weft__track_fd(weft_loop *L, int fd);
+void weft__untrack_fd(weft_loop *L, int fd);
+static inline void weft__leak_watch(weft_loop *L, weft__track **slot, int kind, const void *obj) {
+    *slot = NULL;
+    if (WEFT_UNLIKELY(L && L->dbg)) weft__track_new(L, slot, kind, obj);
+}
+static inline void weft__leak_unwatch(weft__track **slot) {
+    if (WEFT_UNLIKELY(*slot != NULL)) weft__track_end(*slot);
+}
 
 /* The common case of weft__timer_grow (timer.c) inline: room is there. */
 static inline int weft__timer_reserve(weft_loop *L, size_t n) {

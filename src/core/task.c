@@ -237,6 +237,7 @@ int weft__spawn(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
     t->prev_all = NULL;
     t->group = NULL;
     t->gprev = t->gnext = NULL;
+    t->await_what = t->await_on = NULL;
     t->root = (weft_scope){ .owner = t, .deadline = WEFT_FOREVER, .eff_deadline = WEFT_FOREVER };
     if (g) {
         t->group = g;

@@ -12,8 +12,10 @@
  * The file: one thread lane (tid) per task, tid 0 for the loop itself.
  * Complete events ("ph":"X") of category "run" (the task ran), "wait"
  * (named after what it waited for, e.g. "sleep", with args.detail saying
- * more) and "ready" (runnable, not yet picked), each written when its span
- * ends; instants "spawn" and "end"; "upkeep" spans on the loop's lane.
+ * more, in a higher layer's words first when it gave some: "HTTP response
+ * from host:port (fd 7 readable)") and "ready" (runnable, not yet picked),
+ * each written when its span ends; instants "spawn" and "end"; "upkeep"
+ * spans on the loop's lane.
  */
 #include "internal.h"
 
@@ -33,12 +35,18 @@ typedef struct tr_ev {
     uint64_t arg;       /* per kind: parent id, await detail, error code */
     uint16_t kind;      /* EV_* */
     uint16_t await;     /* WEFT_AWAIT_* for EV_WAIT */
+    uint32_t ctx;       /* EV_WAIT: 1 + the index of its context, or 0 */
 } tr_ev;
 
 /* Recorded kinds: the hooks' WEFT__TR_* split by what a leaving task did. */
 enum { EV_SPAWN, EV_RUN, EV_WAIT, EV_YIELD, EV_END, EV_UPKEEP_BEGIN, EV_UPKEEP_END };
 
 typedef struct tr_name { uint64_t id; char name[WEFT__NAME_MAX]; } tr_name;
+
+/* A wait's context (weft__await_context), kept once per distinct text:
+ * `what` is static, `on` copied (its owner may be gone by the end). */
+#define CTX_MAX 1024
+typedef struct tr_ctx { const char *what; char on[80]; } tr_ctx;
 
 struct weft__trace {
     FILE *f;
@@ -47,6 +55,8 @@ struct weft__trace {
     size_t n, cap, max;
     tr_name *names;     /* at spawn and at end (the name may change) */
     size_t nnames, capnames;
+    tr_ctx *ctxs;
+    size_t nctxs, capctxs;
     uint64_t dropped;
 };
 
@@ -79,13 +89,30 @@ static bool grow(weft_loop *L, void **p, size_t *cap, size_t size, size_t max) {
     return true;
 }
 
-static void put(weft_loop *L, int kind, uint64_t id, uint64_t arg, int await, int64_t now) {
+static void put(weft_loop *L, int kind, uint64_t id, uint64_t arg, int await, uint32_t ctx, int64_t now) {
     struct weft__trace *T = L->trace;
     if (T->n == T->cap && !grow(L, (void **)&T->ev, &T->cap, sizeof *T->ev, T->max)) {
         T->dropped++;
         return;
     }
-    T->ev[T->n++] = (tr_ev){ now, id, arg, (uint16_t)kind, (uint16_t)await };
+    T->ev[T->n++] = (tr_ev){ now, id, arg, (uint16_t)kind, (uint16_t)await, ctx };
+}
+
+/* The task's wait context as 1 + its index, interned; 0 if none (or the
+ * table is full). A linear search: a program has few distinct contexts
+ * (one per peer), and the newest is the likeliest. */
+static uint32_t ctx_of(weft_loop *L, const weft_task *t) {
+    struct weft__trace *T = L->trace;
+    if (!t->await_what) return 0;
+    const char *on = t->await_on ? t->await_on : "";
+    for (size_t i = T->nctxs; i-- > 0;)
+        if (T->ctxs[i].what == t->await_what && !strncmp(T->ctxs[i].on, on, sizeof T->ctxs[i].on - 1))
+            return (uint32_t)i + 1;
+    if (T->nctxs == T->capctxs && !grow(L, (void **)&T->ctxs, &T->capctxs, sizeof *T->ctxs, CTX_MAX)) return 0;
+    tr_ctx *c = &T->ctxs[T->nctxs++];
+    c->what = t->await_what;
+    snprintf(c->on, sizeof c->on, "%s", on);
+    return (uint32_t)T->nctxs;
 }
 
 static void put_name(weft_loop *L, weft_task *t) {
@@ -113,23 +140,23 @@ void weft__trace_event(weft_loop *L, int kind, weft_task *t, int64_t now) {
     switch (kind) {
     case WEFT__TR_SPAWN:
         put_name(L, t);
-        put(L, EV_SPAWN, t->id, L->cur ? L->cur->id : 0, 0, now);
+        put(L, EV_SPAWN, t->id, L->cur ? L->cur->id : 0, 0, 0, now);
         break;
     case WEFT__TR_RUN:
-        put(L, EV_RUN, t->id, 0, 0, now);
+        put(L, EV_RUN, t->id, 0, 0, 0, now);
         break;
     case WEFT__TR_LEAVE:
         if (t->state == WEFT_TASK_DONE) {
             put_name(L, t);
-            put(L, EV_END, t->id, weft_is_error(t->result) ? (uint64_t)-weft_error_code(t->result) : 0, 0, now);
+            put(L, EV_END, t->id, weft_is_error(t->result) ? (uint64_t)-weft_error_code(t->result) : 0, 0, 0, now);
         } else if (t->state == WEFT_TASK_WAITING) {
-            put(L, EV_WAIT, t->id, await_arg(t), t->await, now);
+            put(L, EV_WAIT, t->id, await_arg(t), t->await, ctx_of(L, t), now);
         } else {
-            put(L, EV_YIELD, t->id, 0, 0, now);
+            put(L, EV_YIELD, t->id, 0, 0, 0, now);
         }
         break;
-    case WEFT__TR_UPKEEP_BEGIN: put(L, EV_UPKEEP_BEGIN, 0, 0, 0, now); break;
-    case WEFT__TR_UPKEEP_END: put(L, EV_UPKEEP_END, 0, 0, 0, now); break;
+    case WEFT__TR_UPKEEP_BEGIN: put(L, EV_UPKEEP_BEGIN, 0, 0, 0, 0, now); break;
+    case WEFT__TR_UPKEEP_END: put(L, EV_UPKEEP_END, 0, 0, 0, 0, now); break;
     }
 }
 
@@ -137,7 +164,7 @@ void weft__trace_event(weft_loop *L, int kind, weft_task *t, int64_t now) {
 
 /* Per task while writing: the open span. */
 enum { PH_NONE, PH_READY, PH_RUN, PH_WAIT, PH_DONE };
-typedef struct lane { int64_t since; uint64_t arg; size_t name; uint8_t phase, await; } lane;
+typedef struct lane { int64_t since; uint64_t arg; size_t name; uint32_t ctx; uint8_t phase, await; } lane;
 
 static void json_str(FILE *f, const char *s) {
     fputc('"', f);
@@ -193,7 +220,14 @@ static void close_span(FILE *f, const struct weft__trace *T, uint64_t id, lane *
     case PH_RUN: span(f, T, id, "run", "run", ln->since, now, NULL); break;
     case PH_WAIT:
         detail(det, sizeof det, ln->await, ln->arg);
-        span(f, T, id, weft_await_name(ln->await), "wait", ln->since, now, det);
+        if (ln->ctx) {   /* "HTTP response from host:port (fd 7 readable)" */
+            const tr_ctx *c = &T->ctxs[ln->ctx - 1];
+            char both[256];
+            snprintf(both, sizeof both, "%s%s%s (%s)", c->what, c->on[0] ? " " : "", c->on, det);
+            span(f, T, id, weft_await_name(ln->await), "wait", ln->since, now, both);
+        } else {
+            span(f, T, id, weft_await_name(ln->await), "wait", ln->since, now, det);
+        }
         break;
     }
 }
@@ -245,7 +279,7 @@ static void write_events(weft_loop *L, FILE *f, lane *lanes, size_t nlanes) {
         case EV_SPAWN: instant(f, T, e->id, "spawn", e->ts, "parent", (long long)e->arg); ln->phase = PH_READY; break;
         case EV_RUN: ln->phase = PH_RUN; break;
         case EV_YIELD: ln->phase = PH_READY; break;
-        case EV_WAIT: ln->phase = PH_WAIT; ln->await = (uint8_t)e->await; ln->arg = e->arg; break;
+        case EV_WAIT: ln->phase = PH_WAIT; ln->await = (uint8_t)e->await; ln->arg = e->arg; ln->ctx = e->ctx; break;
         case EV_END: instant(f, T, e->id, "end", e->ts, "error", -(long long)e->arg); ln->phase = PH_DONE; break;
         }
     }
@@ -272,6 +306,7 @@ void weft__trace_close(weft_loop *L) {
     weft__free(L, lanes);
     weft__free(L, T->ev);
     weft__free(L, T->names);
+    weft__free(L, T->ctxs);
     weft__free(L, T);
     L->trace = NULL;
 }

@@ -105,6 +105,7 @@ int weft_http_client_new(weft_http_client **out, const weft_http_client_opts *op
         weft_http_client_free(c);
         return err;
     }
+    weft__leak_watch(weft__tls_loop, &c->trk, WEFT__TRACK_HTTP_CLIENT, c);
     *out = c;
     return 0;
 }
@@ -122,6 +123,7 @@ static void conn_close(weft_http_client *c, weft__conn *k) {
 
 void weft_http_client_free(weft_http_client *c) {
     if (!c) return;
+    weft__leak_unwatch(&c->trk);
     while (c->all) {
         weft__conn *k = c->all;
         /* A response still holding a connection keeps working as an object
@@ -236,7 +238,9 @@ static int conn_open(weft_http_client *c, const weft__url *u, weft__conn **out, 
         freeaddrinfo(ai);
     }
     int64_t t2 = weft_now();
+    if (u->tls) weft__await_context("TLS handshake with", u->host);
     if (!err && (err = open_stream(c, u, fd, &s))) weft_close(fd);
+    weft__await_context(NULL, NULL);
     err = weft__scope_end(&sc, err, WEFT_ECONNTIMEOUT);
     if (err) {
         weft_stream_free(s);
@@ -259,14 +263,16 @@ static int conn_open(weft_http_client *c, const weft__url *u, weft__conn **out, 
 }
 
 /* Waits until a connection is released (or the deadline passes). */
-static int pool_wait(weft_http_client *c, int64_t deadline) {
+static int pool_wait(weft_http_client *c, const char *origin, int64_t deadline) {
     weft_scope sc;
     weft_scope_enter(&sc, deadline);
+    weft__await_context("pool slot for", origin);
     int err = weft_lock_acquire(&c->lock);
     if (!err) {
         err = weft_cond_wait(&c->cond, &c->lock);
         weft_lock_release(&c->lock);
     }
+    weft__await_context(NULL, NULL);
     return weft__scope_end(&sc, err, WEFT_EPOOLTIMEOUT);
 }
 
@@ -297,7 +303,7 @@ static int pool_get(weft_http_client *c, const weft__url *u, bool fresh, weft__c
             conn_close(c, k);
             continue;
         }
-        int err = pool_wait(c, deadline);
+        int err = pool_wait(c, u->origin, deadline);
         if (err) return err;
     }
 }
@@ -326,7 +332,9 @@ static int attempt(weft_http_client *c, const weft__exchange *x, bool fresh,
     k->owner = NULL;
     err = weft__request_write(c, k->s, x, &body_used);
     weft_http_response *r = NULL;
+    weft__await_context("HTTP response from", weft__origin_host(k->origin));
     if (!err) err = weft__response_read_head(c, k, x, &r, &nothing);
+    weft__await_context(NULL, NULL);
     if (err) {
         /* A connection stopped anywhere in an exchange is in an unknown state. */
         *retry = t.reused && nothing && !body_used && stale_error(err) && idempotent(x->method);

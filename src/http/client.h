@@ -17,6 +17,7 @@
 #include <weft/http.h>
 
 #include <stdbool.h>
+#include <string.h>
 #include <zlib.h>
 
 /* A header field: name and value in one allocation ("name\0value\0"). */
@@ -78,6 +79,7 @@ struct weft_http_client {
     size_t nconns, nidle;
     weft_lock lock;                   /* only for cond: a pool waiter's wait */
     weft_cond cond;                   /* a slot or idle connection came free */
+    struct weft__track *trk;          /* debug mode's leak record, else NULL */
 };
 
 /* What one exchange sends: the request as redirects have changed it. */
@@ -120,6 +122,13 @@ struct weft_http_response {
     weft_http_timings t;
     int64_t t_start;
 };
+
+/* "host:port" of an origin ("http://host:port"), for the task dump's
+ * "HTTP response from host:port". */
+static inline const char *weft__origin_host(const char *origin) {
+    const char *p = strstr(origin, "://");
+    return p ? p + 3 : origin;
+}
 
 /* response.c */
 int weft__response_read_head(weft_http_client *c, weft__conn *k, const weft__exchange *x,

@@ -13,6 +13,7 @@
  * response.
  */
 #include "client.h"
+#include "../core/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -189,12 +190,8 @@ static ssize_t chunked_read(weft_http_response *r, weft_stream *s, char *buf, si
     }
 }
 
-/* Reads body bytes with the framing undone: > 0, 0 at the end of the
- * message (the connection is released then), or a negative code. The end
- * of the stream before the end of the message is WEFT_EOF. */
-static ssize_t raw_read(weft_http_response *r, void *buf, size_t len) {
-    if (r->raw_done) return 0;
-    if (!r->conn) return WEFT_ECLOSED;
+/* raw_read's work, on a connection it still has. */
+static ssize_t framed_read(weft_http_response *r, void *buf, size_t len) {
     weft_stream *s = r->conn->s;
     ssize_t n;
     switch (r->framing) {
@@ -215,6 +212,19 @@ static ssize_t raw_read(weft_http_response *r, void *buf, size_t len) {
         if (n == 0) end_raw(r);
         return n;
     }
+}
+
+/* Reads body bytes with the framing undone: > 0, 0 at the end of the
+ * message (the connection is released then), or a negative code. The end
+ * of the stream before the end of the message is WEFT_EOF.
+ * The task dump says what it waits for meanwhile. */
+static ssize_t raw_read(weft_http_response *r, void *buf, size_t len) {
+    if (r->raw_done) return 0;
+    if (!r->conn) return WEFT_ECLOSED;
+    weft__await_context("HTTP response from", weft__origin_host(r->conn->origin));
+    ssize_t n = framed_read(r, buf, len);
+    weft__await_context(NULL, NULL);
+    return n;
 }
 
 /* -------------------------------------------------------------- decoding */

@@ -83,6 +83,7 @@ int weft_httpd_new(weft_httpd **out, const weft_httpd_opts *opts,
     s->handler = handler;
     s->arg = arg;
     weft_sem_init(&s->slots, (int64_t)(o.max_conns > INT64_MAX ? INT64_MAX : o.max_conns), 0);
+    weft__leak_watch(L, &s->trk, WEFT__TRACK_HTTPD, s);
     *out = s;
     return 0;
 }
@@ -94,6 +95,7 @@ static void close_listeners(weft_httpd *s) {
 
 void weft_httpd_free(weft_httpd *s) {
     if (!s) return;
+    weft__leak_unwatch(&s->trk);
     close_listeners(s);
     weft__free(weft__tls_loop, s);
 }
@@ -216,7 +218,9 @@ static int wait_first_byte(weft__httpd_conn *c) {
                         : c->accepted + s->o.header_timeout;
     const void *data;
     c->idle = true;
+    weft__await_context("HTTP request on connection from", c->peer_name);
     ssize_t n = peek_by(c, 1, d, &data);
+    weft__await_context(NULL, NULL);
     c->idle = false;
     return n < 0 ? (int)n : 0;
 }
@@ -231,7 +235,9 @@ static int read_head(weft__httpd_conn *c, weft__httpd_exchange *x, const weft__h
     weft__http_head *h = &x->req.h;
     for (size_t want = 1;;) {
         const void *data;
+        weft__await_context("HTTP request on connection from", c->peer_name);
         ssize_t n = peek_by(c, want, d, &data);
+        weft__await_context(NULL, NULL);
         if (n == WEFT_ETIMEDOUT) return 408;
         if (n < 0) return (int)n;
         ssize_t r = weft__http_parse_request(data, (size_t)n, h, lim);
@@ -351,13 +357,27 @@ static int open_stream(weft__httpd_conn *c) {
     if (!s->o.tls) return weft_stream_new_fd(&c->st, c->fd, &so);
     weft_scope sc;
     weft_scope_enter(&sc, c->accepted + s->o.header_timeout);
+    weft__await_context("TLS handshake with", c->peer_name);
     int err = weft_tls_accept(&c->st, s->o.tls, c->fd, &so);
+    weft__await_context(NULL, NULL);
     weft_scope_leave(&sc);
     return err;
 }
 
+/* "host:port" of the peer (just "-" for a Unix socket's). */
+static void peer_name(weft__httpd_conn *c) {
+    char host[INET6_ADDRSTRLEN];
+    peer_text(c, host, sizeof host);
+    const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
+    int port = sa->sa_family == AF_INET ? ntohs(((const struct sockaddr_in *)sa)->sin_port)
+             : sa->sa_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)sa)->sin6_port) : -1;
+    if (port < 0) snprintf(c->peer_name, sizeof c->peer_name, "%s", host);
+    else snprintf(c->peer_name, sizeof c->peer_name, sa->sa_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
+}
+
 static void *conn_main(void *arg) {
     weft__httpd_conn *c = arg;
+    peer_name(c);
     weft_scope sc;
     weft_scope_enter(&sc, WEFT_FOREVER);
     c->scope = &sc;
@@ -402,7 +422,7 @@ static bool retryable(int err) {
            err == -ECONNABORTED || err == -EPERM || err == -EPROTO;
 }
 
-typedef struct acceptor { weft_httpd *s; int lfd; } acceptor;
+typedef struct acceptor { weft_httpd *s; int lfd; char where[24]; } acceptor;
 
 static void *accept_main(void *arg) {
     acceptor *a = arg;
@@ -411,7 +431,9 @@ static void *accept_main(void *arg) {
     for (;;) {
         int err = weft_sem_acquire(&s->slots);
         if (err) return NULL;
+        weft__await_context("HTTP connection on", a->where);
         err = accept_one(s, a->lfd);
+        weft__await_context(NULL, NULL);
         if (!err) { backoff = 0; continue; }
         weft_sem_release(&s->slots);
         if (err == WEFT_ECANCELED || err == WEFT_ETIMEDOUT) return NULL;
@@ -447,7 +469,9 @@ static void cancel_conns(weft_httpd *s, bool all) {
 static void wait_drained(weft_httpd *s, int64_t deadline) {
     weft_scope sc;
     weft_scope_enter_ex(&sc, deadline, WEFT_SCOPE_SHIELD);
+    weft__await_context("HTTP connections to finish (shutting down)", NULL);
     while (s->nconns && weft_event_wait(&s->drained) == 0) {}
+    weft__await_context(NULL, NULL);
     weft_scope_leave(&sc);
 }
 
@@ -480,7 +504,9 @@ int weft_httpd_serve(weft_httpd *s) {
     acceptor acc[HTTPD_MAX_LISTENERS];
     size_t n = 0;
     for (size_t i = 0; i < s->nl; i++) {
-        acc[i] = (acceptor){ s, s->lfd[i] };
+        acc[i] = (acceptor){ s, s->lfd[i], "" };
+        int port = weft_sock_port(s->lfd[i]);
+        snprintf(acc[i].where, sizeof acc[i].where, port > 0 ? "port %d" : "a Unix socket", port);
         weft_spawn_opts so = { .name = "httpd-accept" };
         if ((err = weft_spawn_ex(&tasks[n], &so, accept_main, &acc[i]))) break;
         n++;
@@ -489,7 +515,9 @@ int weft_httpd_serve(weft_httpd *s) {
         weft_spawn_opts so = { .name = "httpd-signals" };
         if (!(err = weft_spawn_ex(&tasks[n], &so, signal_main, s))) n++;
     }
+    weft__await_context("HTTP server's shutdown (weft_httpd_shutdown)", NULL);
     if (!err) err = weft_event_wait(&s->stop);
+    weft__await_context(NULL, NULL);
     shut_down(s, tasks, n);
     return err ? err : s->accept_err;
 }

@@ -38,6 +38,7 @@ struct weft_httpd {
     size_t nconns;
     long date_sec;                    /* the second `date` was made for */
     char date[32];                    /* IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT" */
+    struct weft__track *trk;          /* debug mode's leak record, else NULL */
 };
 
 /* A connection. Invariant: on srv->conns from its task's start to its end;
@@ -52,6 +53,7 @@ struct weft__httpd_conn {
     weft_scope *scope;                /* the task's outer scope, on its stack */
     struct sockaddr_storage peer;
     socklen_t peer_len;
+    char peer_name[64];               /* "host:port", for the task dump */
     int64_t accepted;                 /* weft_now() at accept */
     unsigned nreq;                    /* requests begun */
     bool idle;

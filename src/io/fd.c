@@ -64,6 +64,7 @@ static int wait_fd(int fd, int dir, int64_t deadline) {
         socklen_t tlen = sizeof type;
         st->stream = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0 && type == SOCK_STREAM;
         st->drained = st->hup = false;
+        if (WEFT_UNLIKELY(L->dbg)) weft__track_fd(L, fd);
     }
     st->waiter[dir] = t;
     L->nwatch++;
@@ -170,6 +171,7 @@ void weft_fd_forget(int fd) {
     for (int dir = 0; dir < 2; dir++)
         if (st->waiter[dir]) weft__wake(st->waiter[dir], WEFT_ECLOSED);
     if (st->watched) weft__poll_unwatch(L, fd);
+    if (WEFT_UNLIKELY(L->dbg) && st->watched) weft__untrack_fd(L, fd);
     st->watched = false;
     st->ready = 0;
     st->drained = st->hup = false;

@@ -65,6 +65,7 @@ struct weft_stream {
     weft_loop *loop;            /* the loop it was made on */
     weft_realloc_fn realloc;    /* that loop's allocator, kept: the stream */
     void *realloc_ud;           /* may be freed after the loop ended */
+    weft__track *trk;           /* debug mode's leak record, else NULL */
 };
 
 static void *s_realloc(weft_stream *s, void *p, size_t n) { return s->realloc(s->realloc_ud, p, n); }
@@ -95,12 +96,14 @@ int weft_stream_new(weft_stream **out, const weft_transport *ops, void *ctx,
     s->loop = L;
     s->realloc = L->realloc;
     s->realloc_ud = L->realloc_ud;
+    weft__leak_watch(L, &s->trk, WEFT__TRACK_STREAM, s);
     *out = s;
     return 0;
 }
 
 /* Frees the stream's memory, leaving the transport alone. */
 static void release(weft_stream *s) {
+    weft__leak_unwatch(&s->trk);
     for (chunk *c = s->whead, *next; c; c = next) {
         next = c->next;
         s_free(s, c);
