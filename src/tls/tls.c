@@ -286,7 +286,7 @@ static int conn_wait(conn *c, int dir);
  * (werr). */
 static int flush(conn *c, bool wait) {
     while (c->qoff < c->qlen) {
-        ssize_t n = send(c->fd, c->q + c->qoff, c->qlen - c->qoff, MSG_NOSIGNAL);
+        ssize_t n = weft__sys.send(c->fd, c->q + c->qoff, c->qlen - c->qoff, MSG_NOSIGNAL);
         if (n >= 0) {
             c->qoff += (size_t)n;
             continue;
@@ -338,7 +338,7 @@ static int bio_write(BIO *b, const char *buf, int len) {
     BIO_clear_retry_flags(b);
     size_t done = 0;
     while (c->qoff == c->qlen && done < (size_t)len) {
-        ssize_t n = send(c->fd, buf + done, (size_t)len - done, MSG_NOSIGNAL);
+        ssize_t n = weft__sys.send(c->fd, buf + done, (size_t)len - done, MSG_NOSIGNAL);
         if (n >= 0) done += (size_t)n;
         else if (errno == EAGAIN || errno == EWOULDBLOCK) break;
         else if (errno != EINTR) {
@@ -357,7 +357,7 @@ static int bio_read(BIO *b, char *buf, int len) {
     conn *c = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     for (;;) {
-        ssize_t n = recv(c->fd, buf, (size_t)len, 0);
+        ssize_t n = weft__sys.recv(c->fd, buf, (size_t)len, 0);
         if (n > 0) return (int)n;
         if (n == 0) {
             c->eof = true;
