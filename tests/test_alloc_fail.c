@@ -28,6 +28,7 @@ static long ossl_kept;           /* blocks OpenSSL lost after its own failures *
 static long ossl_etls;           /* OpenSSL failures that surfaced as WEFT_ETLS */
 #define OSSL_KEPT 4              /* at most this many per run */
 static bool fail_in_jansson;     /* ... in jansson, which may call it a syntax error */
+static long jansson_damaged;     /* jansson failures that came out as wrong JSON */
 static weft_task *main_task;
 static long ext_live;            /* OpenSSL's and jansson's live blocks */
 static long counted_left;        /* wt_fail_at when the faulty run ended */
@@ -174,7 +175,9 @@ static bool run_once(scenario_fn fn, long n) {
     bool tls_code = (r.first <= WEFT_ETLS && r.first >= WEFT_ECERTUNTRUSTED) || r.first == -EPIPE ||
                     r.first == -ECONNRESET || r.first == WEFT_EOF;
     if (fail_in_ossl && tls_code) ossl_etls++;
-    bool ok = r.first == 0 || r.first == WEFT_ENOMEM || (fail_in_jansson && r.first == WEFT_EDECODE) ||
+    if (fail_in_jansson && r.first == JSON_DAMAGED) jansson_damaged++;
+    bool ok = r.first == 0 || r.first == WEFT_ENOMEM ||
+              (fail_in_jansson && (r.first == WEFT_EDECODE || r.first == JSON_DAMAGED)) ||
               (fail_in_ossl && tls_code) ||
               (!fail_in_main && (r.first == SERVER_FAILED || r.first == WEFT_EOF ||
                                  r.first == -ECONNRESET || r.first == -EPIPE));
@@ -214,6 +217,9 @@ static void walk(const char *name, scenario_fn fn, long budget) {
     for (long n = 0; run_once(fn, n); n += stride) sites++;
     printf("%s: %ld allocation sites per run, %ld walked (stride %ld)\n", name, total, sites, stride);
     if (ossl_etls) printf("%s: %ld OpenSSL allocation failures surfaced as a TLS or socket error\n", name, ossl_etls);
+    if (jansson_damaged)
+        printf("%s: %ld jansson allocation failures gave a damaged string and no error\n", name,
+               jansson_damaged);
     if (ossl_kept) printf("%s: OpenSSL lost %ld blocks in all on its own failure paths\n", name, ossl_kept);
 }
 

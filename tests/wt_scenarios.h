@@ -25,6 +25,8 @@
 /* A scenario: 0 on success, else its error. SERVER_FAILED: the client saw
  * the server fail (a 500, a close), acceptable only for a server's fault. */
 #define SERVER_FAILED 1
+/* The JSON parsed but came out different: jansson's fault (see client_work). */
+#define JSON_DAMAGED 2
 typedef int (*scenario_fn)(void);
 /* ---------------------------------------------- tasks: spawn and join */
 
@@ -97,7 +99,7 @@ static void *serve_main(void *arg) {
 }
 
 /* The JSON body the redirects end at, deflated before the walk. */
-static unsigned char deflated[256];
+static unsigned char deflated[4096];
 static size_t deflated_len;
 
 static int hello(weft_httpd_req *req, weft_httpd_res *res, void *arg) {
@@ -179,7 +181,9 @@ static int http_server(void) { return with_server(raw_get); }
 
 /* ------------------------- a client GET through two redirects (same loop) */
 
-static const char json_body[] = "{\"hello\": \"world\", \"n\": [1, 2, 3]}";
+/* The JSON: small, and a 200 KiB string, so that inflating takes several
+ * calls (zlib allocates its window only then). */
+#define PAD (200 * 1024)
 
 static int client_work(int port) {
     weft_http_client *c = NULL;
@@ -196,6 +200,9 @@ static int client_work(int port) {
     if (!err) {
         ASSERT_STR(json_string_value(json_object_get(j, "hello")), "world");
         ASSERT_EQ(json_array_size(json_object_get(j, "n")), 3);
+        /* jansson 2.14 drops bytes of a string whose buffer it could not
+         * grow, and reports success: the walk tells it apart. */
+        if (json_string_length(json_object_get(j, "pad")) != PAD) err = JSON_DAMAGED;
         ASSERT(strstr(weft_http_response_url(res), "/r/0"));
     }
     json_decref(j);
@@ -207,9 +214,17 @@ static int client_work(int port) {
 static int client_get(void) { return with_server(client_work); }
 
 static void deflate_body(void) {
+    static const char head[] = "{\"hello\": \"world\", \"n\": [1, 2, 3], \"pad\": \"";
+    size_t len = sizeof head - 1 + PAD + 2;
+    char *json = malloc(len);
+    ASSERT(json);
+    memcpy(json, head, sizeof head - 1);
+    memset(json + sizeof head - 1, 'x', PAD);
+    memcpy(json + len - 2, "\"}", 2);
     uLongf n = sizeof deflated;
-    ASSERT_EQ(compress2(deflated, &n, (const Bytef *)json_body, sizeof json_body - 1, 9), Z_OK);
+    ASSERT_EQ(compress2(deflated, &n, (const Bytef *)json, len, 9), Z_OK);
     deflated_len = n;
+    free(json);
 }
 
 /* ----------------------------------------------- a TLS handshake and echo */

@@ -345,8 +345,9 @@ int weft_http_response_json(weft_http_response *r, json_t **out) {
     if (err) return err;
     json_error_t je;
     json_t *j = json_loadb(data, len, JSON_DECODE_ANY, &je);
-    /* jansson reports running out of memory as a parse error: tell them apart. */
-    if (!j) return json_error_code(&je) == json_error_out_of_memory ? WEFT_ENOMEM : WEFT_EDECODE;
+    /* jansson 2.14 reports running out of memory as a syntax error (or an
+     * unknown one): nothing here can tell them apart. */
+    if (!j) return WEFT_EDECODE;
     *out = j;
     return 0;
 }
