@@ -239,3 +239,41 @@ TEST(a_tls_handshake_and_echo_survive_every_allocation_failure) {
     walk("tls", tls_echo, 400);
     wt_certs_free(&certs);
 }
+
+/* The certificate and key loading of weft_tls_ctx_new: OpenSSL reports an
+ * allocation failure deep in its error queue, under "PEM lib" or "ASN1
+ * lib"; it used to come out as WEFT_ETLS. Every failure here is walked (no
+ * loop needed): most must now say WEFT_ENOMEM (the rest are failures
+ * OpenSSL does not report as allocation failures). */
+static int server_ctx_once(void) {
+    char pem[128], key[128];
+    snprintf(pem, sizeof pem, "%s", wt_certs_path(&certs, "good.pem"));
+    snprintf(key, sizeof key, "%s", wt_certs_path(&certs, "good.key"));
+    weft_tls_opts so = { .flags = WEFT_TLS_SERVER, .cert_file = pem, .key_file = key };
+    weft_tls_ctx *ctx;
+    int err = weft_tls_ctx_new(&ctx, &so);
+    if (!err) weft_tls_ctx_free(ctx);
+    return err;
+}
+TEST(tls_ctx_new_says_enomem_when_openssl_cannot_allocate) {
+    wt_certs_make(&certs);
+    ASSERT_ERR(server_ctx_once(), 0);  /* OpenSSL's lasting state made */
+    long nomem = 0, etls = 0, n = 0, stride = 3 * BUDGET_DIV;  /* ~6000 sites */
+    for (;; n += stride) {
+        long live = ext_live;
+        fail_hit = false;
+        wt_fail_at = n;
+        int err = server_ctx_once();
+        wt_fail_at = -1;
+        ASSERT(ext_live - live <= OSSL_KEPT);
+        if (!fail_hit) break;
+        ASSERT(err == 0 || err == WEFT_ENOMEM || err == WEFT_ETLS);  /* 0: OpenSSL did without */
+        nomem += err == WEFT_ENOMEM;
+        etls += err == WEFT_ETLS;
+    }
+    wt_certs_free(&certs);
+    printf("tls ctx: ~%ld allocation sites, one in %ld walked: %ld WEFT_ENOMEM, %ld WEFT_ETLS\n", n,
+           stride, nomem, etls);
+    fflush(stdout);
+    ASSERT(nomem > etls);  /* before the fix, every site: 194 against 354 */
+}
