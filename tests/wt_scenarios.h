@@ -152,12 +152,13 @@ static int raw_get(int port) {
     weft_close(fd);
     if (n < 0) return (int)n;
     buf[got] = 0;
-    if (!strncmp(buf, "HTTP/1.1 200 ", 13)) {
-        ASSERT(strstr(buf, "\r\n\r\nhello\n"));
-        return 0;
-    }
-    /* Nothing, or a 5xx: the server failed, as it may. */
-    ASSERT(got == 0 || !strncmp(buf, "HTTP/1.1 5", 10));
+    const char *body = strstr(buf, "\r\n\r\n");
+    if (!strncmp(buf, "HTTP/1.1 200 ", 13) && body && !strcmp(body + 4, "hello\n")) return 0;
+    /* The server failed, as it may: nothing, a 5xx, or a response cut
+     * short (the 200's head or body, never other bytes). */
+    bool cut = !strncmp(buf, "HTTP/1.1 200 ", got < 13 ? got : 13) &&
+               (!body || !strncmp(body + 4, "hello\n", strlen(body + 4)));
+    ASSERT(got == 0 || cut || !strncmp(buf, "HTTP/1.1 5", got < 10 ? got : 10));
     return SERVER_FAILED;
 }
 
