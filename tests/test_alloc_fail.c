@@ -189,14 +189,7 @@ static bool run_once(scenario_fn fn, long n) {
 
 /* The walk's stride: 1 (every site) unless a site count over `budget`
  * would not fit a case's time; ASan runs ~10x slower here. */
-#if defined(__SANITIZE_ADDRESS__)
-#define ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ASAN 1
-#endif
-#endif
-#ifdef ASAN
+#ifdef WT_ASAN
 #define BUDGET_DIV 10
 #else
 #define BUDGET_DIV 1

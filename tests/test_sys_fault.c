@@ -252,8 +252,8 @@ static long walk(const char *name, scenario_fn fn, int m, const long *counter, c
     return points;
 }
 
-#ifdef __SANITIZE_ADDRESS__
-#define RUNS_DIV 5
+#ifdef WT_ASAN
+#define RUNS_DIV 12
 #else
 #define RUNS_DIV 1
 #endif
