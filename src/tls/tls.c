@@ -164,15 +164,12 @@ static int readable(const char *path, int mode) {
 static int load_identity(SSL_CTX *sc, const weft_tls_opts *o) {
     int err;
     if ((err = readable(o->cert_file, R_OK)) || (err = readable(o->key_file, R_OK))) return err;
-    if (SSL_CTX_use_certificate_chain_file(sc, o->cert_file) != 1) {
+    if (SSL_CTX_use_certificate_chain_file(sc, o->cert_file) != 1)
         return error_from_queue(o->cert_file, WEFT_ETLS);
-    }
-    if (SSL_CTX_use_PrivateKey_file(sc, o->key_file, SSL_FILETYPE_PEM) != 1) {
+    if (SSL_CTX_use_PrivateKey_file(sc, o->key_file, SSL_FILETYPE_PEM) != 1)
         return error_from_queue(o->key_file, WEFT_ETLS);
-    }
-    if (SSL_CTX_check_private_key(sc) != 1) {
+    if (SSL_CTX_check_private_key(sc) != 1)
         return error_from_queue("key does not match certificate", WEFT_ETLS);
-    }
     return 0;
 }
 
@@ -183,10 +180,9 @@ static int load_trust(SSL_CTX *sc, const weft_tls_opts *o) {
     if (o->ca_dir && (err = readable(o->ca_dir, R_OK | X_OK))) return err;
     int ok = o->ca_file || o->ca_dir ? SSL_CTX_load_verify_locations(sc, o->ca_file, o->ca_dir)
                                      : SSL_CTX_set_default_verify_paths(sc);
-    if (ok != 1) {
+    if (ok != 1)
         return error_from_queue(o->ca_file ? o->ca_file : o->ca_dir ? o->ca_dir : "system CA store",
                                 WEFT_ETLS);
-    }
     return 0;
 }
 
