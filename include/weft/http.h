@@ -239,7 +239,8 @@ WEFT_EXTERN int weft_http_response_body(weft_http_response *r, const void **data
 /* Suspension point as weft_http_response_body. Parses the body as JSON
  * (any value, not only objects) into *out, a new reference the caller
  * owns (json_decref). Returns 0, weft_http_response_body's errors, or
- * WEFT_EDECODE for a body that is not JSON (json_loadb refused it). */
+ * WEFT_EDECODE for a body that is not JSON (json_loadb refused it); also
+ * when jansson ran out of memory, which it reports as a syntax error. */
 WEFT_EXTERN int weft_http_response_json(weft_http_response *r, json_t **out);
 /* Where the time of an exchange went, in nanoseconds. */
 typedef struct weft_http_timings {

@@ -229,10 +229,22 @@ static ssize_t raw_read(weft_http_response *r, void *buf, size_t len) {
 
 /* -------------------------------------------------------------- decoding */
 
+/* zlib allocates through the response's allocator (the loop's hook), like
+ * everything else the response holds: one hook, and failures a test can
+ * inject. */
+static voidpf z_alloc(voidpf ud, uInt items, uInt size) {
+    if (size && items > SIZE_MAX / size) return Z_NULL;
+    return weft__mem_alloc(*(weft__mem *)ud, (size_t)items * size);
+}
+static void z_free(voidpf ud, voidpf p) { weft__mem_free(*(weft__mem *)ud, p); }
+
 static int z_start(weft_http_response *r) {
     r->zin = weft__mem_alloc(r->mem, ZIN);
     if (!r->zin) return WEFT_ENOMEM;
     memset(&r->z, 0, sizeof r->z);
+    r->z.zalloc = z_alloc;
+    r->z.zfree = z_free;
+    r->z.opaque = &r->mem;
     /* 16 + 15: gzip only; 15: a zlib stream, which is what RFC 9110 calls
      * deflate (raw deflate, sent by some servers, is tried on failure). */
     if (inflateInit2(&r->z, r->enc == ENC_GZIP ? 16 + MAX_WBITS : MAX_WBITS) != Z_OK) {
@@ -277,6 +289,9 @@ static ssize_t dec_read(weft_http_response *r, void *buf, size_t len) {
             r->zend = true;
             return got ? (ssize_t)got : z_finish(r);
         }
+        /* zlib allocates its window on the first inflate: out of memory
+         * then is not a corrupt body. */
+        if (zr == Z_MEM_ERROR) return WEFT_ENOMEM;
         if (zr != Z_OK && zr != Z_BUF_ERROR) return WEFT_EDECODE;
         if (got) return (ssize_t)got;
         if (r->z.avail_in) continue;
@@ -340,6 +355,8 @@ int weft_http_response_json(weft_http_response *r, json_t **out) {
     if (err) return err;
     json_error_t je;
     json_t *j = json_loadb(data, len, JSON_DECODE_ANY, &je);
+    /* jansson 2.14 reports running out of memory as a syntax error (or an
+     * unknown one): nothing here can tell them apart. */
     if (!j) return WEFT_EDECODE;
     *out = j;
     return 0;

@@ -9,6 +9,7 @@
  * bytes are usually there already).
  */
 #include "internal.h"
+#include "io_internal.h"
 
 #include "weft/io.h"
 
@@ -113,7 +114,7 @@ ssize_t weft_read(int fd, void *buf, size_t len) {
     if (err0) return err0;
     if (fd >= 0 && known_empty(fd) && (err0 = weft_wait_readable(fd, WEFT_FOREVER))) return err0;
     for (;;) {
-        ssize_t n = read(fd, buf, len);
+        ssize_t n = weft__sys.read(fd, buf, len);
         if (n >= 0) {
             note_read(fd, n, len);
             return n;
@@ -128,8 +129,8 @@ ssize_t weft_read(int fd, void *buf, size_t len) {
 /* send with MSG_NOSIGNAL where fd is a socket, so a gone peer is -EPIPE and
  * not a process-killing SIGPIPE; write(2) for anything else. */
 static ssize_t write_once(int fd, const void *buf, size_t len) {
-    ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-    if (n < 0 && errno == ENOTSOCK) n = write(fd, buf, len);
+    ssize_t n = weft__sys.send(fd, buf, len, MSG_NOSIGNAL);
+    if (n < 0 && errno == ENOTSOCK) n = weft__sys.write(fd, buf, len);
     return n;
 }
 

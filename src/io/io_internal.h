@@ -6,6 +6,27 @@
 
 #include "weft/stream.h"
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+/* The system calls weft's data path and connection setup make (sys.c):
+ * every call site goes through weft__sys, which tests may overwrite to
+ * inject faults (one thread at a time: it is a plain global) and restore
+ * from weft__sys_default. Each entry has its libc function's contract. */
+typedef struct weft__sys_table {
+    ssize_t (*read)(int fd, void *buf, size_t len);
+    ssize_t (*write)(int fd, const void *buf, size_t len);
+    ssize_t (*writev)(int fd, const struct iovec *iov, int n);
+    ssize_t (*recv)(int fd, void *buf, size_t len, int flags);
+    ssize_t (*send)(int fd, const void *buf, size_t len, int flags);
+    ssize_t (*sendmsg)(int fd, const struct msghdr *m, int flags);
+    int (*accept4)(int fd, struct sockaddr *peer, socklen_t *len, int flags);
+    int (*connect)(int fd, const struct sockaddr *addr, socklen_t len);
+    int (*socket)(int family, int type, int protocol);
+} weft__sys_table;
+extern weft__sys_table weft__sys;
+extern const weft__sys_table weft__sys_default;
+
 /* The transport context of `s` if its transport is `ops`, else NULL: how a
  * transport finds its own state behind a public weft_stream (weft_tls_alpn). */
 void *weft__stream_ctx(const weft_stream *s, const weft_transport *ops);

@@ -10,6 +10,7 @@
  * returns. A single address is connected inline, without a task.
  */
 #include "internal.h"
+#include "io_internal.h"
 
 #include "weft/io.h"
 #include "weft/net.h"
@@ -52,7 +53,7 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 /* ------------------------------------------------------------ sockets */
 
 int weft_socket(int family, int type, int protocol, int *fd) {
-    int s = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    int s = weft__sys.socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
     if (s < 0) return -errno;
     *fd = s;
     return 0;
@@ -93,7 +94,7 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t dea
     if (err) return err;
     int64_t backoff = UNIX_BACKOFF_MIN;
     for (;;) {
-        if (connect(fd, addr, len) == 0) return 0;
+        if (weft__sys.connect(fd, addr, len) == 0) return 0;
         /* EINTR: the connect goes on in the background, as for EINPROGRESS. */
         if (errno == EINPROGRESS || errno == EINTR) return connect_finish(fd, deadline);
         if (errno != EAGAIN || addr->sa_family != AF_UNIX) return -errno;
@@ -404,7 +405,7 @@ int weft_accept(int lfd, struct sockaddr *peer, socklen_t *peer_len, int *fd) {
     if (err) return err;
     if (!fd || (peer && !peer_len)) return WEFT_EINVAL;
     for (;;) {
-        int s = accept4(lfd, peer, peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int s = weft__sys.accept4(lfd, peer, peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (s >= 0) {
             *fd = s;
             return 0;

@@ -463,9 +463,9 @@ static ssize_t fd_read(void *ctx, void *buf, size_t len) { return weft_read(fd_o
 
 /* One write attempt: sendmsg with MSG_NOSIGNAL on a socket, else writev. */
 static ssize_t fd_writev_once(int fd, bool sock, const struct iovec *iov, int n) {
-    if (!sock) return writev(fd, iov, n);
+    if (!sock) return weft__sys.writev(fd, iov, n);
     struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
-    return sendmsg(fd, &m, MSG_NOSIGNAL);
+    return weft__sys.sendmsg(fd, &m, MSG_NOSIGNAL);
 }
 
 /* Tries the write before waiting, as weft_write_some does. */

@@ -59,19 +59,23 @@ static void set_detail(const char *fmt, const char *a, const char *b) {
     snprintf(detail, sizeof detail, fmt, a, b);
 }
 
-/* Puts the first OpenSSL error's reason in the detail (prefixed by `what`
- * if not NULL) and empties the error queue. */
-static void detail_from_queue(const char *what) {
-    unsigned long e = ERR_peek_error();
+/* Sets the detail from OpenSSL's error queue (its first error) and empties
+ * the queue. Returns WEFT_ENOMEM if an allocation failed anywhere in the
+ * queue (OpenSSL pushes that deep down, under the error of the call that
+ * gave up, which alone would read as a TLS failure), else `code`. */
+static int error_from_queue(const char *what, int code) {
+    unsigned long e = ERR_peek_error(), x;
     const char *r = e ? ERR_reason_error_string(e) : NULL;
-    char code[32];
+    char buf[32];
     if (!r && e) {
-        snprintf(code, sizeof code, "OpenSSL error %lx", e);
-        r = code;
+        snprintf(buf, sizeof buf, "OpenSSL error %lx", e);
+        r = buf;
     }
     if (what) set_detail("%s: %s", what, r ? r : "failed");
     else if (r) set_detail("%s%s", r, "");
-    ERR_clear_error();
+    while ((x = ERR_get_error()))
+        if (ERR_GET_REASON(x) == ERR_R_MALLOC_FAILURE) code = WEFT_ENOMEM;
+    return code;
 }
 
 /* ------------------------------------------------------------ contexts */
@@ -160,18 +164,12 @@ static int readable(const char *path, int mode) {
 static int load_identity(SSL_CTX *sc, const weft_tls_opts *o) {
     int err;
     if ((err = readable(o->cert_file, R_OK)) || (err = readable(o->key_file, R_OK))) return err;
-    if (SSL_CTX_use_certificate_chain_file(sc, o->cert_file) != 1) {
-        detail_from_queue(o->cert_file);
-        return WEFT_ETLS;
-    }
-    if (SSL_CTX_use_PrivateKey_file(sc, o->key_file, SSL_FILETYPE_PEM) != 1) {
-        detail_from_queue(o->key_file);
-        return WEFT_ETLS;
-    }
-    if (SSL_CTX_check_private_key(sc) != 1) {
-        detail_from_queue("key does not match certificate");
-        return WEFT_ETLS;
-    }
+    if (SSL_CTX_use_certificate_chain_file(sc, o->cert_file) != 1)
+        return error_from_queue(o->cert_file, WEFT_ETLS);
+    if (SSL_CTX_use_PrivateKey_file(sc, o->key_file, SSL_FILETYPE_PEM) != 1)
+        return error_from_queue(o->key_file, WEFT_ETLS);
+    if (SSL_CTX_check_private_key(sc) != 1)
+        return error_from_queue("key does not match certificate", WEFT_ETLS);
     return 0;
 }
 
@@ -182,10 +180,9 @@ static int load_trust(SSL_CTX *sc, const weft_tls_opts *o) {
     if (o->ca_dir && (err = readable(o->ca_dir, R_OK | X_OK))) return err;
     int ok = o->ca_file || o->ca_dir ? SSL_CTX_load_verify_locations(sc, o->ca_file, o->ca_dir)
                                      : SSL_CTX_set_default_verify_paths(sc);
-    if (ok != 1) {
-        detail_from_queue(o->ca_file ? o->ca_file : o->ca_dir ? o->ca_dir : "system CA store");
-        return WEFT_ETLS;
-    }
+    if (ok != 1)
+        return error_from_queue(o->ca_file ? o->ca_file : o->ca_dir ? o->ca_dir : "system CA store",
+                                WEFT_ETLS);
     return 0;
 }
 
@@ -286,7 +283,7 @@ static int conn_wait(conn *c, int dir);
  * (werr). */
 static int flush(conn *c, bool wait) {
     while (c->qoff < c->qlen) {
-        ssize_t n = send(c->fd, c->q + c->qoff, c->qlen - c->qoff, MSG_NOSIGNAL);
+        ssize_t n = weft__sys.send(c->fd, c->q + c->qoff, c->qlen - c->qoff, MSG_NOSIGNAL);
         if (n >= 0) {
             c->qoff += (size_t)n;
             continue;
@@ -338,7 +335,7 @@ static int bio_write(BIO *b, const char *buf, int len) {
     BIO_clear_retry_flags(b);
     size_t done = 0;
     while (c->qoff == c->qlen && done < (size_t)len) {
-        ssize_t n = send(c->fd, buf + done, (size_t)len - done, MSG_NOSIGNAL);
+        ssize_t n = weft__sys.send(c->fd, buf + done, (size_t)len - done, MSG_NOSIGNAL);
         if (n >= 0) done += (size_t)n;
         else if (errno == EAGAIN || errno == EWOULDBLOCK) break;
         else if (errno != EINTR) {
@@ -357,7 +354,7 @@ static int bio_read(BIO *b, char *buf, int len) {
     conn *c = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     for (;;) {
-        ssize_t n = recv(c->fd, buf, (size_t)len, 0);
+        ssize_t n = weft__sys.recv(c->fd, buf, (size_t)len, 0);
         if (n > 0) return (int)n;
         if (n == 0) {
             c->eof = true;
@@ -458,8 +455,7 @@ static int failure(conn *c, int e) {
     if (reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) code = WEFT_EOF;
     else if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) code = WEFT_ECERT;
     else if (c->syserr) code = c->syserr;
-    detail_from_queue(NULL);
-    return code;
+    return error_from_queue(NULL, code);
 }
 
 /* Readies the connection for one SSL call. */
