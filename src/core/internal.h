@@ -280,6 +280,13 @@ struct weft_loop {
     int dump_asked;                 /* SIGQUIT seen; atomic */
     int64_t obs_now;                /* the last hook's clock reading, for
                                        the next enter to reuse; -1: stale */
+
+    /* The cancellation walk's test hook (weft__test_cancel_at): while
+     * walk_on, every suspension point counts itself in walk_points, and the
+     * walk_at-th cancels walk_target (NULL: the task reaching it). */
+    bool walk_on;
+    uint64_t walk_points, walk_at;
+    weft_task *walk_target;
 };
 
 extern __thread weft_loop *weft__tls_loop;
@@ -342,7 +349,19 @@ static inline int weft__bind(weft_loop **objloop, bool busy, weft_task *t) {
 /* The cancellation the task's next suspension point must report, or 0.
  * With `mark`, the scope that catches it remembers so (weft_scope_leave). */
 int weft__cancel_status(weft_task *t, bool mark);
+/* The test hook's slow path: counts a suspension point reached by t and, at
+ * the chosen one, cancels (task.c). */
+void weft__walk_point(weft_task *t);
+/* Tests only: from now on, count the suspension points (every checkpoint and
+ * every cancellable park) that the tasks of the calling thread's loop reach,
+ * and at the k-th (1-based; 0 = only count) cancel `target` (NULL: whichever
+ * task reached it) just before that point looks, as if weft_cancel had been
+ * called right there. Returns the points counted since the previous call,
+ * which restarts the count; on = false turns the hook off. Costs nothing
+ * but one predictable branch while off. */
+uint64_t weft__test_cancel_at(bool on, uint64_t k, weft_task *target);
 static inline int weft__checkpoint(weft_task *t) {
+    if (WEFT_UNLIKELY(t->loop->walk_on)) weft__walk_point(t);
     if (WEFT_LIKELY(!t->loop->ncancelled && t->scope->eff_deadline == WEFT_FOREVER)) return 0;
     return weft__cancel_status(t, true);
 }

@@ -79,6 +79,9 @@ int weft__park(weft_task *t, int64_t deadline, int flags) {
     if (!(flags & WEFT__NOCANCEL) && t->scope->eff_deadline < d) d = t->scope->eff_deadline;
     if (d != WEFT_FOREVER) weft__timer_arm(L, &t->timer, d);
     t->state = WEFT_TASK_WAITING;
+    /* After the state is set: a cancel the walk makes here wakes t, as one
+     * from another task would while t waits. */
+    if (WEFT_UNLIKELY(L->walk_on) && !(flags & WEFT__NOCANCEL)) weft__walk_point(t);
     weft__schedule(L);
     t->waiter = NULL;
     int st = t->wake_status;
@@ -91,6 +94,23 @@ int weft__park(weft_task *t, int64_t deadline, int flags) {
 }
 
 /* --------------------------------------------------------- cancellation */
+
+void weft__walk_point(weft_task *t) {
+    weft_loop *L = t->loop;
+    if (++L->walk_points != L->walk_at) return;
+    weft_cancel(L->walk_target ? L->walk_target : t);
+}
+
+uint64_t weft__test_cancel_at(bool on, uint64_t k, weft_task *target) {
+    weft_loop *L = weft__tls_loop;
+    if (!L) return 0;
+    uint64_t n = L->walk_points;
+    L->walk_on = on;
+    L->walk_at = k;
+    L->walk_target = target;
+    L->walk_points = 0;
+    return n;
+}
 
 int weft__cancel_status(weft_task *t, bool mark) {
     weft_scope *hit = NULL;
