@@ -34,6 +34,18 @@
 #endif
 #endif
 
+/* ThreadSanitizer follows each task's stack as a fiber of its own
+ * (__tsan_create_fiber at spawn, __tsan_switch_to_fiber at every switch):
+ * without that it takes one task's frames for another's and reports races
+ * between code that never runs at once, or crashes. */
+#if defined(__SANITIZE_THREAD__)
+#define WEFT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEFT_TSAN 1
+#endif
+#endif
+
 #define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -191,6 +203,9 @@ struct weft_task {
     unsigned char await;
     const void *await_obj;
     int64_t since;          /* last state change; kept only while observing */
+#if WEFT_TSAN
+    void *tsan_fiber;       /* ThreadSanitizer's record of this stack */
+#endif
 };
 
 /* Records why t is about to park (see weft_task.await). */
@@ -219,6 +234,9 @@ struct weft_loop {
     size_t nready;
     size_t budget;                  /* picks left before the next upkeep */
     weft__ctx sched_ctx;            /* the thread's own stack */
+#if WEFT_TSAN
+    void *sched_fiber;              /* ThreadSanitizer's name for it */
+#endif
     void *sched_lo;
     size_t sched_size;
 

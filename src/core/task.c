@@ -10,6 +10,9 @@
 #if WEFT_ASAN
 #include <sanitizer/common_interface_defs.h>
 #endif
+#if WEFT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
@@ -277,6 +280,9 @@ int weft__spawn(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
     }
 #endif
     weft__ctx_make(&t->ctx, t->stack_lo, ssize ? ssize : L->pool.size, t);
+#if WEFT_TSAN
+    t->tsan_fiber = __tsan_create_fiber(0);
+#endif
     t->next_all = L->all;
     if (L->all) L->all->prev_all = t;
     L->all = t;
