@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 /* The core's test hook (src/core/internal.h; linked from weft_static). */
-uint64_t weft__test_cancel_at(bool on, uint64_t k, weft_task *target);
+uint64_t weft__test_cancel_at(bool on, uint64_t k, weft_task *target, bool *own);
 
 /* ------------------------------------------------------------ the walk */
 
@@ -39,17 +39,27 @@ static uint64_t wk_at;        /* the point to cancel at; 0 = only count */
 static uint64_t wk_count;     /* points the last run reached */
 static bool wk_fired;         /* the last run's cancel happened */
 static unsigned wk_cancelled; /* runs whose victim reported it */
+static unsigned wk_own;       /* runs cancelled at a point of the victim's own */
 
 static void walk_begin(weft_task *victim) {
-    weft__test_cancel_at(true, wk_at, victim);
+    weft__test_cancel_at(true, wk_at, victim, NULL);
 }
 
 /* Ends the walk of a run and checks the victim's result `code`: success
  * when the cancel never came, else success or `cancel_code` (the code the
  * victim's documented contract reports for a cancellation). */
 static void walk_end(int code, int cancel_code) {
-    wk_count = weft__test_cancel_at(false, 0, NULL);
+    bool own;
+    wk_count = weft__test_cancel_at(false, 0, NULL, &own);
     wk_fired = wk_at && wk_at <= wk_count;
+    /* Cancelled at a point of its own that reported it: swallowing that
+     * (and succeeding) would be a bug. */
+    if (own) {
+        wk_own++;
+        if (code != cancel_code) fprintf(stderr, "point %llu: the victim's own point reported the cancel, "
+                                         "the victim returned %s\n", (unsigned long long)wk_at, weft_err_name(code));
+        ASSERT_ERR(code, cancel_code);
+    }
     if (!wk_fired) {
         ASSERT_ERR(code, 0);
         return;
@@ -87,7 +97,7 @@ static int join_code(weft_task *t) {
 static void walk(const char *name, int (*fn)(void *), void *arg, bool real) {
     int (*run)(int (*)(void *), void *) = real ? wt_run_real : wt_run;
     wk_at = 0;
-    wk_cancelled = 0;
+    wk_cancelled = wk_own = 0;
     ASSERT_EQ(run(fn, arg), 0);
     uint64_t n = wk_count;
     ASSERT(n > 0);
@@ -95,8 +105,8 @@ static void walk(const char *name, int (*fn)(void *), void *arg, bool real) {
         wk_at = k;
         ASSERT_EQ(run(fn, arg), 0);
     }
-    printf("%s: %llu suspension points walked, the victim reported the cancel at %u\n", name,
-           (unsigned long long)n, wk_cancelled);
+    printf("%s: %llu suspension points walked (%u the victim's own), the victim reported the cancel at %u\n",
+           name, (unsigned long long)n, wk_own, wk_cancelled);
     ASSERT(wk_cancelled > 0);
 }
 

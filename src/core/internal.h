@@ -303,6 +303,8 @@ struct weft_loop {
      * walk_on, every suspension point counts itself in walk_points, and the
      * walk_at-th cancels walk_target (NULL: the task reaching it). */
     bool walk_on;
+    bool walk_own;                  /* the cancel came at the target's own
+                                       point, and that point reports it */
     uint64_t walk_points, walk_at;
     weft_task *walk_target;
 };
@@ -376,8 +378,10 @@ void weft__walk_point(weft_task *t);
  * task reached it) just before that point looks, as if weft_cancel had been
  * called right there. Returns the points counted since the previous call,
  * which restarts the count; on = false turns the hook off. Costs nothing
- * but one predictable branch while off. */
-uint64_t weft__test_cancel_at(bool on, uint64_t k, weft_task *target);
+ * but one predictable branch while off. *own (if not NULL) tells whether
+ * the cancel, if it came, came at a point the target itself reached and that
+ * point reports it (not shielded): then the target knows it was cancelled. */
+uint64_t weft__test_cancel_at(bool on, uint64_t k, weft_task *target, bool *own);
 static inline int weft__checkpoint(weft_task *t) {
     if (WEFT_UNLIKELY(t->loop->walk_on)) weft__walk_point(t);
     if (WEFT_LIKELY(!t->loop->ncancelled && t->scope->eff_deadline == WEFT_FOREVER)) return 0;

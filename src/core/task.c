@@ -101,13 +101,17 @@ int weft__park(weft_task *t, int64_t deadline, int flags) {
 void weft__walk_point(weft_task *t) {
     weft_loop *L = t->loop;
     if (++L->walk_points != L->walk_at) return;
-    weft_cancel(L->walk_target ? L->walk_target : t);
+    weft_task *v = L->walk_target ? L->walk_target : t;
+    weft_cancel(v);
+    L->walk_own = v == t && weft__cancel_status(t, false) != 0;
 }
 
-uint64_t weft__test_cancel_at(bool on, uint64_t k, weft_task *target) {
+uint64_t weft__test_cancel_at(bool on, uint64_t k, weft_task *target, bool *own) {
     weft_loop *L = weft__tls_loop;
     if (!L) return 0;
     uint64_t n = L->walk_points;
+    if (own) *own = L->walk_own;
+    L->walk_own = false;
     L->walk_on = on;
     L->walk_at = k;
     L->walk_target = target;
