@@ -242,9 +242,12 @@ TEST(dns_lookup_cancelled_at_every_point_frees_its_request) {
 
 /* /hello: a text; /r/N: a redirect to /r/N-1, /r/0 to /json; /json: a JSON
  * object; /echo: the request body back. */
+static int walked_handler(weft_httpd_req *req, weft_httpd_res *res);
+
 static int handler(weft_httpd_req *req, weft_httpd_res *res, void *arg) {
     (void)arg;
     const char *path = weft_httpd_req_path(req);
+    if (!strcmp(path, "/walk")) return walked_handler(req, res);
     if (!strncmp(path, "/r/", 3)) {
         int n = atoi(path + 3);
         char loc[32];
@@ -274,11 +277,12 @@ typedef struct http_fx {
     weft_task *server;
     weft_http_client *client;
     weft_task *client_task;   /* the server scenario's */
+    size_t max_conns;         /* the server's; 0 = its default */
     char url[96];
 } http_fx;
 
 static void http_fx_start(http_fx *fx) {
-    weft_httpd_opts ho = { .grace_period = 100 * WEFT_MILLISECOND };
+    weft_httpd_opts ho = { .grace_period = 100 * WEFT_MILLISECOND, .max_conns = fx->max_conns };
     if (fx->certs) {
         weft_tls_opts so = { .flags = WEFT_TLS_SERVER, .cert_file = wt_certs_path(fx->certs, "good.pem"),
                              .key_file = wt_certs_path(fx->certs, "good.key") };
@@ -492,6 +496,61 @@ static int http_server_scenario(void *arg) {
 TEST(http_server_cancelled_at_every_point_shuts_down_and_frees_everything) {
     http_fx fx = { 0 };
     walk("http server", http_server_scenario, &fx, true);
+}
+
+/* The handler's own task cancelled: the walk starts inside the handler,
+ * with the connection task that runs it as the victim. */
+static int handler_code;   /* what the walked handler returned; 1: never ran */
+
+static int walked_handler(weft_httpd_req *req, weft_httpd_res *res) {
+    walk_begin(weft_current());
+    const void *d;
+    size_t n;
+    int err = weft_httpd_req_body(req, &d, &n);
+    if (!err) err = weft_yield();
+    if (!err) err = weft_httpd_res_send(res, 200, "text/plain", d, n);
+    handler_code = err;
+    return err;
+}
+
+static int post_echo(http_fx *fx, const char *path) {
+    weft_http_client *c = new_client(fx);
+    char url[128];
+    snprintf(url, sizeof url, "%s%s", fx->url, path);
+    weft_http_response *r;
+    int err = weft_http_post(c, url, "hello\n", 6, "text/plain", &r);
+    if (!err) {
+        ASSERT_EQ(weft_http_response_status(r), 200);
+        weft_http_response_free(r);
+    }
+    weft_http_client_free(c);
+    return err;
+}
+
+static int http_handler_scenario(void *arg) {
+    http_fx fx = *(http_fx *)arg;
+    http_fx_start(&fx);
+    handler_code = 1;
+    int err = post_echo(&fx, "/walk");
+    bool own;
+    wk_count = weft__test_cancel_at(false, 0, NULL, &own);
+    wk_fired = wk_at && wk_at <= wk_count;
+    wk_own += own;
+    ASSERT(handler_code != 1);
+    if (!wk_fired) ASSERT(err == 0 && handler_code == 0);
+    else if (handler_code) ASSERT_ERR(handler_code, WEFT_ECANCELED);
+    wk_cancelled += handler_code != 0;
+    /* The server goes on serving, through its one connection slot: the
+     * cancelled connection gave it back. */
+    ASSERT_ERR(post_echo(&fx, "/echo"), 0);
+    loop_still_works();
+    http_fx_stop(&fx);
+    return 0;
+}
+
+TEST(http_handler_cancelled_at_every_point_frees_its_connection_slot_and_the_server_serves_on) {
+    http_fx fx = { .max_conns = 1 };
+    walk("http handler", http_handler_scenario, &fx, true);
 }
 
 /* --------------------------------------------- queue, lock and semaphore */
