@@ -35,9 +35,10 @@
 #endif
 
 /* ThreadSanitizer follows each task's stack as a fiber of its own
- * (__tsan_create_fiber at spawn, __tsan_switch_to_fiber at every switch):
- * without that it takes one task's frames for another's and reports races
- * between code that never runs at once, or crashes. */
+ * (__tsan_create_fiber at spawn, __tsan_switch_to_fiber at every switch,
+ * in loop.c): without that it keeps one shadow call stack for the thread,
+ * so a report names the frames of whichever task ran before, and the frames
+ * of a task that ends are never popped. */
 #if defined(__SANITIZE_THREAD__)
 #define WEFT_TSAN 1
 #elif defined(__has_feature)
