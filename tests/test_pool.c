@@ -198,8 +198,10 @@ TEST(a_cancelled_job_that_has_not_started_never_runs) {
 static int leave_running(void *arg) {
     (void)arg;
     weft_spawn_opts so = { .detached = 1 };
+    /* Long enough that none ends before the third has started, even where
+     * starting a thread is slow (ThreadSanitizer: 50 ms was not). */
     for (int i = 0; i < 3; i++)
-        ASSERT_ERR(weft_spawn_ex(NULL, &so, submit_alloc, (void *)(intptr_t)50000), 0);
+        ASSERT_ERR(weft_spawn_ex(NULL, &so, submit_alloc, (void *)(intptr_t)300000), 0);
     until_started(3);
     return 0;  /* the teardown cancels the three */
 }

@@ -34,6 +34,19 @@
 #endif
 #endif
 
+/* ThreadSanitizer follows each task's stack as a fiber of its own
+ * (__tsan_create_fiber at spawn, __tsan_switch_to_fiber at every switch,
+ * in loop.c): without that it keeps one shadow call stack for the thread,
+ * so a report names the frames of whichever task ran before, and the frames
+ * of a task that ends are never popped. */
+#if defined(__SANITIZE_THREAD__)
+#define WEFT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEFT_TSAN 1
+#endif
+#endif
+
 #define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -195,6 +208,9 @@ struct weft_task {
      * "HTTP response from" "127.0.0.1:80"): both borrowed, set and cleared
      * around the wait by weft__await_context; NULL: none. */
     const char *await_what, *await_on;
+#if WEFT_TSAN
+    void *tsan_fiber;       /* ThreadSanitizer's record of this stack */
+#endif
 };
 
 /* Records why t is about to park (see weft_task.await). */
@@ -223,6 +239,9 @@ struct weft_loop {
     size_t nready;
     size_t budget;                  /* picks left before the next upkeep */
     weft__ctx sched_ctx;            /* the thread's own stack */
+#if WEFT_TSAN
+    void *sched_fiber;              /* ThreadSanitizer's name for it */
+#endif
     void *sched_lo;
     size_t sched_size;
 
@@ -284,6 +303,15 @@ struct weft_loop {
     int dump_asked;                 /* SIGQUIT seen; atomic */
     int64_t obs_now;                /* the last hook's clock reading, for
                                        the next enter to reuse; -1: stale */
+
+    /* The cancellation walk's test hook (weft__test_cancel_at): while
+     * walk_on, every suspension point counts itself in walk_points, and the
+     * walk_at-th cancels walk_target (NULL: the task reaching it). */
+    bool walk_on;
+    bool walk_own;                  /* the cancel came at the target's own
+                                       point, and that point reports it */
+    uint64_t walk_points, walk_at;
+    weft_task *walk_target;
 };
 
 extern __thread weft_loop *weft__tls_loop;
@@ -377,7 +405,21 @@ static inline int weft__bind(weft_loop **objloop, bool busy, weft_task *t) {
 /* The cancellation the task's next suspension point must report, or 0.
  * With `mark`, the scope that catches it remembers so (weft_scope_leave). */
 int weft__cancel_status(weft_task *t, bool mark);
+/* The test hook's slow path: counts a suspension point reached by t and, at
+ * the chosen one, cancels (task.c). */
+void weft__walk_point(weft_task *t);
+/* Tests only: from now on, count the suspension points (every checkpoint and
+ * every cancellable park) that the tasks of the calling thread's loop reach,
+ * and at the k-th (1-based; 0 = only count) cancel `target` (NULL: whichever
+ * task reached it) just before that point looks, as if weft_cancel had been
+ * called right there. Returns the points counted since the previous call,
+ * which restarts the count; on = false turns the hook off. Costs nothing
+ * but one predictable branch while off. *own (if not NULL) tells whether
+ * the cancel, if it came, came at a point the target itself reached and that
+ * point reports it (not shielded): then the target knows it was cancelled. */
+uint64_t weft__test_cancel_at(bool on, uint64_t k, weft_task *target, bool *own);
 static inline int weft__checkpoint(weft_task *t) {
+    if (WEFT_UNLIKELY(t->loop->walk_on)) weft__walk_point(t);
     if (WEFT_LIKELY(!t->loop->ncancelled && t->scope->eff_deadline == WEFT_FOREVER)) return 0;
     return weft__cancel_status(t, true);
 }

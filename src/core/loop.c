@@ -20,6 +20,9 @@
 #if WEFT_ASAN
 #include <sanitizer/common_interface_defs.h>
 #endif
+#if WEFT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 
 __thread weft_loop *weft__tls_loop;
 
@@ -67,6 +70,9 @@ static void switch_to(weft_loop *L, weft__ctx *from, weft_task *to, bool dying) 
     weft__ctx *dst = to ? &to->ctx : &L->sched_ctx;
     if (WEFT_UNLIKELY(L->observe)) weft__obs_enter(L, to);
     L->cur = to;
+#if WEFT_TSAN
+    __tsan_switch_to_fiber(to ? to->tsan_fiber : L->sched_fiber, 0);
+#endif
 #if WEFT_ASAN
     void *fake = NULL;
     const void *lo = to ? to->stack_lo : L->sched_lo;
@@ -226,6 +232,9 @@ static inline weft_task *pick_next(weft_loop *L) {
 void weft__reap(weft_loop *L) {
     weft_task *z = L->zombie;
     L->zombie = NULL;
+#if WEFT_TSAN
+    __tsan_destroy_fiber(z->tsan_fiber);
+#endif
     weft__stack_put(L, z->stack_lo, z->stack_size);
     weft__task_unref(z);
 }
@@ -354,6 +363,9 @@ static int loop_init(weft_loop *L, const weft_loop_opts *opts) {
     L->vnow = weft__mono();
     L->next_id = 1;
     L->valgrind = weft__on_valgrind();
+#if WEFT_TSAN
+    L->sched_fiber = __tsan_get_current_fiber();
+#endif
 
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
@@ -440,6 +452,9 @@ static void abandon_all(weft_loop *L) {
         weft_task *t = L->all;
         L->all = t->next_all;
         L->nalive--;
+#if WEFT_TSAN
+        __tsan_destroy_fiber(t->tsan_fiber);
+#endif
         weft__stack_put(L, t->stack_lo, t->stack_size);
         if (t == L->main) continue;  /* weft_run frees main's record */
         weft__task_free(L, t);

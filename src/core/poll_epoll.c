@@ -59,14 +59,18 @@ static void dispatch(weft_loop *L, const struct epoll_event *ev) {
 
 static void epoll_wait_(weft_loop *L, int64_t timeout) {
     struct epoll_event ev[128];
-    static int no_pwait2;
+    static int no_pwait2;   /* process-wide, set by any loop's thread: atomic */
     int n = -1;
-    if (!no_pwait2) {
+    bool pwait2 = !__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED);
+    if (pwait2) {
         struct timespec ts = { (time_t)(timeout / WEFT_SECOND), (long)(timeout % WEFT_SECOND) };
         n = epoll_pwait2(L->epfd, ev, 128, timeout < 0 ? NULL : &ts, NULL);
-        if (n < 0 && errno == ENOSYS) no_pwait2 = 1;
+        if (n < 0 && errno == ENOSYS) {
+            __atomic_store_n(&no_pwait2, 1, __ATOMIC_RELAXED);
+            pwait2 = false;
+        }
     }
-    if (no_pwait2) {
+    if (!pwait2) {
         int ms = timeout < 0 ? -1 : (int)((timeout + WEFT_MILLISECOND - 1) / WEFT_MILLISECOND);
         if (timeout > (int64_t)INT32_MAX * WEFT_MILLISECOND) ms = INT32_MAX;
         n = epoll_wait(L->epfd, ev, 128, ms);

@@ -40,10 +40,16 @@
 #define HOT_MAX 64
 #define DIRTY_MAX 1024
 
+/* Asked once per process; loops on several threads may ask at once, hence
+ * the (relaxed: every writer stores the same value) atomics. */
 size_t weft__page_size(void) {
     static size_t page;
-    if (!page) page = (size_t)sysconf(_SC_PAGESIZE);
-    return page;
+    size_t p = __atomic_load_n(&page, __ATOMIC_RELAXED);
+    if (!p) {
+        p = (size_t)sysconf(_SC_PAGESIZE);
+        __atomic_store_n(&page, p, __ATOMIC_RELAXED);
+    }
+    return p;
 }
 
 /* Puts a guard page at `p`: a marker if the kernel has them, else

@@ -10,6 +10,9 @@
 #if WEFT_ASAN
 #include <sanitizer/common_interface_defs.h>
 #endif
+#if WEFT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
@@ -79,6 +82,9 @@ int weft__park(weft_task *t, int64_t deadline, int flags) {
     if (!(flags & WEFT__NOCANCEL) && t->scope->eff_deadline < d) d = t->scope->eff_deadline;
     if (d != WEFT_FOREVER) weft__timer_arm(L, &t->timer, d);
     t->state = WEFT_TASK_WAITING;
+    /* After the state is set: a cancel the walk makes here wakes t, as one
+     * from another task would while t waits. */
+    if (WEFT_UNLIKELY(L->walk_on) && !(flags & WEFT__NOCANCEL)) weft__walk_point(t);
     weft__schedule(L);
     t->waiter = NULL;
     int st = t->wake_status;
@@ -91,6 +97,27 @@ int weft__park(weft_task *t, int64_t deadline, int flags) {
 }
 
 /* --------------------------------------------------------- cancellation */
+
+void weft__walk_point(weft_task *t) {
+    weft_loop *L = t->loop;
+    if (++L->walk_points != L->walk_at) return;
+    weft_task *v = L->walk_target ? L->walk_target : t;
+    weft_cancel(v);
+    L->walk_own = v == t && weft__cancel_status(t, false) != 0;
+}
+
+uint64_t weft__test_cancel_at(bool on, uint64_t k, weft_task *target, bool *own) {
+    weft_loop *L = weft__tls_loop;
+    if (!L) return 0;
+    uint64_t n = L->walk_points;
+    if (own) *own = L->walk_own;
+    L->walk_own = false;
+    L->walk_on = on;
+    L->walk_at = k;
+    L->walk_target = target;
+    L->walk_points = 0;
+    return n;
+}
 
 int weft__cancel_status(weft_task *t, bool mark) {
     weft_scope *hit = NULL;
@@ -258,6 +285,9 @@ int weft__spawn(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
     }
 #endif
     weft__ctx_make(&t->ctx, t->stack_lo, ssize ? ssize : L->pool.size, t);
+#if WEFT_TSAN
+    t->tsan_fiber = __tsan_create_fiber(0);
+#endif
     t->next_all = L->all;
     if (L->all) L->all->prev_all = t;
     L->all = t;

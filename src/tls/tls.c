@@ -34,6 +34,8 @@
 #include "weft/tls.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -630,6 +632,11 @@ static int conn_new(conn **out, weft_loop *L, weft_tls_ctx *ctx, int fd) {
     c->fd = fd;
     c->realloc = L->realloc;
     c->realloc_ud = L->realloc_ud;
+    /* OpenSSL hands the BIO one record at a time, and each goes out as it
+     * comes: with Nagle on, the client's Finished and its first request (or
+     * the server's handshake flight and ticket) wait for the peer's delayed
+     * ACK, 40 ms a handshake. Not a TCP socket (a unix one): nothing to do. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
     BIO *b = NULL;
     if (!(c->ssl = SSL_new(ctx->ssl_ctx)) || !(b = BIO_new(bio_method))) {
         conn_free(c);
