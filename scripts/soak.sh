@@ -8,8 +8,9 @@
 # The load, all at once:
 #  - wrk on /get and on /gzip, keep-alive, 32 + 8 connections;
 #  - weft-fetch in load mode with a 0.3 s --timeout against /delay/0.5 and
-#    a slow /drip, so requests time out and are cancelled mid-flight on the
-#    client's side, and the server's writes meet closed connections;
+#    a /drip of a byte every 0.5 s, so requests time out and are cancelled
+#    mid-flight on the client's side, and the server's writes meet closed
+#    connections;
 #  - a Python loop opening connections and dropping them mid-request: half a
 #    head, a body cut short, a response abandoned after a few bytes, an RST
 #    (SO_LINGER 0), a connection held idle a while.
@@ -50,7 +51,7 @@ url=$(sed -n 's/^listening on //p' "$tmp/srv.out")
 port=${url##*:}
 
 fds() { ls /proc/$srv/fd | wc -l; }
-rss() { sed -n 's/^VmRSS: *\([0-9]*\) kB/\1/p' /proc/$srv/status; }
+rss() { awk '/^VmRSS:/ { print $2 }' /proc/$srv/status; }
 
 # The load, for $1 seconds; its pids go to $pids, wrk's reports to $tmp.
 load() {
@@ -60,8 +61,8 @@ load() {
   wrk -t1 -c8 -d"${d}s" "$url/gzip" >"$tmp/wrk_gzip.$d" 2>&1 & pids="$pids $!"
   end=$(($(date +%s) + d))
   (while [ "$(date +%s)" -lt "$end" ]; do
-     "$fetch" --timeout 0.3 -n 40 -c 8 "$url/delay/0.5" >/dev/null 2>&1 || true
-     "$fetch" --timeout 0.3 -n 16 -c 4 "$url/drip?duration=1&numbytes=40&delay=0" >/dev/null 2>&1 || true
+     "$fetch" --timeout 0.3 -n 40 -c 8 "$url/delay/0.5" >/dev/null 2>>"$tmp/fetch.$d" || true
+     "$fetch" --timeout 0.3 -n 16 -c 4 "$url/drip?duration=2&numbytes=4&delay=0" >/dev/null 2>>"$tmp/fetch.$d" || true
    done) & pids="$pids $!"
   "$py" - "$port" "$d" >"$tmp/chaos.$d" 2>&1 <<'PY' & pids="$pids $!"
 import random, socket, struct, sys, time
@@ -145,6 +146,9 @@ errs=$(grep -h "Socket errors\|Non-2xx" "$tmp/wrk_get.$secs" "$tmp/wrk_gzip.$sec
 bound=$((rss_start * 12 / 10 + 8192))
 echo "soak_seconds $secs"
 echo "soak_wrk_requests $reqs"
+# weft-fetch's "N of M requests failed": the ones its timeout cancelled.
+echo "soak_fetch_cancelled $(sed -n 's/^weft-fetch: \([0-9]*\) of \([0-9]*\) requests failed.*/\1 \2/p' "$tmp/fetch.$secs" |
+  awk '{f += $1; n += $2} END {printf "%d of %d requests", f, n}')"
 echo "soak_chaos_connections $(cat "$tmp/chaos.$secs")"
 [ -n "$errs" ] && echo "soak_wrk_errors $errs"
 echo "soak_fds_start $fds_start"
