@@ -19,14 +19,15 @@ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=--coverag
 ninja -C "$dir" >/dev/null
 find "$dir" -name '*.gcda' -delete
 ctest --test-dir "$dir" -j "$jobs" $CTEST_ARGS >"$dir/ctest.log" 2>&1 || true
-tail -n 3 "$dir/ctest.log" | sed 's/^/coverage: ctest: /'
+grep -E "tests passed|Total Test time" "$dir/ctest.log" | sed 's/^/coverage: ctest: /'
 grep -E '^[[:space:]]*[0-9]+ - ' "$dir/ctest.log" | sed 's/^/coverage: failed: /' || true
 mkdir -p "$dir/html"
 # Only the library and the apps count; tests, examples, fuzz are the
 # measuring, not the measured. Branches the compiler made up (exception
-# edges and such) are left out.
+# edges and such) are left out. gcovr's warnings (CMake's compiler probe
+# has no data) go to $dir/gcovr.log.
 gcovr -r . --object-directory "$dir" -f 'src/' -f 'apps/' --exclude-unreachable-branches \
-  --json-summary "$dir/summary.json" --html-details "$dir/html/index.html" "$dir" >/dev/null
+  --json-summary "$dir/summary.json" --html-details "$dir/html/index.html" "$dir" >/dev/null 2>"$dir/gcovr.log"
 python3 - "$dir/summary.json" <<'PY'
 import json, sys
 files = json.load(open(sys.argv[1]))["files"]
