@@ -1,6 +1,6 @@
 #!/bin/sh
 # Fuzzes the HTTP layer: builds the libFuzzer targets of fuzz/ with clang
-# into build/fuzz and runs each for SECONDS (default 8) over a copy of its
+# into build/fuzz and runs each for SECONDS (default 7) over a copy of its
 # seed corpus (fuzz/corpus/<target>, left untouched), with its dictionary
 # (fuzz/url.dict for URLs, fuzz/http.dict for the rest). Prints each
 # target's executions and the coverage it reached (libFuzzer's cov:, edges
@@ -11,7 +11,7 @@
 # FUZZ_TARGETS (a space-separated list) runs some of them only.
 set -e
 cd "$(dirname "$0")/.."
-secs=${1:-8}
+secs=${1:-7}
 dir=build/fuzz
 targets=${FUZZ_TARGETS:-"fuzz_http_request fuzz_http_response fuzz_chunked fuzz_url fuzz_http_client fuzz_http_request_head fuzz_httpd"}
 cmake -S . -B "$dir" -G Ninja -DCMAKE_C_COMPILER=clang -DWEFT_BUILD_FUZZ=ON -DWEFT_BUILD_TESTS=OFF \
