@@ -2,7 +2,7 @@
 # check` and `make bench` each first install what they need (bootstrap).
 BUILD ?= build
 
-.PHONY: all build demo check bench fuzz clean bootstrap
+.PHONY: all build demo check bench fuzz soak coverage clean bootstrap
 
 all: build
 
@@ -19,9 +19,21 @@ demo: build
 check: bootstrap
 	@scripts/check.sh
 
-# The parser's libFuzzer targets, 5 minutes each (clang; build/fuzz).
+# The HTTP layer's libFuzzer targets, 5 minutes each (clang; build/fuzz).
 fuzz: bootstrap
 	@scripts/fuzz.sh 300
+
+# weft-httpbin under wrk and misbehaving clients, SOAK_SECONDS (default
+# 120): fails if the server's fds or memory did not come back (loopback).
+soak: build
+	@scripts/bootstrap.sh bench
+	@scripts/soak.sh $(BUILD)
+
+# The test suite's line and branch coverage per layer (gcc --coverage,
+# gcovr; build/coverage, HTML in build/coverage/html).
+coverage: bootstrap
+	@scripts/bootstrap.sh coverage
+	@scripts/coverage.sh
 
 bench: bootstrap
 	@scripts/bootstrap.sh bench

@@ -8,6 +8,7 @@ pkgs="build-essential cmake ninja-build pkg-config valgrind liburing-dev
       clang libclang-rt-14-dev curl nginx-light
       python3 python3-httpbin python3-httpx python3-nest-asyncio"
 [ "$1" = "bench" ] && pkgs="$pkgs golang-go libuv1-dev wrk libcurl4-openssl-dev"
+[ "$1" = "coverage" ] && pkgs="$pkgs gcovr"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -667,6 +667,24 @@ static int t_500(void *arg) {
 }
 TEST(handler_error_before_responding_gives_500_and_close) { ASSERT_EQ(wt_run_real(t_500, NULL), 0); }
 
+/* Found by fuzz_httpd: the error response to a HEAD request carried the
+ * error text as a body, which a client reads as the start of the next
+ * response. */
+static int t_head_500(void *arg) {
+    (void)arg;
+    fixture fx;
+    start(&fx, NULL, failing, NULL);
+    char buf[1024];
+    size_t n = exchange(fx.port, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", buf, sizeof buf);
+    ASSERT(n > 0 && !strncmp(buf, "HTTP/1.1 500 ", 13));
+    ASSERT(strcasestr(buf, "\r\nContent-Length: 22\r\n"));  /* what GET would get */
+    const char *end = strstr(buf, "\r\n\r\n");
+    ASSERT(end && (size_t)(end + 4 - buf) == n);
+    ASSERT_ERR(stop(&fx), 0);
+    return 0;
+}
+TEST(handler_error_on_head_gives_500_without_a_body) { ASSERT_EQ(wt_run_real(t_head_500, NULL), 0); }
+
 static int splitting(weft_httpd_req *req, weft_httpd_res *res, void *arg) {
     (void)req, (void)arg;
     ASSERT_ERR(weft_httpd_res_header(res, "X-A", "a\r\nSet-Cookie: evil=1"), WEFT_EINVAL);

@@ -482,7 +482,7 @@ int weft__httpd_exchange_run(weft__httpd_exchange *x) {
         c->closing = true;
         if (!w->head_sent) {
             w->status = status_for(err);
-            weft__httpd_send_error(c, w->status);
+            weft__httpd_send_error(c, w->status, w->is_head);
             w->sent = 0;
         }
     }

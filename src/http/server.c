@@ -270,8 +270,11 @@ static const char *error_body(int status) {
 }
 
 /* A response to a request that got no handler (or whose handler failed
- * before starting one): a short text body and Connection: close. */
-void weft__httpd_send_error(weft__httpd_conn *c, int status) {
+ * before starting one): a short text body and Connection: close. To a HEAD
+ * request (is_head) the same head goes without the body: a client reading
+ * a HEAD response takes no body whatever Content-Length says, and would
+ * read the body's bytes as the next response. */
+void weft__httpd_send_error(weft__httpd_conn *c, int status, bool is_head) {
     const char *body = error_body(status);
     char head[256];
     int n = snprintf(head, sizeof head,
@@ -279,7 +282,7 @@ void weft__httpd_send_error(weft__httpd_conn *c, int status) {
                      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
                      status, weft_http_reason(status), weft__httpd_date(c->srv), strlen(body));
     struct iovec iov[2] = { { head, (size_t)n }, { (void *)body, strlen(body) } };
-    weft_stream_writev(c->st, iov, 2);
+    weft_stream_writev(c->st, iov, is_head ? 1 : 2);
     weft__httpd_drain(c);
 }
 
@@ -313,13 +316,13 @@ static void serve_requests(weft__httpd_conn *c) {
     while (!s->stopping) {
         if (wait_first_byte(c)) return;
         weft__httpd_exchange *x = weft__alloc(weft__tls_loop, xsize);
-        if (!x) { weft__httpd_send_error(c, 503); return; }
+        if (!x) { weft__httpd_send_error(c, 503, false); return; }
         weft__httpd_exchange_init(x, c);
         c->nreq++;
         int st = read_head(c, x, &lim);
         int again = 1;
         if (st > 0) {
-            weft__httpd_send_error(c, st);
+            weft__httpd_send_error(c, st, false);
             weft__httpd_log(c, NULL, st, 0);
             weft__httpd_linger(c);
         } else if (st == 0) {

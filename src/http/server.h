@@ -114,8 +114,9 @@ void weft__httpd_exchange_free(weft__httpd_exchange *x);
  * carry another request, -1 to close it, -2 to close it lingering (the
  * client may still be sending a body). */
 int weft__httpd_exchange_run(weft__httpd_exchange *x);
-/* Sends a short error response with Connection: close (no exchange needed). */
-void weft__httpd_send_error(weft__httpd_conn *c, int status);
+/* Sends a short error response with Connection: close (no exchange needed;
+ * no body to a HEAD request). */
+void weft__httpd_send_error(weft__httpd_conn *c, int status, bool is_head);
 /* The Date header's value, cached for the current second. */
 const char *weft__httpd_date(weft_httpd *s);
 /* A Common Log Format line to the access log (r NULL: no request parsed). */
