@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import httpx
@@ -163,26 +164,21 @@ CASES = [
 ]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_reference():
-    port = free_port()
+    # Port 0, read back from werkzeug's "Running on" line: a port picked
+    # beforehand could be taken by a parallel test while werkzeug starts.
+    log = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(["/usr/bin/python3", "-m", "httpbin.core", "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            httpx.get(base + "/get", timeout=1)
-            return proc, base
-        except httpx.HTTPError:
-            if proc.poll() is not None:
-                sys.exit("python3-httpbin exited at start")
-            time.sleep(0.05)
-    sys.exit("python3-httpbin did not answer")
+                             "--port", "0"], stdout=subprocess.DEVNULL, stderr=log)
+    for _ in range(300):
+        log.seek(0)
+        m = re.search(r"Running on (http://127\.0\.0\.1:\d+)", log.read())
+        if m:
+            return proc, m.group(1)
+        if proc.poll() is not None:
+            sys.exit("python3-httpbin exited at start")
+        time.sleep(0.05)
+    sys.exit("python3-httpbin did not start")
 
 
 def start_weft(binary):

@@ -10,10 +10,17 @@ py=/usr/bin/python3
 $py -c 'import httpbin.core' 2>/dev/null || { echo "no httpbin in $py"; exit 77; }
 
 tmp=$(mktemp -d)
-port=$($py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-$py -m httpbin.core --host 127.0.0.1 --port "$port" >"$tmp/httpbin.log" 2>&1 &
+# Port 0, read back from werkzeug's "Running on" line: a port picked
+# beforehand could be taken by a parallel test while werkzeug starts.
+$py -m httpbin.core --host 127.0.0.1 --port 0 >"$tmp/httpbin.log" 2>&1 &
 hb=$!
 trap 'kill $hb 2>/dev/null; wait $hb 2>/dev/null; rm -rf "$tmp"' EXIT
+i=0
+until port=$(sed -n 's|.*Running on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$tmp/httpbin.log") && [ -n "$port" ]; do
+    i=$((i + 1))
+    [ $i -lt 150 ] || { echo "httpbin did not start"; cat "$tmp/httpbin.log"; exit 1; }
+    sleep 0.1
+done
 base=http://127.0.0.1:$port
 i=0
 until curl -s -o /dev/null "$base/get"; do

@@ -22,16 +22,6 @@ extern char **environ;
 static pid_t hb_pid;
 static int hb_port;
 
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    ASSERT(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-    socklen_t len = sizeof a;
-    ASSERT(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static bool port_open(int port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
@@ -45,17 +35,35 @@ static void httpbin_start(void) {
     if (access("/usr/bin/python3", X_OK) ||
         system("/usr/bin/python3 -c 'import httpbin.core' >/dev/null 2>&1") != 0)
         wt_skip("/usr/bin/python3 has no httpbin");
-    hb_port = free_port();
-    char port[16];
-    snprintf(port, sizeof port, "%d", hb_port);
-    char *argv[] = { "python3", "-m", "httpbin.core", "--host", "127.0.0.1", "--port", port, NULL };
+    /* Port 0, read back from werkzeug's "Running on" line (its stderr, in a
+     * file): a port picked beforehand could be taken by a parallel test
+     * while werkzeug starts, and the test would then talk to that. */
+    char log[] = "/tmp/weft-httpbin-log-XXXXXX";
+    int lfd = mkstemp(log);
+    ASSERT(lfd >= 0);
+    char *argv[] = { "python3", "-m", "httpbin.core", "--host", "127.0.0.1", "--port", "0", NULL };
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, lfd, 2);
     ASSERT(posix_spawn(&hb_pid, "/usr/bin/python3", &fa, NULL, argv, environ) == 0);
     posix_spawn_file_actions_destroy(&fa);
-    for (int i = 0; i < 1500 && !port_open(hb_port); i++)
+    close(lfd);
+    hb_port = 0;
+    for (int i = 0; i < 1500 && !hb_port; i++) {
+        char text[4096] = "";
+        FILE *f = fopen(log, "r");
+        ASSERT(f);
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        text[n] = 0;
+        fclose(f);
+        const char *at = strstr(text, "Running on http://127.0.0.1:");
+        if (at) hb_port = atoi(at + strlen("Running on http://127.0.0.1:"));
+        else nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+    }
+    unlink(log);
+    ASSERT(hb_port > 0);
+    for (int i = 0; i < 500 && !port_open(hb_port); i++)
         nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
     ASSERT(port_open(hb_port));
 }

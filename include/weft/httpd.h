@@ -133,7 +133,10 @@ WEFT_EXTERN int weft_httpd_new(weft_httpd **out, const weft_httpd_opts *opts,
 WEFT_EXTERN void weft_httpd_free(weft_httpd *s);
 /* Suspension point (it may resolve `host`). Adds a TCP listener on
  * host:port (as weft_tcp_listen: host NULL = every interface, port "0" = a
- * free one, see weft_httpd_port). Up to 8 listeners. Returns 0,
+ * free one, see weft_httpd_port), with a listen backlog of max_conns (at
+ * most 65535; the kernel caps it at net.core.somaxconn), so that a burst
+ * of connects waits in the kernel rather than in SYN retries. Up to 8
+ * listeners. Returns 0,
  * weft_tcp_listen's codes (-EADDRINUSE, WEFT_ENOTFOUND...), WEFT_EINVAL
  * (port NULL), WEFT_EOVERFLOW (8 listeners already), WEFT_EBUSY (serving).
  * The server owns the socket and closes it when it shuts down or is freed. */
