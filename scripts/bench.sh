@@ -66,10 +66,17 @@ for peer in epoll_ref libuv; do
     END { if (w != "" && r > 0) printf "echo_cpu_us_per_rt_ratio_%s %.3g x\n", p, w / r }' "$figures" | tee -a "$figures"
 done
 
+# HTTP: each part in a run of its own, under run's timeout; the script prints
+# its own ratios (weft / nginx, wrk, libcurl, Go).
+for part in server client delay idle; do
+  run sh scripts/http_bench.sh "$build" $part
+done
+
 # The targets, on stderr: name, limit (the figure must be <= it).
 awk 'BEGIN { m = split("switch_ns 10 switch_ns_ratio_raw 2 spawn_join_ns 60 " \
                        "sleepers_1m_wall_s 1.5 sleepers_1m_rss_per_task_bytes 4608 timers_1m_s 0.5 " \
-                       "echo_cpu_us_per_rt_ratio_epoll_ref 1.10 echo_cpu_us_per_rt_ratio_libuv 1.0", t, " ")
+                       "echo_cpu_us_per_rt_ratio_epoll_ref 1.10 echo_cpu_us_per_rt_ratio_libuv 1.0 " \
+                       "delay_hold_ratio 1.10", t, " ")
              for (i = 1; i < m; i += 2) { limit[t[i]] = t[i + 1]; order[++n] = t[i] } }
      { v[$1] = $2 }
      END { for (i = 1; i <= n; i++) { k = order[i]
