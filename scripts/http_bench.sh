@@ -57,25 +57,31 @@ ratio() {  # name peer: name_ratio_peer = weft's figure / the peer's
     END { if (w != "" && r > 0) printf "%s_ratio_%s %.3g x\n", n, p, w / r }' "$tmp/figures"
 }
 
+# Whether the process runs (an exited child stays a zombie until waited for,
+# and kill -0 still finds it).
+alive() {  # pid
+  state=$(sed -n 's/.*) \(.\).*/\1/p' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
 mem_bytes() {  # pid field: a field of /proc/PID/status ("VmRSS", "VmHWM") in bytes
   awk -v f="$2:" '$1 == f { print $2 * 1024 }' "/proc/$1/status"
 }
 
 # ------------------------------------------------------------- servers
 
-# weft-httpbin on core 0 with as many fds as the hard limit allows; sets
+# weft-httpbin on core 0 (it raises its own fd limit to the hard one); sets
 # $pid and $port.
 start_httpbin() {
   [ -x "$httpbin" ] || { fail "no $httpbin"; return 1; }
-  ( ulimit -n "$nofile"; exec taskset -c 0 "$httpbin" --host 127.0.0.1 --port 0 ) \
-    >"$tmp/httpbin.out" 2>"$tmp/httpbin.err" &
+  taskset -c 0 "$httpbin" --host 127.0.0.1 --port 0 >"$tmp/httpbin.out" 2>"$tmp/httpbin.err" &
   pid=$!
   servers="$servers $pid"
   i=0
   until port=$(sed -n '1s|^listening on http://.*:\([0-9][0-9]*\)/*$|\1|p' "$tmp/httpbin.out") &&
         [ -n "$port" ]; do
     i=$((i + 1))
-    if [ $i -gt 100 ] || ! kill -0 "$pid" 2>/dev/null; then
+    if [ $i -gt 100 ] || ! alive "$pid"; then
       fail "weft-httpbin did not start: $(cat "$tmp/httpbin.err")"
       return 1
     fi
@@ -121,7 +127,7 @@ EOF
   i=0
   until curl -sf -o /dev/null "http://127.0.0.1:$port/"; do
     i=$((i + 1))
-    if [ $i -gt 100 ] || ! kill -0 "$pid" 2>/dev/null; then
+    if [ $i -gt 100 ] || ! alive "$pid"; then
       fail "nginx did not start: $(cat "$d/stderr" "$d/error.log" 2>/dev/null)"
       return 1
     fi
@@ -130,8 +136,16 @@ EOF
   worker=$(pgrep -P "$pid" | head -1)
 }
 
+# SIGTERM, which both servers take as a graceful shutdown; SIGKILL if that
+# has not ended it within 15 s.
 stop() {  # pid
   kill "$1" 2>/dev/null || true
+  i=0
+  while alive "$1" && [ $i -lt 300 ]; do
+    i=$((i + 1))
+    sleep 0.05
+  done
+  kill -9 "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
   servers=$(echo "$servers" | tr ' ' '\n' | grep -vx "$1" | tr '\n' ' ' || true)
 }
@@ -228,7 +242,7 @@ idle_figure() {  # name server_pid
   i=0
   until grep -q '^open' "$tmp/idle.out"; do
     i=$((i + 1))
-    if [ $i -gt 1200 ] || ! kill -0 "$opener" 2>/dev/null; then
+    if [ $i -gt 1200 ] || ! alive "$opener"; then
       kill "$opener" 2>/dev/null || true
       wait "$opener" 2>/dev/null || true
       fail "$1: the connections did not all open"
