@@ -11,11 +11,29 @@
  *     weft_httpd_serve(srv);          // until weft_httpd_shutdown or a cancel
  *     weft_httpd_free(srv);
  *
- * Limits have safe defaults (../shared/DEFAULTS.md): a request over one is
- * answered with the right 4xx/5xx and its connection closed.
+ * The model. weft_httpd_serve accepts connections and runs each in a task
+ * of its own. That task reads a request head, calls the handler, makes sure
+ * the response is complete, and goes on with the next request on the
+ * connection (keep-alive; requests a client pipelined are answered in
+ * order). A handler is straight-line code: reading the body, writing the
+ * response and anything else it waits for suspend only its connection.
  *
- * [the server helper completes this header: every contract, ownership and
- * every error]
+ * Limits have safe defaults (docs/http-server.md and ../shared/DEFAULTS.md
+ * say where each comes from): a request over one is answered with the right
+ * 4xx and its connection closed. Framing that could smuggle a request
+ * (Content-Length with chunked, two Content-Lengths, Transfer-Encoding on
+ * HTTP/1.0, obs-fold, bare LF...) is answered 400 and the connection closed.
+ *
+ * Automatic response headers: Date on every response, and the framing
+ * (Content-Length, or Transfer-Encoding: chunked, or neither for a response
+ * whose end is the connection's close), plus "Connection: close" when the
+ * server will close after the response and "Connection: keep-alive" to an
+ * HTTP/1.0 client that asked for it. No Server header is sent unless the
+ * handler adds one (it tells attackers the software for nothing).
+ *
+ * Everything here follows weft.h's conventions and must be used from tasks
+ * of the one loop that made the server: the server, its requests and
+ * responses are not thread-safe.
  */
 #ifndef WEFT_HTTPD_H
 #define WEFT_HTTPD_H
@@ -26,6 +44,7 @@
 
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,75 +54,253 @@ typedef struct weft_httpd weft_httpd;
 typedef struct weft_httpd_req weft_httpd_req;  /* a request being served */
 typedef struct weft_httpd_res weft_httpd_res;  /* its response, being written */
 
-/* Serves one request. Runs in the connection's task; may suspend. Returns
- * 0, or a negative code: if no response was started the server answers 500,
- * and the connection is closed either way. */
+/* Serves one request. Runs in the connection's task; may suspend. `req` and
+ * `res` are the server's, valid until the handler returns; `arg` is the one
+ * given to weft_httpd_new (or weft_httpd_route).
+ *
+ * Returns 0: the response is finished for it if the handler did not (a
+ * response never started is sent as its status, 200 by default, with an
+ * empty body; a streamed one gets its end). Or a negative code: if no
+ * response was started the server answers one chosen by the code, and the
+ * connection is closed either way:
+ *   WEFT_ETOOBIG (the body passed max_body) -> 413,
+ *   WEFT_EHTTP (a malformed chunked body)   -> 400,
+ *   WEFT_ETIMEDOUT (body_timeout passed)    -> 408,
+ *   anything else                           -> 500.
+ * A response already started is cut short (the client sees a connection
+ * closed before the end of the body). */
 typedef int (*weft_httpd_handler)(weft_httpd_req *req, weft_httpd_res *res, void *arg);
 
-/* Options; zero-initialise: every zero field means the default. */
+enum {
+    /* weft_httpd_serve shuts down gracefully (as weft_httpd_shutdown) on
+     * SIGTERM or SIGINT. While it serves, those two signals are waited for
+     * with weft_signal_wait (weft/signal.h), so they do not kill the
+     * process; after the first one, a second SIGINT finds its default
+     * action again (weft_run's Ctrl-C handling: it cancels main). */
+    WEFT_HTTPD_SIGNALS = 1 << 0,
+};
+
+/* Options; zero-initialise: every zero field means the default. Where each
+ * default comes from is in docs/http-server.md. */
 typedef struct weft_httpd_opts {
-    size_t max_request_line;    /* 0 = 8 KiB -> 414 */
-    size_t max_header_bytes;    /* whole head: 0 = 32 KiB -> 431 */
-    size_t max_headers;         /* 0 = 100 -> 431 */
-    size_t max_body;            /* 0 = 1 MiB -> 413 */
-    int64_t header_timeout;     /* whole head: 0 = 30 s -> 408 and close */
-    int64_t body_timeout;       /* idle while reading a body: 0 = 60 s */
-    int64_t send_timeout;       /* idle while sending: 0 = 60 s */
-    int64_t keepalive_timeout;  /* idle between requests: 0 = 65 s */
-    unsigned max_requests;      /* per connection: 0 = 1000 */
-    size_t max_conns;           /* at once: 0 = 10000 */
-    int64_t grace_period;       /* shutdown: in-flight requests get this long: 0 = 10 s */
-    FILE *access_log;           /* common log format; NULL = off */
-    weft_tls_ctx *tls;          /* serve TLS (borrowed; must outlive the server) */
+    size_t max_request_line;    /* request line, CRLF included: 0 = 8 KiB -> 414 */
+    size_t max_header_bytes;    /* whole head, request line and blank line
+                                   included: 0 = 32 KiB -> 431 */
+    size_t max_headers;         /* header fields: 0 = 100 -> 431 */
+    size_t max_body;            /* request body bytes, however framed: 0 = 1 MiB
+                                   -> 413 (a larger Content-Length is answered
+                                   before the handler runs); SIZE_MAX = none */
+    int64_t header_timeout;     /* the whole head, from the connection's accept
+                                   for its first request, from the head's first
+                                   byte for later ones: 0 = 30 s -> 408 and close */
+    int64_t body_timeout;       /* each wait for body bytes: 0 = 60 s -> 408 */
+    int64_t send_timeout;       /* each flush of the response to the client
+                                   (a handler's write that must drain, a flush,
+                                   an end): 0 = 60 s -> the connection is closed */
+    int64_t keepalive_timeout;  /* idle between requests, no byte of the next
+                                   head yet: 0 = 65 s -> silent close */
+    unsigned max_requests;      /* per connection: 0 = 1000; the last one's
+                                   response says Connection: close */
+    size_t max_conns;           /* at once: 0 = 10000; at the limit the server
+                                   stops accepting (the kernel's backlog queues) */
+    int64_t grace_period;       /* shutdown: in-flight requests get this long,
+                                   then are cancelled: 0 = 10 s */
+    FILE *access_log;           /* a line per response, in the Common Log
+                                   Format, written with fprintf and fflush from
+                                   the loop's thread (blocking stdio: fine for a
+                                   file or a terminal); borrowed, must outlive
+                                   the server; NULL = off */
+    weft_tls_ctx *tls;          /* serve TLS (borrowed; must outlive the
+                                   server): each accepted connection runs
+                                   weft_tls_accept first, within header_timeout */
+    unsigned flags;             /* WEFT_HTTPD_* bits */
+    size_t stack_size;          /* connection tasks' stacks: 0 = the loop's
+                                   default (64 KiB); handlers run on them */
 } weft_httpd_opts;
 
+/* Makes a server that answers every request with handler(req, res, arg).
+ * `opts` may be NULL (defaults) and is copied. Needs a loop on this thread:
+ * the server belongs to it. On success *out is the caller's, released with
+ * weft_httpd_free. Returns 0, WEFT_ENOTASK (no loop on this thread),
+ * WEFT_EINVAL (handler NULL, a negative timeout, flags unknown) or
+ * WEFT_ENOMEM. */
 WEFT_EXTERN int weft_httpd_new(weft_httpd **out, const weft_httpd_opts *opts,
                                weft_httpd_handler handler, void *arg);
+/* Closes the listeners the server still has and frees it. Must not be
+ * called while weft_httpd_serve runs. NULL is a no-op. */
 WEFT_EXTERN void weft_httpd_free(weft_httpd *s);
+/* Suspension point (it may resolve `host`). Adds a TCP listener on
+ * host:port (as weft_tcp_listen: host NULL = every interface, port "0" = a
+ * free one, see weft_httpd_port). Up to 8 listeners. Returns 0,
+ * weft_tcp_listen's codes (-EADDRINUSE, WEFT_ENOTFOUND...), WEFT_EINVAL
+ * (port NULL), WEFT_EOVERFLOW (8 listeners already), WEFT_EBUSY (serving).
+ * The server owns the socket and closes it when it shuts down or is freed. */
 WEFT_EXTERN int weft_httpd_listen(weft_httpd *s, const char *host, const char *port);
+/* Adds a Unix domain socket listener on `path` (weft_unix_listen: an
+ * existing file is not removed, nor is the socket file when the server
+ * closes it). Not a suspension point. Returns 0, weft_unix_listen's codes,
+ * WEFT_EOVERFLOW or WEFT_EBUSY as weft_httpd_listen. */
 WEFT_EXTERN int weft_httpd_listen_unix(weft_httpd *s, const char *path);
+/* Adds `fd`, a listening stream socket (from systemd, a test...), as a
+ * listener. On success the server owns fd (it closes it with weft_close);
+ * on failure it is still the caller's. Returns 0, WEFT_EINVAL (fd < 0),
+ * WEFT_EOVERFLOW or WEFT_EBUSY. */
 WEFT_EXTERN int weft_httpd_listen_fd(weft_httpd *s, int fd);
+/* The local port of the first TCP listener (the one picked for port "0"),
+ * or WEFT_EINVAL if the server has none. */
 WEFT_EXTERN int weft_httpd_port(const weft_httpd *s);
+/* Suspension point. Serves every listener until weft_httpd_shutdown, a
+ * signal (WEFT_HTTPD_SIGNALS) or the cancellation of the calling task.
+ * Then it shuts down gracefully: it closes the listeners (new connections
+ * are refused), closes at once every connection idle between requests,
+ * lets requests in flight finish for up to grace_period (their responses
+ * say Connection: close), then cancels the ones left, and returns once every
+ * connection task has ended. The shutdown itself is shielded from the
+ * caller's cancellation; only grace_period bounds it (a handler that
+ * shields itself from cancellation can hold it longer).
+ * Returns 0 after weft_httpd_shutdown or a signal; WEFT_ECANCELED or
+ * WEFT_ETIMEDOUT after the calling task's cancel or deadline; an accept
+ * error retrying cannot fix (-EINVAL, -EBADF, -ENOTSOCK) after shutting
+ * down the same way; WEFT_EINVAL at once if the server has no listener;
+ * WEFT_EBUSY if it is serving already or served before (a server serves
+ * once: its listeners are closed after). */
 WEFT_EXTERN int weft_httpd_serve(weft_httpd *s);
+/* Asks a serving server to shut down gracefully (see weft_httpd_serve) and
+ * returns at once. Any task of the server's loop may call it, a handler
+ * too (its own request then finishes normally). Before serve it makes
+ * serve shut down as soon as it starts. Idempotent. */
 WEFT_EXTERN void weft_httpd_shutdown(weft_httpd *s);
+/* Connections open now (handy for tests and metrics). */
+WEFT_EXTERN size_t weft_httpd_conns(const weft_httpd *s);
 
-/* --------------------------------------------------------------- request */
+/* --------------------------------------------------------------- request
+ *
+ * Strings returned below are NUL-terminated, borrowed from the request and
+ * valid until its handler returns.
+ */
 
+/* The method, as sent ("GET"). */
 WEFT_EXTERN const char *weft_httpd_req_method(const weft_httpd_req *r);
+/* The request target as sent ("/a/b?x=1"), not decoded. */
 WEFT_EXTERN const char *weft_httpd_req_target(const weft_httpd_req *r);
+/* The target up to '?' ("/a/b"), not decoded. */
 WEFT_EXTERN const char *weft_httpd_req_path(const weft_httpd_req *r);
+/* What follows the '?' ("x=1"), not decoded; "" when there is none. */
 WEFT_EXTERN const char *weft_httpd_req_query(const weft_httpd_req *r);
-WEFT_EXTERN int weft_httpd_req_version(const weft_httpd_req *r);  /* minor: 0 or 1 */
+/* The request's HTTP minor version: 0 or 1. */
+WEFT_EXTERN int weft_httpd_req_version(const weft_httpd_req *r);
+/* The first value of header `name` (case-insensitive), or NULL. */
 WEFT_EXTERN const char *weft_httpd_req_header(const weft_httpd_req *r, const char *name);
+/* How many header fields the request has. */
 WEFT_EXTERN size_t weft_httpd_req_header_count(const weft_httpd_req *r);
+/* The i-th header field, in the order sent: 0, or WEFT_EINVAL if i is out
+ * of range (then *name and *value are untouched). */
 WEFT_EXTERN int weft_httpd_req_header_at(const weft_httpd_req *r, size_t i,
                                          const char **name, const char **value);
+/* The path segment that the router's {name} captured, percent-decoded; NULL
+ * when the route has no such capture (or no router is in use). */
 WEFT_EXTERN const char *weft_httpd_req_param(const weft_httpd_req *r, const char *name);
+/* The client's address (borrowed, as the strings) and its length in *len
+ * (if len is non-NULL). For a Unix socket listener, an AF_UNIX address. */
 WEFT_EXTERN const struct sockaddr *weft_httpd_req_peer(const weft_httpd_req *r, socklen_t *len);
+/* Suspension point. Reads the whole body (de-chunked) into memory the
+ * request owns (freed when the handler returns) and stores a view in *data
+ * and *len (len 0 and *data "" for no body). Sends "100 Continue" first if
+ * the client asked for it. Idempotent: a second call returns the same view.
+ * Returns 0; WEFT_ETOOBIG if the body passes max_body; WEFT_EHTTP for a
+ * malformed chunked body; WEFT_EOF if the client closed before the body's
+ * end; WEFT_ETIMEDOUT if body_timeout passed while waiting; WEFT_EINVAL if
+ * weft_httpd_req_read already consumed part of the body; WEFT_ENOMEM; a
+ * transport error or a cancellation code. Return any of these from the
+ * handler and the server picks the status (see weft_httpd_handler). After
+ * an error the rest of the body is unreadable and the connection closes
+ * after the response. */
 WEFT_EXTERN int weft_httpd_req_body(weft_httpd_req *r, const void **data, size_t *len);
+/* Suspension point. Reads the next up to `len` bytes of the body
+ * (de-chunked) into `buf`, waiting for at least one (each wait bounded by
+ * body_timeout). Sends "100 Continue" first if the client asked for it.
+ * Returns the count (> 0), 0 at the body's end (and for len 0), or the
+ * errors of weft_httpd_req_body (WEFT_ETOOBIG once more than max_body bytes
+ * came; WEFT_EINVAL after weft_httpd_req_body). */
 WEFT_EXTERN ssize_t weft_httpd_req_read(weft_httpd_req *r, void *buf, size_t len);
 
-/* -------------------------------------------------------------- response */
+/* -------------------------------------------------------------- response
+ *
+ * A response is started (its head sent, or queued to be) by the first
+ * weft_httpd_res_send, _write, _flush or _end. Status and headers can be
+ * set until then; later they give WEFT_EINVAL. To a HEAD request the same
+ * head is sent as for GET, Content-Length included, and no body byte.
+ * Write errors from the connection (-EPIPE, -ECONNRESET, WEFT_ETIMEDOUT for
+ * send_timeout) stick: the response is lost and the connection closes.
+ */
 
+/* Sets the status (default 200). Returns 0, or WEFT_EINVAL for a status
+ * outside 200..999 or a response already started. */
 WEFT_EXTERN int weft_httpd_res_status(weft_httpd_res *w, int status);
+/* Adds a header field (name and value are copied). Fields repeat if added
+ * twice. Content-Length, if set, frames a streamed body (writes past it, or
+ * an end short of it, are errors); Transfer-Encoding cannot be set (the
+ * server frames bodies itself); "Connection: close" makes the connection
+ * close after the response; a Date set here replaces the automatic one.
+ * Returns 0; WEFT_EINVAL for a name that is not an HTTP token, a value with
+ * CR, LF, NUL or another control character but tab (response splitting),
+ * Transfer-Encoding, a Content-Length that is not a number, or a response
+ * already started; WEFT_ENOMEM. */
 WEFT_EXTERN int weft_httpd_res_header(weft_httpd_res *w, const char *name, const char *value);
+/* Suspension point. Sends the whole response: `status` (0 = the one set),
+ * a Content-Type of `content_type` (NULL: none added), Content-Length `len`
+ * and the body (borrowed for the call), then flushes it. Returns 0;
+ * WEFT_EINVAL (a response already started, a bad status, a Content-Length
+ * header set that is not `len`, a content_type with CR/LF); WEFT_ENOMEM;
+ * a write error. */
 WEFT_EXTERN int weft_httpd_res_send(weft_httpd_res *w, int status, const char *content_type,
                                     const void *body, size_t len);
+/* Appends `len` bytes to a streamed body (starting the response if need
+ * be): framed by the Content-Length header if one was set, else chunked to
+ * an HTTP/1.1 client, else (HTTP/1.0) delimited by closing the connection.
+ * The bytes are copied; once more than 64 KiB wait to be sent, the call
+ * flushes them (bounded by send_timeout), so a client that reads slowly
+ * slows the handler instead of growing the server's memory. Returns 0;
+ * WEFT_EINVAL (more bytes than the Content-Length set, or the response
+ * ended); WEFT_ENOMEM; a write error; a cancellation code. */
 WEFT_EXTERN int weft_httpd_res_write(weft_httpd_res *w, const void *data, size_t len);
+/* Suspension point. Starts the response if need be and sends everything
+ * written so far (bounded by send_timeout). Returns 0, a write error, or a
+ * cancellation code. */
 WEFT_EXTERN int weft_httpd_res_flush(weft_httpd_res *w);
+/* Suspension point. Finishes the response (the terminating chunk of a
+ * chunked body; a response not started is sent with an empty body) and
+ * flushes it. Returns 0 (also if already ended); WEFT_EINVAL if fewer bytes
+ * were written than the Content-Length set (the connection is then closed,
+ * which tells the client the body was cut); a write error. */
 WEFT_EXTERN int weft_httpd_res_end(weft_httpd_res *w);
+/* Nonzero once the response's head is sent or queued. */
+WEFT_EXTERN int weft_httpd_res_started(const weft_httpd_res *w);
 
 /* ---------------------------------------------------------------- router */
 
+/* A table of routes, matched in the order added. */
 typedef struct weft_httpd_router weft_httpd_router;
+/* Makes an empty router; *out is the caller's (weft_httpd_router_free),
+ * and must outlive the server that uses it. Needs a loop on this thread.
+ * Returns 0, WEFT_ENOTASK or WEFT_ENOMEM. */
 WEFT_EXTERN int weft_httpd_router_new(weft_httpd_router **out);
+/* Frees the router. NULL is a no-op. */
 WEFT_EXTERN void weft_httpd_router_free(weft_httpd_router *rt);
-/* Routes `method` (NULL: any) and `pattern` ("/delay/{n}": {name} captures
- * one path segment, read with weft_httpd_req_param) to handler. */
+/* Routes `method` (NULL: any; a GET route also answers HEAD) and `pattern`
+ * to handler(req, res, arg). A pattern is an absolute path whose segments
+ * are literal or "{name}", which captures one whole non-empty segment (read
+ * with weft_httpd_req_param): "/delay/{n}". Up to 16 segments and 8
+ * captures. The method and pattern are copied. Returns 0, WEFT_EINVAL (a
+ * NULL or relative pattern, a bad capture, too many segments, handler
+ * NULL), WEFT_ENOMEM. */
 WEFT_EXTERN int weft_httpd_route(weft_httpd_router *rt, const char *method, const char *pattern,
                                  weft_httpd_handler handler, void *arg);
-/* The handler to give weft_httpd_new, with the router as its arg: 404 for
- * no path, 405 for a path without the method. */
+/* The handler to give weft_httpd_new, with the router as its arg: runs the
+ * first route matching the path and method; 404 when no route matches the
+ * path, 405 with an Allow header listing the methods when some route
+ * matches the path but none the method. Returns what the route's handler
+ * returns. */
 WEFT_EXTERN int weft_httpd_router_handler(weft_httpd_req *req, weft_httpd_res *res, void *router);
 
 #ifdef __cplusplus

@@ -10,6 +10,14 @@
  * overflowing Content-Length, Content-Length with chunked, Transfer-Encoding
  * other than a final "chunked", Transfer-Encoding on HTTP/1.0, HTTP/1.1
  * requests without Host.
+ *
+ * Where the RFCs leave a choice (parse.c's opening comment gives the
+ * reasons): Content-Length repeated with one value ("5" twice, "5, 5") is
+ * accepted, any difference refused; Content-Length values and chunk sizes
+ * stop below 2^63; empty lines before a request line are skipped (and
+ * counted in its head); a status line may lack the space before an empty
+ * reason; a request target is visible ASCII only, Host an authority's
+ * characters only.
  */
 #ifndef WEFT_HTTP_PARSE_H
 #define WEFT_HTTP_PARSE_H
@@ -35,11 +43,12 @@ enum {
 };
 
 /* Limits the parser enforces; a zero field means "no limit" (callers set
- * their defaults). */
+ * their defaults). Each is refused as soon as the bytes given pass it, head
+ * complete or not, so a caller never needs to buffer more than max_head. */
 typedef struct weft__http_limits {
     size_t max_line;     /* request line / status line, CRLF included */
     size_t max_head;     /* the whole head, request line and blank line included */
-    size_t max_headers;  /* header fields */
+    size_t max_headers;  /* header fields (hdrs_cap, if smaller, bounds them too) */
 } weft__http_limits;
 
 /* A parsed head. The caller provides hdrs (hdrs_cap entries); on success
@@ -49,7 +58,9 @@ typedef struct weft__http_head {
     size_t method_len, target_len;
     int status;                    /* responses: 100..999. Requests, on a
                                       parse error: the status to answer
-                                      (400, 414, 431, 501, 505) */
+                                      (400, 414, 431, 501, 505); responses,
+                                      on a parse error, the same codes as a
+                                      diagnosis */
     const char *reason;            /* responses */
     size_t reason_len;
     int minor;                     /* HTTP/1.<minor>: 0 or 1 */
@@ -57,8 +68,11 @@ typedef struct weft__http_head {
     size_t hdrs_cap, nhdrs;
     /* Framing and connection facts, from the headers. */
     int body;                      /* WEFT__BODY_* */
-    uint64_t content_length;       /* WEFT__BODY_LENGTH */
-    bool keep_alive;               /* the version's default, changed by Connection */
+    uint64_t content_length;       /* the Content-Length field's value (< 2^63),
+                                      0 without one; also set when body is NONE
+                                      (a response to HEAD says what GET would send) */
+    bool keep_alive;               /* the version's default, changed by Connection;
+                                      false for a body framed by CLOSE */
     bool expect_continue;          /* requests: Expect: 100-continue */
     bool upgrade;                  /* Connection: upgrade with an Upgrade header */
 } weft__http_head;
@@ -67,7 +81,10 @@ typedef struct weft__http_head {
  * the blank line included) when it is complete; 0 when more bytes are
  * needed and no limit is passed yet; WEFT_EHTTP for a malformed or
  * ambiguous message, WEFT_ETOOBIG for a passed limit, with h->status set to
- * the status a server should answer (400, 414, 431, 501, 505). */
+ * the status a server should answer (400, 414, 431, 501, 505). The caller
+ * sets h->hdrs and h->hdrs_cap; every other field is output. A parse of a
+ * prefix of some bytes gives 0 or exactly what the whole gives: call again
+ * from the start when more bytes arrive. Never reads past buf + len. */
 ssize_t weft__http_parse_request(const char *buf, size_t len, weft__http_head *h,
                                  const weft__http_limits *lim);
 
@@ -100,7 +117,12 @@ typedef struct weft__chunked {
  * a data run) or WEFT_EHTTP (a bad chunk size, missing CRLF, an oversized
  * size line or trailer: 4 KiB each). Body bytes found are reported as one
  * run, at most `max_data` bytes: *data points into `in` and *dlen says how
- * many (0 if none this call). Call again with the bytes not consumed. */
+ * many (0 if none this call). Call again with the bytes not consumed.
+ * A call returns right after a data run (the run's bytes are the last it
+ * consumed), so each call yields at most one run; framing alone (sizes,
+ * CRLFs, extensions, trailers) is consumed as far as `in` goes. Chunk
+ * extensions and trailer fields are checked for syntax and discarded.
+ * On WEFT_EHTTP *c is unchanged. Once c->done, returns 0. */
 ssize_t weft__chunked_step(weft__chunked *c, const char *in, size_t len, size_t max_data,
                            const char **data, size_t *dlen);
 

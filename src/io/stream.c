@@ -19,6 +19,7 @@
  * the next read finds them.
  */
 #include "internal.h"
+#include "io_internal.h"
 
 #include "weft/io.h"
 #include "weft/stream.h"
@@ -123,6 +124,10 @@ int weft_stream_close(weft_stream *s) {
     if (s->unsent) err = s->werr ? s->werr : weft_stream_drain(s);
     int cerr = weft_stream_free(s);
     return err ? err : cerr;
+}
+
+void *weft__stream_ctx(const weft_stream *s, const weft_transport *ops) {
+    return s && s->ops == ops ? s->ctx : NULL;
 }
 
 /* The checks every suspension point starts with. */

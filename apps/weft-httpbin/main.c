@@ -1,0 +1,115 @@
+/* weft-httpbin [--host H] [--port P] [--access-log]: an httpbin on this
+ * machine, for weft's examples and tests and for anyone who wants one.
+ *
+ * The first line on stdout is "listening on http://HOST:PORT", written as
+ * soon as the socket listens, so scripts started with --port 0 can read the
+ * port there. SIGTERM or SIGINT shuts the server down gracefully: it stops
+ * accepting, lets requests in flight finish (within the server's grace
+ * period) and exits 0. The access log, when asked for, goes to stderr.
+ */
+#include "httpbin.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+typedef struct config {
+    const char *host, *port;
+    bool access_log;
+} config;
+
+static void usage(FILE *f)
+{
+    fputs("usage: weft-httpbin [--host HOST] [--port PORT] [--access-log]\n"
+          "  --host HOST    address to listen on (default 127.0.0.1)\n"
+          "  --port PORT    port to listen on; 0 picks a free one (default 8080)\n"
+          "  --access-log   log each request to stderr (common log format)\n", f);
+}
+
+static int parse_args(int argc, char **argv, config *cfg)
+{
+    static const struct option longopts[] = {
+        {"host", required_argument, NULL, 'H'},
+        {"port", required_argument, NULL, 'p'},
+        {"access-log", no_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    for (int c; (c = getopt_long(argc, argv, "", longopts, NULL)) != -1;) {
+        switch (c) {
+        case 'H': cfg->host = optarg; break;
+        case 'p': cfg->port = optarg; break;
+        case 'l': cfg->access_log = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return 2;
+    }
+    return -1;
+}
+
+static int serve(void *arg)
+{
+    const config *cfg = arg;
+    /* Ten thousand clients waiting on /delay at once is a use this server
+     * is made for; the library's default of 10000 connections is raised. */
+    weft_httpd_opts opts = {
+        .max_conns = 20000,
+        .access_log = cfg->access_log ? stderr : NULL,
+        .flags = WEFT_HTTPD_SIGNALS,  /* SIGTERM, SIGINT: shut down gracefully */
+    };
+    weft_httpd *srv;
+    int err = httpbin_new(&srv, cfg->host, cfg->port, &opts);
+    if (err) {
+        fprintf(stderr, "weft-httpbin: cannot listen on %s port %s: %s\n", cfg->host, cfg->port,
+                weft_strerror(err));
+        return 1;
+    }
+    bool v6 = strchr(cfg->host, ':') != NULL;
+    printf("listening on http://%s%s%s:%d\n", v6 ? "[" : "", cfg->host, v6 ? "]" : "",
+           weft_httpd_port(srv));
+    fflush(stdout);
+    err = weft_httpd_serve(srv);
+    weft_httpd_free(srv);
+    if (err) fprintf(stderr, "weft-httpbin: %s\n", weft_strerror(err));
+    return err ? 1 : 0;
+}
+
+/* Each connection holds a descriptor: allow as many as the hard limit. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    config cfg = {.host = "127.0.0.1", .port = "8080"};
+    int rc = parse_args(argc, argv, &cfg);
+    if (rc >= 0) return rc;
+    raise_fd_limit();
+    /* Blocked from the start, a signal that comes before the server waits
+     * for it stays pending, and the server takes it when it does: a script
+     * that sends SIGTERM as soon as it read the first line is obeyed. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    weft_loop_opts lo = {.flags = WEFT_LOOP_NO_SIGINT};
+    rc = weft_run_opts(&lo, serve, &cfg);
+    if (rc < 0) {
+        fprintf(stderr, "weft-httpbin: %s\n", weft_strerror(rc));
+        return 1;
+    }
+    return rc;
+}

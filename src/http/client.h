@@ -1,0 +1,141 @@
+/* The HTTP client's internals, shared by client.c (the client, its pool,
+ * sending and redirects), request.c (request objects and the head that goes
+ * on the wire) and response.c (reading heads and bodies, decoding).
+ *
+ * Ownership in one picture: the client owns every connection; an idle one
+ * sits on the client's idle list, a busy one is borrowed by exactly one
+ * response (conn->owner) until its body has been read to the end (it goes
+ * back to the idle list) or the response is freed or fails (it is closed).
+ * client.nconns counts both kinds, and is what max_connections bounds.
+ */
+#ifndef WEFT_HTTP_CLIENT_H
+#define WEFT_HTTP_CLIENT_H
+
+#include "parse.h"
+#include "url.h"
+
+#include <weft/http.h>
+
+#include <stdbool.h>
+#include <zlib.h>
+
+/* A header field: name and value in one allocation ("name\0value\0"). */
+typedef struct weft__field {
+    char *name, *value;
+} weft__field;
+
+/* A list of fields, in the order they were added. */
+typedef struct weft__fields {
+    weft__field *v;
+    size_t n, cap;
+} weft__fields;
+
+int weft__fields_add(weft__mem m, weft__fields *f, const char *name, size_t nlen,
+                     const char *value, size_t vlen);
+void weft__fields_free(weft__mem m, weft__fields *f);
+/* Nonzero if the list holds a field called `name` (case-insensitive). */
+bool weft__fields_has(const weft__fields *f, const char *name);
+/* Checks a field: a token for a name, no CR, LF or NUL in the value. */
+bool weft__field_ok(const char *name, size_t nlen, const char *value, size_t vlen);
+
+struct weft_http_request {
+    weft__mem mem;
+    char *method;
+    char *url;
+    weft__fields hdrs;
+    char *query;                  /* "a=1&b=2", encoded; NULL if none */
+    size_t query_len;
+    char *body;                   /* a copy (set_body, set_json) */
+    size_t body_len;
+    bool has_body;
+    weft_http_body_fn body_fn;
+    void *body_ud;
+    int64_t body_length;          /* body_fn's, or -1: chunked */
+};
+
+/* A connection. `owner` is the response reading from it, NULL when idle. */
+typedef struct weft__conn {
+    struct weft__conn *prev, *next;     /* the client's list of all */
+    struct weft__conn *idle_next;       /* the idle list, newest first */
+    weft_stream *s;
+    int fd;
+    char *origin;
+    int64_t idle_since;
+    unsigned uses;
+    weft_http_response *owner;
+} weft__conn;
+
+struct weft_http_client {
+    weft__mem mem;
+    weft_http_client_opts o;          /* defaults filled in; strings not kept */
+    weft__url base;                   /* base.buf NULL: none */
+    weft__fields hdrs;                /* default headers */
+    char *ua;
+    weft_tls_ctx *tls;                /* made on the first https request */
+    weft_tls_opts tls_opts;           /* strings copied into tls_strings */
+    char *tls_strings;
+    weft__conn *all, *idle;
+    size_t nconns, nidle;
+    weft_lock lock;                   /* only for cond: a pool waiter's wait */
+    weft_cond cond;                   /* a slot or idle connection came free */
+};
+
+/* What one exchange sends: the request as redirects have changed it. */
+typedef struct weft__exchange {
+    const weft_http_request *req;
+    const char *method;
+    weft__url url;
+    bool send_body;
+    bool strip_credentials;
+} weft__exchange;
+
+struct weft_http_response {
+    weft__mem mem;
+    weft_http_client *c;
+    weft__conn *conn;              /* NULL once the body is done or failed */
+    int status;
+    const char *reason;
+    char *head;                    /* the head, copied, fields NUL-ended */
+    const char **names, **values;  /* views into head */
+    size_t nfields;
+    char *url;
+    /* framing */
+    int framing;                   /* WEFT__BODY_* */
+    uint64_t left;
+    weft__chunked ck;
+    bool keep_alive, raw_done;
+    /* decoding */
+    int enc;                       /* ENC_* in response.c */
+    bool zinit, zend, zraw_tried;
+    unsigned zfills;
+    size_t zfirst;
+    z_stream z;
+    unsigned char *zin;
+    /* results */
+    bool done;                     /* the decoded body has ended */
+    int err;                       /* sticky: a failed read */
+    char *body;
+    size_t body_len, body_pos;
+    bool have_body;
+    weft_http_timings t;
+    int64_t t_start;
+};
+
+/* response.c */
+int weft__response_read_head(weft_http_client *c, weft__conn *k, const weft__exchange *x,
+                             weft_http_response **out, bool *nothing);
+void weft__response_finish_timing(weft_http_response *r);
+/* Reads and drops what is left of a small body so its connection can be
+ * reused; closes the connection if more than `max` bytes are left. */
+void weft__response_discard(weft_http_response *r, size_t max);
+
+/* client.c */
+void weft__conn_release(weft_http_client *c, weft__conn *k, bool reuse);
+/* Leaves `sc` and maps a WEFT_ETIMEDOUT that it caught to `code`. */
+int weft__scope_end(weft_scope *sc, int err, int code);
+
+/* request.c */
+int weft__request_write(weft_http_client *c, weft_stream *s, const weft__exchange *x,
+                        bool *body_used);
+
+#endif

@@ -1,0 +1,479 @@
+/* One request and its response (include/weft/httpd.h's request and
+ * response sections): the head's copy that the accessors read, the body
+ * reader (Content-Length or chunked, 100-continue sent on the first read),
+ * the response writer (framing chosen when the head goes out), and what
+ * happens after the handler: finishing the response, draining a small
+ * unread body so that the connection can carry the next request.
+ */
+#include "internal.h"
+#include "server.h"
+
+#include <weft/http.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Unread body the server reads and drops after a handler to keep the
+ * connection (Go's net/http drains up to 256 KiB; nginx discards any size
+ * within its timeouts); more than this and closing is cheaper. */
+#define DRAIN_MAX (64 * 1024)
+/* A streamed response flushes itself once this much waits to be sent: the
+ * stream's own read limit, so a connection holds at most ~64 KiB each way. */
+#define WRITE_HIGH_WATER (64 * 1024)
+
+static weft__httpd_exchange *of_req(const weft_httpd_req *r) {
+    return (weft__httpd_exchange *)(void *)r;  /* req is the first member */
+}
+
+static weft_loop *L(void) { return weft__tls_loop; }
+
+/* ------------------------------------------------------------- the head */
+
+void weft__httpd_exchange_init(weft__httpd_exchange *x, weft__httpd_conn *c) {
+    memset(x, 0, sizeof *x);
+    x->req.c = c;
+    x->req.h.hdrs = x->hdrs;
+    x->req.h.hdrs_cap = c->srv->o.max_headers;
+    x->res.c = c;
+    x->res.req = &x->req;
+    x->res.status = 200;
+}
+
+/* Ends a view with a NUL in the copy: the byte after each view is a
+ * separator (space, colon, CR, or trailing whitespace), never content. */
+static const char *terminate(const char *p, size_t len) {
+    if (!len) return "";
+    ((char *)p)[len] = 0;
+    return p;
+}
+
+static void setup_body(weft_httpd_req *r) {
+    httpd_body *b = &r->b;
+    if (r->h.body == WEFT__BODY_LENGTH) b->left = r->h.content_length;
+    b->done = r->h.body == WEFT__BODY_NONE || (r->h.body == WEFT__BODY_LENGTH && !b->left);
+    b->continue_due = r->h.expect_continue && r->h.minor == 1 && !b->done;
+}
+
+/* Copies the head (len bytes) out of the stream's buffer, which the body's
+ * reads will move, and parses the copy so that every view points into it. */
+int weft__httpd_exchange_setup(weft__httpd_exchange *x, const char *head, size_t len,
+                               const weft__http_limits *lim) {
+    weft_httpd_req *r = &x->req;
+    size_t tlen = r->h.target_len;
+    char *buf = weft__alloc(L(), len + 2 * (tlen + 1) + 1);
+    if (!buf) return WEFT_ENOMEM;
+    memcpy(buf, head, len);
+    buf[len] = 0;
+    r->buf = buf;
+    if (weft__http_parse_request(buf, len, &r->h, lim) != (ssize_t)len) return WEFT_EHTTP;
+    r->h.method = terminate(r->h.method, r->h.method_len);
+    r->h.target = terminate(r->h.target, r->h.target_len);
+    for (size_t i = 0; i < r->h.nhdrs; i++) {
+        weft__hdr *f = &r->h.hdrs[i];
+        f->name = terminate(f->name, f->name_len);
+        f->value = terminate(f->value, f->value_len);
+    }
+    const char *q = memchr(r->h.target, '?', tlen);
+    r->path_len = q ? (size_t)(q - r->h.target) : tlen;
+    char *path = buf + len + 1;
+    memcpy(path, r->h.target, r->path_len);
+    path[r->path_len] = 0;
+    r->path = path;
+    r->query = q ? q + 1 : "";
+    r->segs = path + r->path_len + 1;
+    memcpy(r->segs, path, r->path_len + 1);
+    for (char *p = r->segs; *p; p++) if (*p == '/') *p = 0;
+    setup_body(r);
+    return 0;
+}
+
+void weft__httpd_exchange_free(weft__httpd_exchange *x) {
+    weft__free(L(), x->req.buf);
+    weft__free(L(), x->req.b.whole);
+    weft__free(L(), x->res.hdrs);
+    weft__free(L(), x);
+}
+
+/* ------------------------------------------------------- request access */
+
+const char *weft_httpd_req_method(const weft_httpd_req *r) { return r->h.method; }
+const char *weft_httpd_req_target(const weft_httpd_req *r) { return r->h.target; }
+const char *weft_httpd_req_path(const weft_httpd_req *r) { return r->path; }
+const char *weft_httpd_req_query(const weft_httpd_req *r) { return r->query; }
+int weft_httpd_req_version(const weft_httpd_req *r) { return r->h.minor; }
+size_t weft_httpd_req_header_count(const weft_httpd_req *r) { return r->h.nhdrs; }
+
+const char *weft_httpd_req_header(const weft_httpd_req *r, const char *name) {
+    for (size_t i = 0; i < r->h.nhdrs; i++)
+        if (!strcasecmp(r->h.hdrs[i].name, name)) return r->h.hdrs[i].value;
+    return NULL;
+}
+
+int weft_httpd_req_header_at(const weft_httpd_req *r, size_t i, const char **name,
+                             const char **value) {
+    if (i >= r->h.nhdrs) return WEFT_EINVAL;
+    if (name) *name = r->h.hdrs[i].name;
+    if (value) *value = r->h.hdrs[i].value;
+    return 0;
+}
+
+const char *weft_httpd_req_param(const weft_httpd_req *r, const char *name) {
+    for (size_t i = 0; i < r->nparams; i++)
+        if (!strcmp(r->pname[i], name)) return r->pval[i];
+    return NULL;
+}
+
+const struct sockaddr *weft_httpd_req_peer(const weft_httpd_req *r, socklen_t *len) {
+    if (len) *len = r->c->peer_len;
+    return (const struct sockaddr *)&r->c->peer;
+}
+
+/* ------------------------------------------------------------- the body */
+
+/* Peeks at least `want` body bytes within body_timeout. */
+static ssize_t body_peek(weft_httpd_req *r, size_t want, const void **data) {
+    weft_scope sc;
+    weft_scope_enter(&sc, weft_deadline_after(r->c->srv->o.body_timeout));
+    ssize_t n = weft_stream_peek(r->c->st, want, data);
+    int caught = weft_scope_leave(&sc);
+    return caught ? caught : n;
+}
+
+/* The client waits for our go-ahead before sending the body (RFC 9110
+ * 10.1.1): given on the first read, so a handler that answers without
+ * reading never makes the client send it. Not once the response started. */
+static int send_continue(weft_httpd_req *r) {
+    r->b.continue_due = false;
+    if (of_req(r)->res.head_sent) return 0;
+    static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    int err = weft_stream_write(r->c->st, line, sizeof line - 1);
+    return err ? err : weft__httpd_drain(r->c);
+}
+
+static ssize_t read_length(weft_httpd_req *r, void *buf, size_t len) {
+    const void *data;
+    ssize_t n = body_peek(r, 1, &data);
+    if (n < 0) return n;
+    size_t k = (size_t)n < len ? (size_t)n : len;
+    if (k > r->b.left) k = (size_t)r->b.left;
+    memcpy(buf, data, k);
+    weft_stream_consume(r->c->st, k);
+    r->b.left -= k;
+    r->b.done = !r->b.left;
+    return (ssize_t)k;
+}
+
+static ssize_t read_chunked(weft_httpd_req *r, void *buf, size_t len) {
+    httpd_body *b = &r->b;
+    for (size_t want = 1;;) {
+        const void *data;
+        ssize_t n = body_peek(r, want, &data);
+        if (n < 0) return n;
+        const char *run;
+        size_t rlen;
+        ssize_t used = weft__chunked_step(&b->ch, data, (size_t)n, len, &run, &rlen);
+        if (used < 0) return WEFT_EHTTP;
+        if (rlen) memcpy(buf, run, rlen);
+        weft_stream_consume(r->c->st, (size_t)used);
+        if (rlen) return (ssize_t)rlen;
+        if (b->ch.done) { b->done = true; return 0; }
+        want = used ? 1 : (size_t)n + 1;
+    }
+}
+
+/* Reads body bytes; an error sticks and makes the connection close. */
+static ssize_t body_read(weft_httpd_req *r, void *buf, size_t len) {
+    httpd_body *b = &r->b;
+    if (b->failed) return b->failed;
+    if (b->done || !len) return 0;
+    ssize_t n = b->continue_due ? send_continue(r) : 0;
+    if (!n) n = r->h.body == WEFT__BODY_CHUNKED ? read_chunked(r, buf, len)
+                                                : read_length(r, buf, len);
+    if (n > 0 && (b->got += (uint64_t)n) > r->c->srv->o.max_body) n = WEFT_ETOOBIG;
+    if (n == WEFT_EOF || (n == 0 && !b->done)) n = WEFT_EOF;
+    if (n < 0 && n != WEFT_ECANCELED) {
+        b->failed = (int)n;
+        r->c->closing = true;
+    }
+    return n;
+}
+
+ssize_t weft_httpd_req_read(weft_httpd_req *r, void *buf, size_t len) {
+    if (r->b.whole) return WEFT_EINVAL;
+    ssize_t n = body_read(r, buf, len);
+    if (n > 0) r->b.streamed = true;
+    return n;
+}
+
+/* Grows the whole-body buffer to hold `need` bytes. */
+static int whole_reserve(httpd_body *b, size_t *cap, size_t need) {
+    if (need <= *cap) return 0;
+    size_t ncap = *cap ? *cap : 4096;
+    while (ncap < need) ncap *= 2;
+    char *p = weft__realloc(L(), b->whole, ncap);
+    if (!p) return WEFT_ENOMEM;
+    b->whole = p;
+    *cap = ncap;
+    return 0;
+}
+
+int weft_httpd_req_body(weft_httpd_req *r, const void **data, size_t *len) {
+    httpd_body *b = &r->b;
+    if (b->streamed) return WEFT_EINVAL;
+    size_t cap = 0, max = r->c->srv->o.max_body;
+    if (!b->whole) {
+        /* A Content-Length (<= max_body, checked before the handler) is
+         * allocated at once; a chunked body grows by doubling. */
+        bool sized = r->h.body == WEFT__BODY_LENGTH;
+        int err = whole_reserve(b, &cap, sized ? (size_t)b->left + 1 : 1);
+        while (!err && !b->done) {
+            if (!(err = whole_reserve(b, &cap, b->whole_len + (sized ? 1 : 1024)))) {
+                size_t room = cap - b->whole_len - 1;
+                if (max - b->whole_len < room) room = max - b->whole_len + 1;
+                ssize_t n = body_read(r, b->whole + b->whole_len, room);
+                if (n < 0) err = (int)n;
+                else b->whole_len += (size_t)n;
+            }
+        }
+        if (err) return err;
+        b->whole[b->whole_len] = 0;
+    }
+    *data = b->whole;
+    *len = b->whole_len;
+    return 0;
+}
+
+/* Reads and drops an unread body of at most DRAIN_MAX bytes after the
+ * handler. 0 if the connection can go on. */
+static int discard_body(weft_httpd_req *r) {
+    if (r->b.done) return 0;
+    if (r->b.continue_due) return -1;  /* the client never sent it */
+    char buf[1024];
+    for (size_t total = 0; total <= DRAIN_MAX;) {
+        ssize_t n = body_read(r, buf, sizeof buf);
+        if (n <= 0) return n == 0 ? 0 : -1;
+        total += (size_t)n;
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------ responses */
+
+static bool is_tchar(unsigned char ch) {
+    return (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+static bool valid_name(const char *s) {
+    if (!*s) return false;
+    for (; *s; s++) if (!is_tchar((unsigned char)*s)) return false;
+    return true;
+}
+
+/* Values: visible characters, spaces and tabs, obs-text; never CR, LF, NUL
+ * or another control character (response splitting). */
+static bool valid_value(const char *s) {
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return false;
+    }
+    return true;
+}
+
+static bool parse_u64(const char *s, uint64_t *out) {
+    uint64_t v = 0;
+    if (!*s) return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10) return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = v;
+    return true;
+}
+
+int weft_httpd_res_status(weft_httpd_res *w, int status) {
+    if (w->head_sent || status < 200 || status > 999) return WEFT_EINVAL;
+    w->status = status;
+    return 0;
+}
+
+static int append_hdr(weft_httpd_res *w, const char *name, const char *value) {
+    size_t need = w->hlen + strlen(name) + strlen(value) + 5;
+    if (need > w->hcap) {
+        size_t cap = w->hcap ? w->hcap * 2 : 256;
+        while (cap < need) cap *= 2;
+        char *p = weft__realloc(L(), w->hdrs, cap);
+        if (!p) return WEFT_ENOMEM;
+        w->hdrs = p;
+        w->hcap = cap;
+    }
+    w->hlen += (size_t)sprintf(w->hdrs + w->hlen, "%s: %s\r\n", name, value);
+    return 0;
+}
+
+int weft_httpd_res_header(weft_httpd_res *w, const char *name, const char *value) {
+    if (w->head_sent || !name || !value || !valid_name(name) || !valid_value(value))
+        return WEFT_EINVAL;
+    if (!strcasecmp(name, "transfer-encoding")) return WEFT_EINVAL;
+    if (!strcasecmp(name, "connection")) {
+        /* The server owns Connection; "close" is the one wish it takes. */
+        if (strstr(value, "close") || strstr(value, "Close")) w->c->closing = true;
+        return 0;
+    }
+    uint64_t cl = 0;
+    bool is_cl = !strcasecmp(name, "content-length");
+    if (is_cl && (w->has_cl || !parse_u64(value, &cl))) return WEFT_EINVAL;
+    int err = append_hdr(w, name, value);
+    if (err) return err;
+    if (is_cl) w->has_cl = true, w->cl = cl;
+    if (!strcasecmp(name, "date")) w->has_date = true;
+    return 0;
+}
+
+/* Whether the connection can carry another request after this response:
+ * decided when the head goes out, so that it can say so. */
+static void decide_close(weft_httpd_res *w) {
+    weft__httpd_conn *c = w->c;
+    weft_httpd_req *r = w->req;
+    if (!r->h.keep_alive || c->srv->stopping || c->nreq >= c->srv->o.max_requests)
+        c->closing = true;
+    if (!r->b.done && (r->b.continue_due ||
+                       (r->h.body == WEFT__BODY_LENGTH && r->b.left > DRAIN_MAX)))
+        c->closing = true;
+}
+
+enum { HEAD_WHOLE, HEAD_STREAM };
+
+/* Queues the status line and headers; `mode` picks the framing: WHOLE with
+ * a Content-Length of `len`, STREAM with the one set, or chunked, or (to
+ * an HTTP/1.0 client) none, the close ending the body. */
+static int send_head(weft_httpd_res *w, int mode, uint64_t len) {
+    char line[160];
+    w->no_body = w->status < 200 || w->status == 204 || w->status == 304;
+    int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", w->status, weft_http_reason(w->status));
+    if (!w->has_date)
+        n += snprintf(line + n, sizeof line - (size_t)n, "Date: %s\r\n", weft__httpd_date(w->c->srv));
+    struct iovec iov[3] = { { line, (size_t)n }, { w->hdrs, w->hlen }, { 0, 0 } };
+    char tail[96];
+    size_t t = 0;
+    if (!w->no_body && mode == HEAD_WHOLE && !w->has_cl)
+        t += (size_t)snprintf(tail, sizeof tail, "Content-Length: %llu\r\n", (unsigned long long)len);
+    else if (!w->no_body && mode == HEAD_STREAM && !w->has_cl && w->req->h.minor == 1)
+        t += (size_t)snprintf(tail, sizeof tail, "Transfer-Encoding: chunked\r\n"), w->chunked = !w->is_head;
+    else if (!w->no_body && mode == HEAD_STREAM && !w->has_cl && !w->is_head)
+        w->c->closing = true;  /* HTTP/1.0: the close ends the body */
+    decide_close(w);
+    if (w->c->closing)
+        t += (size_t)snprintf(tail + t, sizeof tail - t, "Connection: close\r\n");
+    else if (w->req->h.minor == 0)
+        t += (size_t)snprintf(tail + t, sizeof tail - t, "Connection: keep-alive\r\n");
+    t += (size_t)snprintf(tail + t, sizeof tail - t, "\r\n");
+    iov[2] = (struct iovec){ tail, t };
+    int err = weft_stream_writev(w->c->st, iov, 3);
+    if (!err) w->head_sent = true;
+    return err;
+}
+
+/* Records a write error: it sticks, and the connection will close. */
+static int write_failed(weft_httpd_res *w, int err) {
+    if (err && err != WEFT_ECANCELED) w->err = err;
+    if (err) w->c->closing = true;
+    return err;
+}
+
+static int flush(weft_httpd_res *w) {
+    return write_failed(w, weft__httpd_drain(w->c));
+}
+
+int weft_httpd_res_send(weft_httpd_res *w, int status, const char *content_type,
+                        const void *body, size_t len) {
+    if (w->head_sent || (status && (status < 200 || status > 999)) ||
+        (w->has_cl && w->cl != len) || (content_type && !valid_value(content_type)))
+        return WEFT_EINVAL;
+    if (status) w->status = status;
+    int err = content_type ? append_hdr(w, "Content-Type", content_type) : 0;
+    if (!err) err = send_head(w, HEAD_WHOLE, len);
+    if (!err && len && !w->is_head && !w->no_body) err = weft_stream_write(w->c->st, body, len);
+    if (err) return write_failed(w, err);
+    w->sent = len;
+    w->ended = true;
+    return flush(w);
+}
+
+int weft_httpd_res_write(weft_httpd_res *w, const void *data, size_t len) {
+    if (w->err) return w->err;
+    if (w->ended || (w->has_cl && w->sent + len > w->cl)) return WEFT_EINVAL;
+    int err = w->head_sent ? 0 : send_head(w, HEAD_STREAM, 0);
+    if (err || !len) return write_failed(w, err);
+    w->sent += len;
+    if (w->is_head || w->no_body) return 0;
+    if (w->chunked) {
+        char size[20];
+        int n = snprintf(size, sizeof size, "%zx\r\n", len);
+        struct iovec iov[3] = { { size, (size_t)n }, { (void *)data, len }, { "\r\n", 2 } };
+        err = weft_stream_writev(w->c->st, iov, 3);
+    } else {
+        err = weft_stream_write(w->c->st, data, len);
+    }
+    if (err) return write_failed(w, err);
+    return weft_stream_unsent(w->c->st) > WRITE_HIGH_WATER ? flush(w) : 0;
+}
+
+int weft_httpd_res_flush(weft_httpd_res *w) {
+    if (w->err) return w->err;
+    int err = w->head_sent ? 0 : send_head(w, HEAD_STREAM, 0);
+    return err ? write_failed(w, err) : flush(w);
+}
+
+int weft_httpd_res_end(weft_httpd_res *w) {
+    if (w->err) return w->err;
+    if (w->ended) return 0;
+    int err = 0;
+    if (!w->head_sent) err = send_head(w, w->has_cl ? HEAD_STREAM : HEAD_WHOLE, 0);
+    else if (w->chunked) err = weft_stream_write(w->c->st, "0\r\n\r\n", 5);
+    if (err) return write_failed(w, err);
+    w->ended = true;
+    bool short_body = w->has_cl && w->sent < w->cl && !w->is_head && !w->no_body;
+    if (short_body) w->c->closing = true;
+    err = flush(w);
+    return err ? err : short_body ? WEFT_EINVAL : 0;
+}
+
+int weft_httpd_res_started(const weft_httpd_res *w) { return w->head_sent; }
+
+/* ------------------------------------------------------ after the handler */
+
+static int status_for(int err) {
+    switch (err) {
+    case WEFT_ETOOBIG: return 413;
+    case WEFT_EHTTP: return 400;
+    case WEFT_ETIMEDOUT: return 408;
+    default: return 500;
+    }
+}
+
+/* A Content-Length over max_body is refused before the handler runs: no
+ * byte of it is read, and a client waiting on 100-continue sends none. */
+static bool body_too_big(weft_httpd_req *r) {
+    return r->h.body == WEFT__BODY_LENGTH && r->h.content_length > r->c->srv->o.max_body;
+}
+
+int weft__httpd_exchange_run(weft__httpd_exchange *x) {
+    weft_httpd_req *r = &x->req;
+    weft_httpd_res *w = &x->res;
+    weft__httpd_conn *c = r->c;
+    w->is_head = !strcmp(r->h.method, "HEAD");
+    int err = body_too_big(r) ? WEFT_ETOOBIG : c->srv->handler(r, w, c->srv->arg);
+    if (!err && !w->ended) err = weft_httpd_res_end(w);
+    if (err) {
+        c->closing = true;
+        if (!w->head_sent) {
+            w->status = status_for(err);
+            weft__httpd_send_error(c, w->status);
+            w->sent = 0;
+        }
+    }
+    weft__httpd_log(c, r, w->status, w->is_head ? 0 : w->sent);
+    if (!err && !c->closing && discard_body(r) == 0) return 0;
+    return r->b.done ? -1 : -2;  /* -2: the client may still be sending */
+}

@@ -1,0 +1,464 @@
+/* The HTTP/1.1 message parser (parse.h): request and response heads, the
+ * framing facts drawn from their headers, and the chunked transfer coding.
+ *
+ * Each head parse runs in two passes. The first is syntax: it walks the
+ * bytes once, left to right, and stops at the first byte that cannot belong
+ * to a well-formed head, at the end of the head, or at the end of the bytes
+ * it may look at. That last bound is the input clamped to the limits, so a
+ * head passing a limit is refused as soon as the bytes that pass it arrive,
+ * and a parse of any prefix of the input gives either 0 or the answer the
+ * whole would give. The second pass, over the complete head only, reads the
+ * fields that decide framing (Content-Length, Transfer-Encoding, Host,
+ * Connection, Expect, Upgrade) and refuses every ambiguity that lets two
+ * parsers disagree about where a message ends.
+ *
+ * Choices where the RFCs leave room, all on the strict side except where
+ * noted:
+ *  - Content-Length repeated with the same value (as fields or as a comma
+ *    list: "5, 5") is accepted, as RFC 9110 section 8.6 allows and Go and
+ *    curl do: it cannot be read two ways. Different values, an empty list
+ *    element, anything but digits, and values of 2^63 or more are refused.
+ *  - Transfer-Encoding: a list whose elements are all "chunked" exactly
+ *    once; an unknown coding is 501 in a request (RFC 9112 section 6.1),
+ *    chunked twice or an empty element 400. Responses get the same rules
+ *    (any violation is WEFT_EHTTP) rather than the RFC's read-until-close
+ *    for a non-final chunked: a client has no business guessing.
+ *  - The request target is visible ASCII only (no obs-text), Host only the
+ *    characters of an authority (no "/", "@" or spaces).
+ *  - Empty lines before a request line are skipped (RFC 9112 section 2.2:
+ *    a client may send a CRLF after a POST body); they count in the head's
+ *    length and its limit.
+ *  - A status line may lack the space before an empty reason ("HTTP/1.1
+ *    200\r\n"): lenient, as every client is, and harmless to framing.
+ */
+#include "parse.h"
+
+#include <weft.h>
+
+#include <string.h>
+
+/* ------------------------------------------------------------ characters */
+
+/* Character classes, one bit each, for the bytes of a head. */
+enum {
+    TCHAR = 1,   /* token: ALPHA DIGIT and !#$%&'*+-.^_`|~ (RFC 9110 5.6.2) */
+    FIELD = 2,   /* in a field value or reason: VCHAR, SP, HTAB, obs-text */
+    TARGET = 4,  /* in a request target: visible ASCII */
+    HOST = 8,    /* in a Host value: unreserved, sub-delims, "%", ":", "[", "]" */
+};
+static const unsigned char cclass[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2, 15, 6, 7, 15, 15, 15, 15, 14, 14, 15, 15, 14, 15, 15, 6,
+    15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 14, 6, 14, 6, 6,
+    6, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+    15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 6, 14, 7, 15,
+    7, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+    15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 6, 7, 6, 15, 0,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
+static bool is(char c, int cls) { return cclass[(unsigned char)c] & cls; }
+static bool is_ows(char c) { return c == ' ' || c == '\t'; }
+static char lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; }
+
+/* Values at or past 2^63 are refused (Content-Length, chunk sizes): every
+ * caller can then hold a length in an off_t or ssize_t. */
+#define MAX_LENGTH ((uint64_t)INT64_MAX)
+
+bool weft__http_token_eq(const char *tok, size_t len, const char *lower_lit) {
+    size_t i = 0;
+    for (; i < len; i++)
+        if (!lower_lit[i] || lower(tok[i]) != lower_lit[i]) return false;
+    return lower_lit[i] == '\0';
+}
+
+const char *weft__http_find(const weft__http_head *h, const char *name, size_t *len) {
+    for (size_t i = 0; i < h->nhdrs; i++) {
+        const weft__hdr *f = &h->hdrs[i];
+        if (f->name_len != strlen(name)) continue;
+        size_t k = 0;
+        while (k < f->name_len && lower(f->name[k]) == lower(name[k])) k++;
+        if (k < f->name_len) continue;
+        *len = f->value_len;
+        return f->value;
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- syntax */
+
+/* The syntax pass returns a position (> 0) past what it parsed, NEED when
+ * the bytes end first, or a negative status (-400, -505). */
+#define NEED 0
+
+/* Sets the status to answer and returns the error for it. */
+static ssize_t fail(weft__http_head *h, int status) {
+    h->status = status;
+    return status == 414 || status == 431 ? WEFT_ETOOBIG : WEFT_EHTTP;
+}
+
+/* The CRLF at b[i]: i + 2, NEED, or -400 (a bare CR, or anything else). */
+static ssize_t crlf(const char *b, size_t i, size_t end) {
+    if (i == end) return NEED;
+    if (b[i] != '\r') return -400;
+    if (i + 1 == end) return NEED;
+    return b[i + 1] == '\n' ? (ssize_t)(i + 2) : -400;
+}
+
+/* "HTTP/x.y" at b[i], followed by `next`: i + 8, NEED, -400 for anything
+ * but that shape, -505 for a version other than 1.0 and 1.1. */
+static ssize_t version(const char *b, size_t i, size_t end, char next, int *minor) {
+    static const char shape[] = "HTTP/0.0";
+    for (size_t k = 0; k < 9; k++) {
+        if (i + k == end) return NEED;
+        char c = b[i + k];
+        bool ok = k == 8 ? c == next : shape[k] == '0' ? c >= '0' && c <= '9' : c == shape[k];
+        if (!ok) return -400;
+    }
+    if (b[i + 5] != '1' || b[i + 7] > '1') return -505;
+    *minor = b[i + 7] - '0';
+    return (ssize_t)(i + 8);
+}
+
+/* Empty lines before a request: sets *pos past the complete ones and
+ * returns 1, NEED (a CR ends the bytes), or -400. */
+static ssize_t skip_empty_lines(const char *b, size_t end, size_t *pos) {
+    for (*pos = 0; *pos < end && (b[*pos] == '\r' || b[*pos] == '\n');) {
+        ssize_t r = crlf(b, *pos, end);
+        if (r <= 0) return r;
+        *pos = (size_t)r;
+    }
+    return 1;
+}
+
+/* The request line at b[i, end): its end, CRLF included. */
+static ssize_t request_line(const char *b, size_t i, size_t end, weft__http_head *h) {
+    size_t m = i;
+    while (i < end && is(b[i], TCHAR)) i++;
+    if (i == end) return NEED;
+    if (i == m || b[i] != ' ') return -400;
+    size_t t = ++i;
+    while (i < end && is(b[i], TARGET)) i++;
+    if (i == end) return NEED;
+    if (i == t || b[i] != ' ') return -400;
+    ssize_t r = version(b, i + 1, end, '\r', &h->minor);
+    if (r <= 0) return r;
+    h->method = b + m, h->method_len = t - 1 - m;
+    h->target = b + t, h->target_len = i - t;
+    return crlf(b, (size_t)r, end);
+}
+
+/* The status line at b[0, end): its end, CRLF included. */
+static ssize_t status_line(const char *b, size_t end, weft__http_head *h) {
+    ssize_t r = version(b, 0, end, ' ', &h->minor);
+    if (r <= 0) return r;
+    size_t i = (size_t)r + 1;
+    int status = 0;
+    for (size_t k = 0; k < 3; k++, i++) {
+        if (i == end) return NEED;
+        if (b[i] < '0' || b[i] > '9' || (k == 0 && b[i] == '0')) return -400;
+        status = status * 10 + (b[i] - '0');
+    }
+    if (i == end) return NEED;
+    if (b[i] == ' ') i++;
+    else if (b[i] != '\r') return -400;
+    size_t s = i;
+    while (i < end && is(b[i], FIELD)) i++;
+    h->status = status;
+    h->reason = b + s, h->reason_len = i - s;
+    return crlf(b, i, end);
+}
+
+/* One field line at b[i, end) into *f: its end, CRLF included. Whitespace
+ * before the colon, a leading space (obs-fold), a control character in the
+ * value and a CR without LF are all -400. */
+static ssize_t field_line(const char *b, size_t i, size_t end, weft__hdr *f) {
+    size_t n = i;
+    while (i < end && is(b[i], TCHAR)) i++;
+    if (i == end) return NEED;
+    if (i == n || b[i] != ':') return -400;
+    f->name = b + n, f->name_len = i - n;
+    for (i++; i < end && is_ows(b[i]);) i++;
+    size_t v = i;
+    while (i < end && is(b[i], FIELD)) i++;
+    ssize_t r = crlf(b, i, end);
+    if (r <= 0) return r;
+    while (i > v && is_ows(b[i - 1])) i--;
+    f->value = b + v, f->value_len = i - v;
+    return r;
+}
+
+/* The field lines and the blank line from b[i, end), at most `max` fields:
+ * the head's end, NEED, -400, or -431 for one field too many. */
+static ssize_t field_lines(const char *b, size_t i, size_t end, weft__http_head *h, size_t max) {
+    for (h->nhdrs = 0;;) {
+        if (i < end && b[i] != '\r' && h->nhdrs == max) return -431;
+        if (i == end || b[i] == '\r') return crlf(b, i, end);
+        weft__hdr f;
+        ssize_t r = field_line(b, i, end, &f);
+        if (r <= 0) return r;
+        h->hdrs[h->nhdrs++] = f;
+        i = (size_t)r;
+    }
+}
+
+/* --------------------------------------------------------------- framing */
+
+/* Walks a comma-separated list: the next element of v[*i, n), trimmed of
+ * whitespace, possibly empty. False past the last one. Start with *i = 0. */
+static bool list_next(const char *v, size_t n, size_t *i, const char **e, size_t *elen) {
+    if (*i > n) return false;
+    size_t s = *i, k = s;
+    while (k < n && v[k] != ',') k++;
+    *i = k + 1;
+    while (s < k && is_ows(v[s])) s++;
+    while (k > s && is_ows(v[k - 1])) k--;
+    *e = v + s, *elen = k - s;
+    return true;
+}
+
+/* What the framing fields say, gathered over all of them. */
+typedef struct facts {
+    bool has_cl, cl_bad;            /* Content-Length: seen, malformed or conflicting */
+    uint64_t cl;
+    bool has_te, te_bad, te_unknown; /* Transfer-Encoding: seen, empty element, other coding */
+    int chunked;                    /* how many times "chunked" was listed */
+    int hosts;
+    bool host_bad;
+    bool close, keep_alive, conn_upgrade, has_upgrade;
+} facts;
+
+/* Content-Length: 1*DIGIT, as a list of equal values if repeated. */
+static void content_length(facts *x, const char *v, size_t n) {
+    const char *e;
+    size_t len, i = 0;
+    while (list_next(v, n, &i, &e, &len)) {
+        uint64_t cl = 0;
+        x->cl_bad |= len == 0;
+        for (size_t k = 0; k < len && !x->cl_bad; k++) {
+            unsigned d = (unsigned char)e[k] - '0';
+            x->cl_bad = d > 9 || cl > (MAX_LENGTH - d) / 10;
+            cl = cl * 10 + d;
+        }
+        x->cl_bad |= x->has_cl && cl != x->cl;
+        x->has_cl = true, x->cl = cl;
+    }
+}
+
+static void transfer_encoding(facts *x, const char *v, size_t n) {
+    const char *e;
+    size_t len, i = 0;
+    x->has_te = true;
+    while (list_next(v, n, &i, &e, &len)) {
+        if (len == 0) x->te_bad = true;
+        else if (weft__http_token_eq(e, len, "chunked")) x->chunked++;
+        else x->te_unknown = true;
+    }
+}
+
+static void connection(facts *x, const char *v, size_t n) {
+    const char *e;
+    size_t len, i = 0;
+    while (list_next(v, n, &i, &e, &len)) {
+        x->close |= weft__http_token_eq(e, len, "close");
+        x->keep_alive |= weft__http_token_eq(e, len, "keep-alive");
+        x->conn_upgrade |= weft__http_token_eq(e, len, "upgrade");
+    }
+}
+
+static void gather(facts *x, weft__http_head *h) {
+    for (size_t i = 0; i < h->nhdrs; i++) {
+        const weft__hdr *f = &h->hdrs[i];
+        const char *v = f->value;
+        size_t n = f->value_len;
+        if (weft__http_token_eq(f->name, f->name_len, "content-length")) content_length(x, v, n);
+        else if (weft__http_token_eq(f->name, f->name_len, "transfer-encoding")) transfer_encoding(x, v, n);
+        else if (weft__http_token_eq(f->name, f->name_len, "connection")) connection(x, v, n);
+        else if (weft__http_token_eq(f->name, f->name_len, "upgrade")) x->has_upgrade = true;
+        else if (weft__http_token_eq(f->name, f->name_len, "expect"))
+            h->expect_continue |= h->minor == 1 && weft__http_token_eq(v, n, "100-continue");
+        else if (weft__http_token_eq(f->name, f->name_len, "host")) {
+            x->hosts++;
+            for (size_t k = 0; k < n; k++) x->host_bad |= !is(v[k], HOST);
+        }
+    }
+}
+
+/* Checks the framing fields and sets body, content_length and the
+ * connection facts. Returns 0 or the status to refuse with. */
+static int framing(weft__http_head *h, bool request) {
+    facts x = { 0 };
+    h->expect_continue = false;
+    gather(&x, h);
+    if (x.cl_bad) return 400;
+    if (x.has_te && (h->minor == 0 || x.has_cl || x.te_bad)) return 400;
+    if (x.te_unknown) return 501;
+    if (x.chunked > 1) return 400;
+    if (request && (x.hosts > 1 || x.host_bad || (h->minor == 1 && x.hosts == 0))) return 400;
+    h->body = x.has_te ? WEFT__BODY_CHUNKED : x.has_cl ? WEFT__BODY_LENGTH : WEFT__BODY_NONE;
+    h->content_length = x.has_cl ? x.cl : 0;
+    h->keep_alive = !x.close && (h->minor == 1 || x.keep_alive);
+    h->upgrade = x.conn_upgrade && x.has_upgrade;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ heads */
+
+static void head_reset(weft__http_head *h) {
+    h->method = h->target = h->reason = NULL;
+    h->method_len = h->target_len = h->reason_len = 0;
+    h->status = 0, h->minor = 0, h->nhdrs = 0;
+    h->body = WEFT__BODY_NONE, h->content_length = 0;
+    h->keep_alive = h->expect_continue = h->upgrade = false;
+}
+
+static size_t clamp(size_t len, size_t limit) { return limit && limit < len ? limit : len; }
+
+/* The fields after the first line (ending at `start`), limits applied, then
+ * the framing. */
+static ssize_t rest(const char *buf, size_t len, size_t start, weft__http_head *h,
+                    const weft__http_limits *lim, bool request) {
+    size_t end = clamp(len, lim->max_head);
+    size_t max = lim->max_headers && lim->max_headers < h->hdrs_cap ? lim->max_headers : h->hdrs_cap;
+    ssize_t r = field_lines(buf, start, end, h, max);
+    if (r == NEED) return lim->max_head && len >= lim->max_head ? fail(h, 431) : 0;
+    if (r < 0) return fail(h, (int)-r);
+    int status = framing(h, request);
+    return status ? fail(h, status) : r;
+}
+
+/* The first line's result, turned into the parse's. The line was scanned
+ * up to line_end (its start + max_line) or to the head's limit, whichever
+ * came first: NEED there means the line passed that limit. */
+static ssize_t first_line(ssize_t r, size_t len, size_t line_end, const weft__http_limits *lim,
+                          weft__http_head *h) {
+    if (r < 0) return fail(h, (int)-r);
+    if (r > 0) return r;
+    if (lim->max_line && line_end <= clamp(len, lim->max_head)) return fail(h, 414);
+    if (lim->max_head && len >= lim->max_head) return fail(h, 431);
+    return 0;
+}
+
+ssize_t weft__http_parse_request(const char *buf, size_t len, weft__http_head *h,
+                                 const weft__http_limits *lim) {
+    head_reset(h);
+    size_t end = clamp(len, lim->max_head), start;
+    ssize_t r = skip_empty_lines(buf, end, &start);
+    size_t line_end = lim->max_line ? start + lim->max_line : SIZE_MAX;
+    if (r > 0) r = request_line(buf, start, line_end < end ? line_end : end, h);
+    r = first_line(r, len, line_end, lim, h);
+    return r <= 0 ? r : rest(buf, len, (size_t)r, h, lim, true);
+}
+
+ssize_t weft__http_parse_response(const char *buf, size_t len, weft__http_head *h,
+                                  const char *method, const weft__http_limits *lim) {
+    head_reset(h);
+    size_t end = clamp(clamp(len, lim->max_head), lim->max_line);
+    ssize_t r = first_line(status_line(buf, end, h), len, lim->max_line, lim, h);
+    if (r <= 0) return r;
+    int status = h->status;
+    r = rest(buf, len, (size_t)r, h, lim, false);
+    if (r < 0) return r;
+    h->status = status;
+    bool head = method && !strcmp(method, "HEAD");
+    bool tunnel = method && !strcmp(method, "CONNECT") && status / 100 == 2;
+    if (head || tunnel || status / 100 == 1 || status == 204 || status == 304) {
+        h->body = WEFT__BODY_NONE;
+    } else if (h->body == WEFT__BODY_NONE) {
+        h->body = WEFT__BODY_CLOSE;
+        h->keep_alive = false;
+    }
+    return r;
+}
+
+/* ---------------------------------------------------------------- chunked */
+
+/* Decoder states. */
+enum { C_SIZE, C_EXT, C_SIZE_LF, C_DATA, C_DATA_CR, C_DATA_LF,
+       C_TRAILER, C_TNAME, C_TVALUE, C_TLF, C_END_LF, C_DONE };
+
+/* A size line (digits, extensions, CRLF) and the trailer section may each
+ * take this many bytes: far more than any sender needs, and it bounds what
+ * a peer can make us read without a byte of body. */
+#define CHUNK_LINE_MAX 4096
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    c = lower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* One byte of a size line. Returns the next state or -1. */
+static int size_byte(weft__chunked *c, char ch) {
+    if (++c->line > CHUNK_LINE_MAX) return -1;
+    int d = hexval(ch);
+    if (c->state == C_SIZE && d >= 0) {
+        if (c->left > (MAX_LENGTH - (uint64_t)d) / 16) return -1;
+        c->left = c->left * 16 + (uint64_t)d;
+        return C_SIZE;
+    }
+    if (c->line == 1) return -1;  /* no digit */
+    if (ch == '\r') return C_SIZE_LF;
+    if (c->state == C_SIZE) return ch == ';' ? C_EXT : -1;
+    return is(ch, FIELD) ? C_EXT : -1;
+}
+
+/* After a size line's CRLF. */
+static int size_done(weft__chunked *c) {
+    c->line = 0;
+    return c->left ? C_DATA : C_TRAILER;
+}
+
+/* One byte of the trailer section. Returns the next state or -1. */
+static int trailer_byte(weft__chunked *c, char ch) {
+    if (++c->trailer_bytes > CHUNK_LINE_MAX) return -1;
+    switch (c->state) {
+    case C_TRAILER: return ch == '\r' ? C_END_LF : is(ch, TCHAR) ? C_TNAME : -1;
+    case C_TNAME: return ch == ':' ? C_TVALUE : is(ch, TCHAR) ? C_TNAME : -1;
+    case C_TVALUE: return ch == '\r' ? C_TLF : is(ch, FIELD) ? C_TVALUE : -1;
+    case C_TLF: return ch == '\n' ? C_TRAILER : -1;
+    default: return ch == '\n' ? C_DONE : -1;  /* C_END_LF */
+    }
+}
+
+/* One framing byte in any state but C_DATA and C_DONE. */
+static int frame_byte(weft__chunked *c, char ch) {
+    switch (c->state) {
+    case C_SIZE: case C_EXT: return size_byte(c, ch);
+    case C_SIZE_LF: return ch == '\n' && c->line < CHUNK_LINE_MAX ? size_done(c) : -1;
+    case C_DATA_CR: return ch == '\r' ? C_DATA_LF : -1;
+    case C_DATA_LF: return ch == '\n' ? C_SIZE : -1;
+    default: return trailer_byte(c, ch);
+    }
+}
+
+ssize_t weft__chunked_step(weft__chunked *c, const char *in, size_t len, size_t max_data,
+                           const char **data, size_t *dlen) {
+    weft__chunked s = *c;  /* a failed call changes nothing */
+    size_t i = 0;
+    *data = NULL, *dlen = 0;
+    while (i < len && s.state != C_DONE) {
+        if (s.state == C_DATA) {
+            size_t n = len - i < max_data ? len - i : max_data;
+            if (n > s.left) n = (size_t)s.left;
+            if (n) *data = in + i, *dlen = n;
+            i += n, s.left -= n;
+            if (!s.left) s.state = C_DATA_CR;
+            break;
+        }
+        int next = frame_byte(&s, in[i++]);
+        if (next < 0) return WEFT_EHTTP;
+        s.state = next;
+    }
+    s.done = s.state == C_DONE;
+    *c = s;
+    return (ssize_t)i;
+}

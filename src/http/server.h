@@ -1,0 +1,124 @@
+/* The HTTP server's internals, shared by server.c (listeners, connections,
+ * shutdown), exchange.c (one request and its response) and router.c.
+ *
+ * Ownership: the server owns its listeners and a list of connections; each
+ * connection is owned by its task, which frees it when it ends; a request
+ * and its response live in one heap block (an exchange) made when a head
+ * starts to arrive and freed when the response is done, so a connection idle
+ * between requests holds only its stream and its small record.
+ */
+#ifndef WEFT_HTTP_SERVER_H
+#define WEFT_HTTP_SERVER_H
+
+#include "parse.h"
+
+#include <weft/httpd.h>
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#define HTTPD_MAX_LISTENERS 8
+#define HTTPD_MAX_PARAMS 8
+
+typedef struct weft__httpd_conn weft__httpd_conn;
+
+struct weft_httpd {
+    weft_httpd_opts o;                /* with the defaults filled in */
+    weft_httpd_handler handler;
+    void *arg;
+    int lfd[HTTPD_MAX_LISTENERS];
+    size_t nl;
+    weft_event stop;                  /* set by weft_httpd_shutdown */
+    weft_event drained;               /* set when the last connection ends while stopping */
+    weft_sem slots;                   /* max_conns */
+    bool served;                      /* serve ran (a server serves once) */
+    bool stopping;                    /* shutting down: no new request starts */
+    int accept_err;                   /* a fatal accept error, reported by serve */
+    weft__httpd_conn *conns;          /* every open connection (doubly linked) */
+    size_t nconns;
+    long date_sec;                    /* the second `date` was made for */
+    char date[32];                    /* IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT" */
+};
+
+/* A connection. Invariant: on srv->conns from its task's start to its end;
+ * `idle` is true exactly while the task waits for the first byte of a head
+ * with nothing buffered (shutdown cancels those at once). */
+struct weft__httpd_conn {
+    weft_httpd *srv;
+    weft__httpd_conn *prev, *next;
+    int fd;
+    weft_stream *st;
+    weft_scope *scope;                /* the task's outer scope, on its stack */
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    int64_t accepted;                 /* weft_now() at accept */
+    unsigned nreq;                    /* requests begun */
+    bool idle;
+    bool closing;                     /* the current response is the last */
+};
+
+/* Body reading state of a request. */
+typedef struct httpd_body {
+    uint64_t left;                    /* LENGTH: bytes not yet read */
+    uint64_t got;                     /* bytes delivered so far */
+    weft__chunked ch;
+    bool done;                        /* every byte delivered (or no body) */
+    bool failed;                      /* an error: the rest is unreadable */
+    bool continue_due;                /* the client waits for 100 Continue */
+    bool streamed;                    /* weft_httpd_req_read consumed some */
+    char *whole;                      /* weft_httpd_req_body's copy */
+    size_t whole_len;
+} httpd_body;
+
+struct weft_httpd_req {
+    weft__httpd_conn *c;
+    weft__http_head h;                /* views into buf */
+    char *buf;                        /* the head's copy, views NUL-terminated */
+    const char *path, *query;
+    char *segs;                       /* the path again, '/' turned into NULs */
+    size_t path_len;
+    httpd_body b;
+    size_t nparams;
+    const char *pname[HTTPD_MAX_PARAMS], *pval[HTTPD_MAX_PARAMS];
+};
+
+struct weft_httpd_res {
+    weft__httpd_conn *c;
+    weft_httpd_req *req;
+    int status;
+    char *hdrs;                       /* "Name: value\r\n" lines added by the handler */
+    size_t hlen, hcap;
+    uint64_t cl;                      /* the Content-Length header set, if has_cl */
+    uint64_t sent;                    /* body bytes written (counted for HEAD too) */
+    int err;                          /* a sticky write error */
+    bool has_cl, has_date, head_sent, ended, chunked, is_head, no_body;
+};
+
+/* One request and its response, with the header array after it. */
+typedef struct weft__httpd_exchange {
+    weft_httpd_req req;
+    weft_httpd_res res;
+    weft__hdr hdrs[];
+} weft__httpd_exchange;
+
+/* exchange.c */
+void weft__httpd_exchange_init(weft__httpd_exchange *x, weft__httpd_conn *c);
+int weft__httpd_exchange_setup(weft__httpd_exchange *x, const char *head, size_t len,
+                               const weft__http_limits *lim);
+void weft__httpd_exchange_free(weft__httpd_exchange *x);
+/* Runs the handler and completes the response: 0 if the connection may
+ * carry another request, -1 to close it, -2 to close it lingering (the
+ * client may still be sending a body). */
+int weft__httpd_exchange_run(weft__httpd_exchange *x);
+/* Sends a short error response with Connection: close (no exchange needed). */
+void weft__httpd_send_error(weft__httpd_conn *c, int status);
+/* The Date header's value, cached for the current second. */
+const char *weft__httpd_date(weft_httpd *s);
+/* A Common Log Format line to the access log (r NULL: no request parsed). */
+void weft__httpd_log(weft__httpd_conn *c, const weft_httpd_req *r, int status, uint64_t bytes);
+/* Flushes the stream within send_timeout. */
+int weft__httpd_drain(weft__httpd_conn *c);
+/* nginx's lingering close: half-close, drop what still comes for a while. */
+void weft__httpd_linger(weft__httpd_conn *c);
+
+#endif
