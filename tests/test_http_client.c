@@ -140,6 +140,15 @@ static void body_is(weft_http_response *r, const char *want) {
 
 #define RUN(fn) ASSERT_EQ(wt_run_real(fn, NULL), 0)
 
+typedef struct job { weft_http_client *c; const char *url; int err; } job;
+static void *do_get(void *arg) {
+    job *j = arg;
+    weft_http_response *r = NULL;
+    j->err = weft_http_get(j->c, j->url, &r);
+    weft_http_response_free(r);
+    return NULL;
+}
+
 /* ----------------------------------------------------------- good cases */
 
 static int keepalive(void *arg) {
@@ -158,8 +167,21 @@ static int keepalive(void *arg) {
         ASSERT_EQ(t.reused, i > 0);
         weft_http_response_free(r);
     }
+    /* A response freed with its body unread but buffered keeps the
+     * connection; one whose body is still on the wire closes it. */
+    weft_http_request *q;
+    ASSERT_ERR(weft_http_request_new(&q, "GET", url(&s, "/x")), 0);
+    weft_http_response *r;
+    ASSERT_ERR(weft_http_send(c, q, WEFT_HTTP_STREAM, &r), 0);
+    char one;
+    ASSERT_EQ(weft_http_response_read(r, &one, 1), 1);
+    weft_http_response_free(r);
+    weft_http_request_free(q);
     ASSERT_EQ(s.accepts, 1);
-    ASSERT_EQ(s.requests, 3);
+    ASSERT_EQ(s.requests, 4);
+    ASSERT_ERR(weft_http_get(c, url(&s, "/x"), &r), 0);
+    weft_http_response_free(r);
+    ASSERT_EQ(s.accepts, 1);
     ASSERT(strstr(s.head, "GET /x HTTP/1.1\r\n"));
     ASSERT(strcasestr(s.head, "\r\nHost: 127.0.0.1:"));
     ASSERT(strcasestr(s.head, "\r\nUser-Agent: weft/"));
@@ -570,7 +592,7 @@ TEST(redirect_loop_stops_at_max_redirects) { RUN(redirect_loop); }
 
 static int bomb(void *arg) {
     (void)arg;
-    size_t len = 8 << 20;
+    size_t len = 4 << 20;
     char *zeros = calloc(1, len);
     blob b;
     b.p = compressed_response(zeros, len, 31, "gzip");
@@ -579,7 +601,7 @@ static int bomb(void *arg) {
     srv s;
     srv_start(&s, srv_blob, NULL);
     s.ud = &b;
-    weft_http_client_opts o = { .max_body = 1 << 20 };
+    weft_http_client_opts o = { .max_body = 256 << 10 };
     weft_http_client *c = client(&o);
     weft_http_response *r;
     ASSERT_ERR(weft_http_get(c, url(&s, "/"), &r), WEFT_ETOOBIG);
@@ -607,6 +629,13 @@ static int pool_timeout(void *arg) {
     weft_http_response *held, *r;
     ASSERT_ERR(weft_http_send(c, q, WEFT_HTTP_STREAM, &held), 0);
     ASSERT_ERR(weft_http_send(c, q, 0, &r), WEFT_EPOOLTIMEOUT);
+    /* Cancelled while waiting for a slot: it leaves the queue cleanly. */
+    job j = { c, url(&s, "/"), 1 };
+    weft_task *t = weft_spawn(do_get, &j);
+    weft_sleep(20 * WEFT_MILLISECOND);
+    weft_cancel(t);
+    ASSERT_ERR(weft_join(t, NULL), 0);
+    ASSERT_ERR(j.err, WEFT_ECANCELED);
     body_is(held, "hello");   /* reading to the end frees the slot */
     ASSERT_ERR(weft_http_send(c, q, 0, &r), 0);
     weft_http_response_free(r);
@@ -620,15 +649,6 @@ static int pool_timeout(void *arg) {
 TEST(all_connections_busy_is_a_pool_timeout) { RUN(pool_timeout); }
 
 /* ------------------------------------------------------- cancellation */
-
-typedef struct job { weft_http_client *c; const char *url; int err; } job;
-static void *do_get(void *arg) {
-    job *j = arg;
-    weft_http_response *r = NULL;
-    j->err = weft_http_get(j->c, j->url, &r);
-    weft_http_response_free(r);
-    return NULL;
-}
 
 /* Replies slowly, in pieces: the client waits at every stage. */
 static void srv_slow(srv *s, int fd) {

@@ -103,7 +103,8 @@ typedef struct weft_http_client_opts {
 
 /* Makes a client; `opts` may be NULL (every default). Needs a loop on this
  * thread (its allocator is used). *out is the caller's: weft_http_client_free.
- * Returns 0, WEFT_EINVAL (out NULL, a default header without ':' or with
+ * Returns 0, WEFT_ENOTASK (no loop on this thread), WEFT_EINVAL (out NULL,
+ * a default header without ':' or with
  * CR/LF, a bad user agent), WEFT_EURL (a bad base_url) or WEFT_ENOMEM. */
 WEFT_EXTERN int weft_http_client_new(weft_http_client **out, const weft_http_client_opts *opts);
 /* Closes every connection, idle or not, and frees the client. No request
@@ -122,7 +123,8 @@ WEFT_EXTERN void weft_http_client_free(weft_http_client *c);
 
 /* Makes a request for `method` (a token: "GET", "PATCH"...; sent as given)
  * and `url` (absolute, or relative to the client's base_url; checked when
- * sent). *out is the caller's: weft_http_request_free. Returns 0,
+ * sent). *out is the caller's: weft_http_request_free. It uses the calling
+ * thread's loop's allocator, or the C library's outside a loop. Returns 0,
  * WEFT_EINVAL (a NULL or empty argument, a method that is not a token) or
  * WEFT_ENOMEM. */
 WEFT_EXTERN int weft_http_request_new(weft_http_request **out, const char *method, const char *url);
@@ -255,8 +257,10 @@ WEFT_EXTERN void weft_http_response_timings(const weft_http_response *r, weft_ht
  * raise_for_status), WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_http_raise_for_status(const weft_http_response *r);
 /* Frees the response. If its body was not read to the end, its connection
- * is closed (its slot released): reading a body out just to keep a
- * connection is the caller's choice. Not a suspension point. NULL: no-op. */
+ * is closed (its slot released), unless the rest of a Content-Length body
+ * is buffered already: then it is dropped and the connection kept. Reading
+ * a body out just to keep a connection is the caller's choice. Not a
+ * suspension point. NULL: no-op. */
 WEFT_EXTERN void weft_http_response_free(weft_http_response *r);
 
 /* The standard reason phrase of `status` ("Not Found"), or "" for a code

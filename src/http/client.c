@@ -93,6 +93,7 @@ static int client_setup(weft_http_client *c, const weft_http_client_opts *o) {
 
 int weft_http_client_new(weft_http_client **out, const weft_http_client_opts *opts) {
     if (!out) return WEFT_EINVAL;
+    if (!weft_loop_current()) return WEFT_ENOTASK;
     weft_http_client_opts none = { 0 };
     weft__mem m = weft__mem_here();
     weft_http_client *c = weft__mem_alloc(m, sizeof *c);

@@ -382,7 +382,14 @@ void weft_http_response_timings(const weft_http_response *r, weft_http_timings *
 
 void weft_http_response_free(weft_http_response *r) {
     if (!r) return;
-    /* A body not read to its end leaves the connection mid-message. */
+    /* A body not read to its end leaves the connection mid-message, unless
+     * the rest of it is buffered already: then dropping it costs nothing
+     * and keeps the connection. */
+    if (r->conn && r->framing == WEFT__BODY_LENGTH && r->left <= weft_stream_buffered(r->conn->s)) {
+        weft_stream_consume(r->conn->s, (size_t)r->left);
+        r->left = 0;
+        end_raw(r);
+    }
     if (r->conn) fail(r, WEFT_ECLOSED);
     if (r->zinit) inflateEnd(&r->z);
     weft__mem m = r->mem;
