@@ -2,7 +2,7 @@
 # check` and `make bench` each first install what they need (bootstrap).
 BUILD ?= build
 
-.PHONY: all build demo check bench clean bootstrap
+.PHONY: all build demo check bench fuzz clean bootstrap
 
 all: build
 
@@ -18,6 +18,10 @@ demo: build
 
 check: bootstrap
 	@scripts/check.sh
+
+# The parser's libFuzzer targets, 5 minutes each (clang; build/fuzz).
+fuzz: bootstrap
+	@scripts/fuzz.sh 300
 
 bench: bootstrap
 	@scripts/bootstrap.sh bench

@@ -46,3 +46,5 @@ run build/ucontext -DWEFT_SWITCH=ucontext
 # Under emulation a million tasks would take minutes: that case runs natively.
 WEFT_TEST_TIMEOUT_SCALE=4 CTEST_EXCLUDE=million \
   run build/aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DWEFT_WITH_HTTP=OFF
+# The parser's fuzzers, briefly (`make fuzz` runs them for 5 minutes each).
+echo "== fuzz smoke"; scripts/fuzz.sh 10

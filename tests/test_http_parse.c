@@ -457,6 +457,16 @@ TEST(request_fields_over_the_callers_array_get_431) {
     ASSERT_EQ(parse_once(s, strlen(s), true, NULL, &H, hdrs, 2), strlen(s));
 }
 
+TEST(request_fields_are_never_written_past_hdrs_cap) {
+    weft__hdr few[3];
+    memset(few, 0xa5, sizeof few);
+    lim.max_headers = 0;
+    const char *s = "GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n";
+    weft__http_head h = { .hdrs = few, .hdrs_cap = 2 };
+    ASSERT_ERR(weft__http_parse_request(s, strlen(s), &h, &lim), WEFT_ETOOBIG);
+    for (size_t i = 0; i < sizeof few[2]; i++) ASSERT_EQ(((unsigned char *)&few[2])[i], 0xa5);
+}
+
 TEST(request_head_over_max_head_gets_431) {
     const char *s = "GET / HTTP/1.1\r\nHost: h\r\nX: 0123456789\r\n\r\n";
     lim.max_head = strlen(s) - 1;

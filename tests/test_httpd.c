@@ -492,16 +492,20 @@ static int t_body_limit(void *arg) {
     weft_httpd_opts o = { .max_body = 10 };
     start(&fx, &o, counting_echo, NULL);
     handler_calls = 0;
-    /* Content-Length over the limit: refused before the handler, unread. */
-    expect_status_and_close(fx.port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n",
-                            "HTTP/1.1 413 ");
-    ASSERT_EQ(handler_calls, 0);
+    /* Content-Length over the limit: refused on the first read, before
+     * the client is asked for the body. */
+    char buf[4096];
+    exchange(fx.port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n"
+                      "Expect: 100-continue\r\n\r\n", buf, sizeof buf);
+    ASSERT(!strncmp(buf, "HTTP/1.1 413 ", 13));
+    ASSERT(!strstr(buf, "100 Continue"));
+    ASSERT(strstr(buf, "\r\nConnection: close\r\n"));
+    ASSERT_EQ(handler_calls, 1);
     /* A chunked body that grows past it. */
     expect_status_and_close(fx.port, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                                      "8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n", "HTTP/1.1 413 ");
-    ASSERT_EQ(handler_calls, 1);
+    ASSERT_EQ(handler_calls, 2);
     /* At the limit: fine. */
-    char buf[4096];
     exchange(fx.port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\n"
                       "0123456789", buf, sizeof buf);
     ASSERT(!strncmp(buf, "HTTP/1.1 200 OK\r\n", 17));
@@ -968,3 +972,90 @@ static int t_api(void *arg) {
     return 0;
 }
 TEST(bad_arguments_are_refused_and_reason_phrases_known) { ASSERT_EQ(wt_run_real(t_api, NULL), 0); }
+
+static int t_body_timeout(void *arg) {
+    (void)arg;
+    fixture fx;
+    weft_httpd_opts o = { .body_timeout = 300 * WEFT_MILLISECOND };
+    start(&fx, &o, echo, NULL);
+    int64_t t0 = weft_now();
+    expect_status_and_close(fx.port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",
+                            "HTTP/1.1 408 ");
+    ASSERT(weft_now() - t0 < 3 * WEFT_SECOND);
+    ASSERT_ERR(stop(&fx), 0);
+    return 0;
+}
+TEST(body_that_stops_coming_gets_408_after_body_timeout) { ASSERT_EQ(wt_run_real(t_body_timeout, NULL), 0); }
+
+static int t_big_unread(void *arg) {
+    (void)arg;
+    fixture fx;
+    start(&fx, NULL, hello, NULL);
+    int fd = dial(fx.port);
+    put(fd, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n");
+    char buf[4096];
+    read_all(fd, buf, sizeof buf);  /* answered, then closed: not worth draining */
+    ASSERT(!strncmp(buf, "HTTP/1.1 200 OK\r\n", 17));
+    ASSERT(strstr(buf, "\r\nConnection: close\r\n"));
+    weft_close(fd);
+    ASSERT_ERR(stop(&fx), 0);
+    return 0;
+}
+TEST(large_unread_body_closes_the_connection_after_the_response) {
+    ASSERT_EQ(wt_run_real(t_big_unread, NULL), 0);
+}
+
+static int t_unix(void *arg) {
+    (void)arg;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/weft-httpd-test-%d.sock", (int)getpid());
+    unlink(path);
+    weft_httpd *srv;
+    ASSERT_ERR(weft_httpd_new(&srv, NULL, hello, NULL), 0);
+    ASSERT_ERR(weft_httpd_listen_unix(srv, path), 0);
+    ASSERT_ERR(weft_httpd_port(srv), WEFT_EINVAL);
+    weft_task *t = weft_spawn(serve_main, srv);
+    int fd;
+    ASSERT_ERR(weft_unix_connect(path, &fd), 0);
+    put(fd, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    char buf[4096];
+    read_all(fd, buf, sizeof buf);
+    ASSERT(strstr(buf, "hello\n"));
+    weft_close(fd);
+    weft_httpd_shutdown(srv);
+    ASSERT_ERR(weft_join(t, NULL), 0);
+    ASSERT_ERR(weft_httpd_serve(srv), WEFT_EBUSY);  /* a server serves once */
+    weft_httpd_free(srv);
+    unlink(path);
+    return 0;
+}
+TEST(unix_socket_listener_serves_too) { ASSERT_EQ(wt_run_real(t_unix, NULL), 0); }
+
+/* An upload route raises the limit for its own requests. */
+static int upload(weft_httpd_req *req, weft_httpd_res *res, void *arg) {
+    (void)arg;
+    ASSERT_ERR(weft_httpd_req_set_max_body(req, 100), 0);
+    const void *body;
+    size_t len;
+    int err = weft_httpd_req_body(req, &body, &len);
+    if (err) return err;
+    ASSERT_ERR(weft_httpd_req_set_max_body(req, 10), WEFT_EINVAL);  /* too late */
+    return weft_httpd_res_send(res, 200, NULL, body, len);
+}
+
+static int t_route_limit(void *arg) {
+    (void)arg;
+    fixture fx;
+    weft_httpd_opts o = { .max_body = 10 };
+    start(&fx, &o, upload, NULL);
+    char buf[4096];
+    exchange(fx.port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\nConnection: close\r\n\r\n"
+                      "01234567890123456789012345678901234567890123456789", buf, sizeof buf);
+    ASSERT(!strncmp(buf, "HTTP/1.1 200 OK\r\n", 17));
+    ASSERT(strstr(buf, "\r\n\r\n0123456789012345678901234567890123456789"));
+    expect_status_and_close(fx.port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n",
+                            "HTTP/1.1 413 ");
+    ASSERT_ERR(stop(&fx), 0);
+    return 0;
+}
+TEST(handler_can_set_its_own_body_limit) { ASSERT_EQ(wt_run_real(t_route_limit, NULL), 0); }

@@ -87,9 +87,11 @@ typedef struct weft_httpd_opts {
     size_t max_header_bytes;    /* whole head, request line and blank line
                                    included: 0 = 32 KiB -> 431 */
     size_t max_headers;         /* header fields: 0 = 100 -> 431 */
-    size_t max_body;            /* request body bytes, however framed: 0 = 1 MiB
-                                   -> 413 (a larger Content-Length is answered
-                                   before the handler runs); SIZE_MAX = none */
+    size_t max_body;            /* request body bytes, however framed: 0 = 1 MiB;
+                                   reads past it fail with WEFT_ETOOBIG -> 413
+                                   (a larger Content-Length fails the first read,
+                                   before any byte or 100 Continue); per request:
+                                   weft_httpd_req_set_max_body; SIZE_MAX = none */
     int64_t header_timeout;     /* the whole head, from the connection's accept
                                    for its first request, from the head's first
                                    byte for later ones: 0 = 30 s -> 408 and close */
@@ -161,7 +163,8 @@ WEFT_EXTERN int weft_httpd_port(const weft_httpd *s);
  * Returns 0 after weft_httpd_shutdown or a signal; WEFT_ECANCELED or
  * WEFT_ETIMEDOUT after the calling task's cancel or deadline; an accept
  * error retrying cannot fix (-EINVAL, -EBADF, -ENOTSOCK) after shutting
- * down the same way; WEFT_EINVAL at once if the server has no listener;
+ * down the same way; WEFT_ENOMEM if a task could not be started (after
+ * shutting down); WEFT_EINVAL at once if the server has no listener;
  * WEFT_EBUSY if it is serving already or served before (a server serves
  * once: its listeners are closed after). */
 WEFT_EXTERN int weft_httpd_serve(weft_httpd *s);
@@ -203,11 +206,16 @@ WEFT_EXTERN const char *weft_httpd_req_param(const weft_httpd_req *r, const char
 /* The client's address (borrowed, as the strings) and its length in *len
  * (if len is non-NULL). For a Unix socket listener, an AF_UNIX address. */
 WEFT_EXTERN const struct sockaddr *weft_httpd_req_peer(const weft_httpd_req *r, socklen_t *len);
+/* Sets the body limit of this request (max_body's default comes from the
+ * options), e.g. higher on an upload route: call it before the first read.
+ * Returns 0, or WEFT_EINVAL once the body's reading has begun. */
+WEFT_EXTERN int weft_httpd_req_set_max_body(weft_httpd_req *r, uint64_t max);
 /* Suspension point. Reads the whole body (de-chunked) into memory the
  * request owns (freed when the handler returns) and stores a view in *data
  * and *len (len 0 and *data "" for no body). Sends "100 Continue" first if
  * the client asked for it. Idempotent: a second call returns the same view.
- * Returns 0; WEFT_ETOOBIG if the body passes max_body; WEFT_EHTTP for a
+ * Returns 0; WEFT_ETOOBIG if the body passes max_body (at once, reading
+ * nothing, for a Content-Length over it); WEFT_EHTTP for a
  * malformed chunked body; WEFT_EOF if the client closed before the body's
  * end; WEFT_ETIMEDOUT if body_timeout passed while waiting; WEFT_EINVAL if
  * weft_httpd_req_read already consumed part of the body; WEFT_ENOMEM; a

@@ -50,6 +50,7 @@ static const char *terminate(const char *p, size_t len) {
 static void setup_body(weft_httpd_req *r) {
     httpd_body *b = &r->b;
     if (r->h.body == WEFT__BODY_LENGTH) b->left = r->h.content_length;
+    b->max = r->c->srv->o.max_body;
     b->done = r->h.body == WEFT__BODY_NONE || (r->h.body == WEFT__BODY_LENGTH && !b->left);
     b->continue_due = r->h.expect_continue && r->h.minor == 1 && !b->done;
 }
@@ -186,16 +187,24 @@ static ssize_t body_read(weft_httpd_req *r, void *buf, size_t len) {
     httpd_body *b = &r->b;
     if (b->failed) return b->failed;
     if (b->done || !len) return 0;
-    ssize_t n = b->continue_due ? send_continue(r) : 0;
+    /* Refused before a byte is read, and before the client is told to send. */
+    bool too_big = r->h.body == WEFT__BODY_LENGTH && r->h.content_length > b->max;
+    ssize_t n = too_big ? WEFT_ETOOBIG : b->continue_due ? send_continue(r) : 0;
     if (!n) n = r->h.body == WEFT__BODY_CHUNKED ? read_chunked(r, buf, len)
                                                 : read_length(r, buf, len);
-    if (n > 0 && (b->got += (uint64_t)n) > r->c->srv->o.max_body) n = WEFT_ETOOBIG;
+    if (n > 0 && (b->got += (uint64_t)n) > b->max) n = WEFT_ETOOBIG;
     if (n == WEFT_EOF || (n == 0 && !b->done)) n = WEFT_EOF;
     if (n < 0 && n != WEFT_ECANCELED) {
         b->failed = (int)n;
         r->c->closing = true;
     }
     return n;
+}
+
+int weft_httpd_req_set_max_body(weft_httpd_req *r, uint64_t max) {
+    if (r->b.got || r->b.whole || r->b.failed) return WEFT_EINVAL;
+    r->b.max = max;
+    return 0;
 }
 
 ssize_t weft_httpd_req_read(weft_httpd_req *r, void *buf, size_t len) {
@@ -220,11 +229,11 @@ static int whole_reserve(httpd_body *b, size_t *cap, size_t need) {
 int weft_httpd_req_body(weft_httpd_req *r, const void **data, size_t *len) {
     httpd_body *b = &r->b;
     if (b->streamed) return WEFT_EINVAL;
-    size_t cap = 0, max = r->c->srv->o.max_body;
+    size_t cap = 0, max = b->max > SIZE_MAX - 1 ? SIZE_MAX - 1 : (size_t)b->max;
     if (!b->whole) {
-        /* A Content-Length (<= max_body, checked before the handler) is
+        /* A Content-Length (if within max, else body_read refuses it) is
          * allocated at once; a chunked body grows by doubling. */
-        bool sized = r->h.body == WEFT__BODY_LENGTH;
+        bool sized = r->h.body == WEFT__BODY_LENGTH && r->h.content_length <= b->max;
         int err = whole_reserve(b, &cap, sized ? (size_t)b->left + 1 : 1);
         while (!err && !b->done) {
             if (!(err = whole_reserve(b, &cap, b->whole_len + (sized ? 1 : 1024)))) {
@@ -452,18 +461,12 @@ static int status_for(int err) {
     }
 }
 
-/* A Content-Length over max_body is refused before the handler runs: no
- * byte of it is read, and a client waiting on 100-continue sends none. */
-static bool body_too_big(weft_httpd_req *r) {
-    return r->h.body == WEFT__BODY_LENGTH && r->h.content_length > r->c->srv->o.max_body;
-}
-
 int weft__httpd_exchange_run(weft__httpd_exchange *x) {
     weft_httpd_req *r = &x->req;
     weft_httpd_res *w = &x->res;
     weft__httpd_conn *c = r->c;
     w->is_head = !strcmp(r->h.method, "HEAD");
-    int err = body_too_big(r) ? WEFT_ETOOBIG : c->srv->handler(r, w, c->srv->arg);
+    int err = c->srv->handler(r, w, c->srv->arg);
     if (!err && !w->ended) err = weft_httpd_res_end(w);
     if (err) {
         c->closing = true;

@@ -113,7 +113,7 @@ int weft_httpd_listen_fd(weft_httpd *s, int fd) {
     return 0;
 }
 
-/* Makes a listener with `make` and adopts it; a failure closes it. */
+/* Adopts the listener a call just made (err 0), closing it on failure. */
 static int adopt(weft_httpd *s, int err, int fd) {
     if (err) return err;
     err = weft_httpd_listen_fd(s, fd);
@@ -287,6 +287,7 @@ void weft__httpd_send_error(weft__httpd_conn *c, int status) {
 /* nginx's lingering close: half-close, then read and drop what the client
  * still sends for a while, so the response is read before the close. */
 void weft__httpd_linger(weft__httpd_conn *c) {
+    c->idle = true;  /* nothing more to answer: a shutdown may cut it short */
     weft_scope total;
     weft_scope_enter(&total, weft_deadline_after(LINGER_TOTAL));
     if (weft_stream_shutdown(c->st) == 0) {

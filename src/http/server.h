@@ -42,7 +42,8 @@ struct weft_httpd {
 
 /* A connection. Invariant: on srv->conns from its task's start to its end;
  * `idle` is true exactly while the task waits for the first byte of a head
- * with nothing buffered (shutdown cancels those at once). */
+ * with nothing buffered, or lingers before its close (a shutdown cancels
+ * those at once). */
 struct weft__httpd_conn {
     weft_httpd *srv;
     weft__httpd_conn *prev, *next;
@@ -61,9 +62,10 @@ struct weft__httpd_conn {
 typedef struct httpd_body {
     uint64_t left;                    /* LENGTH: bytes not yet read */
     uint64_t got;                     /* bytes delivered so far */
+    uint64_t max;                     /* max_body, or the handler's */
     weft__chunked ch;
     bool done;                        /* every byte delivered (or no body) */
-    bool failed;                      /* an error: the rest is unreadable */
+    int failed;                       /* an error (sticky): the rest is unreadable */
     bool continue_due;                /* the client waits for 100 Continue */
     bool streamed;                    /* weft_httpd_req_read consumed some */
     char *whole;                      /* weft_httpd_req_body's copy */
