@@ -302,7 +302,13 @@ def check_json(base):
     return [] if ok else [f"/json: {r.status_code} {r.text[:200]!r}"]
 
 
+def out_of_time(signum, frame):
+    raise TimeoutError("the comparison took more than 50 s")
+
+
 def main():
+    # An exception, not the default action, so that the servers are killed.
+    signal.signal(signal.SIGALRM, out_of_time)
     signal.alarm(50)
     ref_proc, ref = start_reference()
     weft_proc = None
