@@ -226,7 +226,7 @@ part_client() {
 
 part_delay() {
   start_httpbin || return 0
-  timeout 60 taskset -c 1 "$bench/bench_http_delay_fanout" "http://127.0.0.1:$port" "$fanout_n" 1 ||
+  timeout 90 taskset -c 1 "$bench/bench_http_delay_fanout" "http://127.0.0.1:$port" "$fanout_n" 1 ||
     fail "bench_http_delay_fanout failed"
   echo "delay_hold_server_rss_bytes $(mem_bytes "$pid" VmHWM) bytes"
   stop "$pid"
