@@ -36,11 +36,10 @@ static CURL *easy_new(const char *url) {
     return e;
 }
 
-/* Reaps finished transfers: counts them, and starts each again until `end`,
- * after which it frees them and lowers *active. Returns the number of
- * failed transfers. */
-static long reap(CURLM *m, double end, long *done, long *active) {
-    long failed = 0;
+/* Reaps finished transfers: counts them in *done or *failed (the first
+ * failure is told on stderr), and starts each again until `end`, after
+ * which it frees them and lowers *active. */
+static void reap(CURLM *m, double end, long *done, long *failed, long *active) {
     CURLMsg *msg;
     int left;
     while ((msg = curl_multi_info_read(m, &left))) {
@@ -51,9 +50,8 @@ static long reap(CURLM *m, double end, long *done, long *active) {
         if (msg->data.result == CURLE_OK && code == 200) {
             (*done)++;
         } else {
-            if (!failed) fprintf(stderr, "http_curl: %s, status %ld\n",
-                                 curl_easy_strerror(msg->data.result), code);
-            failed++;
+            if (!(*failed)++) fprintf(stderr, "http_curl: %s, status %ld\n",
+                                      curl_easy_strerror(msg->data.result), code);
         }
         curl_multi_remove_handle(m, e);
         if (now_s() < end) {
@@ -63,7 +61,6 @@ static long reap(CURLM *m, double end, long *done, long *active) {
             (*active)--;
         }
     }
-    return failed;
 }
 
 int main(int argc, char **argv) {
@@ -83,7 +80,7 @@ int main(int argc, char **argv) {
     while (active > 0) {
         int running;
         if (curl_multi_perform(m, &running) != CURLM_OK) abort();
-        failed += reap(m, end, &done, &active);
+        reap(m, end, &done, &failed, &active);
         if (active > 0) curl_multi_poll(m, NULL, 0, 100, NULL);
     }
     double wall = now_s() - t0;
