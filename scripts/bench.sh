@@ -1,9 +1,11 @@
 #!/bin/sh
 # Runs every benchmark of bench/ against its Go peer and prints each figure
 # as one line `name value unit` on stdout, weft's then Go's (`name_go`), then
-# the ratio weft / Go (`name_ratio_go`, in x). The targets weft aims for are
-# checked on stderr at the end: reported, never enforced (exit status 0 unless
-# a benchmark failed to run).
+# the ratio weft / Go (`name_ratio_go`, in x); the echo and HTTP scripts
+# measure other peers too (libuv, nginx, wrk, libcurl: docs/benchmarks.md)
+# and print `name_PEER` and `name_ratio_PEER` the same way. The targets weft
+# aims for are checked on stderr at the end: reported, never enforced (exit
+# status 0 unless a benchmark failed to run).
 #
 # Usage: scripts/bench.sh [BUILD_DIR]   (default build/bench-release, as built
 # by `make bench`: a Release build). Each program runs in a process of its
