@@ -279,6 +279,29 @@ TEST(request_control_characters_in_values_are_refused) {
     refused("GET / HTTP/1.1\r\nHost: h\r\nX: \x1b[0m\r\n\r\n", 400);
 }
 
+/* A request with one field whose 40-byte value has byte c at position p. */
+static ssize_t with_value_byte(size_t p, char c) {
+    char s[128];
+    int n = snprintf(s, sizeof s, "GET / HTTP/1.1\r\nHost: h\r\nX: %s\r\n\r\n", "0123456789012345678901234567890123456789");
+    s[strlen("GET / HTTP/1.1\r\nHost: h\r\nX: ") + p] = c;
+    return parse_all(s, (size_t)n, true, NULL);
+}
+
+TEST(request_value_bytes_are_checked_at_every_position_of_a_long_value) {
+    static const char bad[] = { 0, 1, 8, 0x0a, 0x0b, 0x0d, 0x1f, 0x7f };
+    static const char good[] = { 0x09, 0x20, 0x21, 0x7e, (char)0x80, (char)0xfe, (char)0xff };
+    for (size_t p = 1; p < 39; p++) {
+        for (size_t k = 0; k < sizeof bad; k++) {
+            ASSERT_ERR(with_value_byte(p, bad[k]), WEFT_EHTTP);
+            ASSERT_EQ(H.status, 400);
+        }
+        for (size_t k = 0; k < sizeof good; k++) {
+            ASSERT(with_value_byte(p, good[k]) > 0);
+            ASSERT_EQ(H.hdrs[1].value_len, 40);
+        }
+    }
+}
+
 TEST(request_nul_anywhere_is_refused) {
     static const char v[] = "GET / HTTP/1.1\r\nHost: h\r\nX: a\0b\r\n\r\n";
     ASSERT_ERR(parse_all(v, sizeof v - 1, true, NULL), WEFT_EHTTP);

@@ -124,8 +124,8 @@ typedef struct weft_httpd_opts {
  * `opts` may be NULL (defaults) and is copied. Needs a loop on this thread:
  * the server belongs to it. On success *out is the caller's, released with
  * weft_httpd_free. Returns 0, WEFT_ENOTASK (no loop on this thread),
- * WEFT_EINVAL (handler NULL, a negative timeout, flags unknown) or
- * WEFT_ENOMEM. */
+ * WEFT_EINVAL (handler NULL, a negative timeout, flags unknown, opts->tls
+ * in a library built without the tls layer) or WEFT_ENOMEM. */
 WEFT_EXTERN int weft_httpd_new(weft_httpd **out, const weft_httpd_opts *opts,
                                weft_httpd_handler handler, void *arg);
 /* Closes the listeners the server still has and frees it. Must not be
@@ -248,8 +248,9 @@ WEFT_EXTERN int weft_httpd_res_status(weft_httpd_res *w, int status);
 /* Adds a header field (name and value are copied). Fields repeat if added
  * twice. Content-Length, if set, frames a streamed body (writes past it, or
  * an end short of it, are errors); Transfer-Encoding cannot be set (the
- * server frames bodies itself); "Connection: close" makes the connection
- * close after the response; a Date set here replaces the automatic one.
+ * server frames bodies itself); Connection is the server's to send: a
+ * value holding "close" makes the connection close after the response (and
+ * say so), any other is dropped; a Date set here replaces the automatic one.
  * Returns 0; WEFT_EINVAL for a name that is not an HTTP token, a value with
  * CR, LF, NUL or another control character but tab (response splitting),
  * Transfer-Encoding, a Content-Length that is not a number, or a response

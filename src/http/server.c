@@ -29,8 +29,10 @@
 
 /* The tls layer is written beside this one: until it is merged, TLS
  * serving is refused (WEFT_EINVAL from weft_httpd_new) instead of the
- * library failing to link. MERGE: delete this pragma once src/tls lands,
- * and the check in weft_httpd_new. */
+ * library failing to link. MERGE: once src/tls lands, delete this pragma
+ * and the check in weft_httpd_new (GCC's -Waddress then flags the check).
+ * Left in, it still works: a program that has a weft_tls_ctx called
+ * weft_tls_ctx_new, which links tls.c, weft_tls_accept with it. */
 #pragma weak weft_tls_accept
 
 /* Defaults: ../shared/DEFAULTS.md and docs/http-server.md give the sources. */
