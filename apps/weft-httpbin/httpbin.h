@@ -38,14 +38,15 @@ extern "C" {
 int httpbin_handler(weft_httpd_req *req, weft_httpd_res *res, void *arg);
 
 /* Makes a server answering with httpbin_handler, listening on `host` and
- * `port` (a number or service name; "0" picks a free port, which
- * weft_httpd_port then tells). `opts` is passed to weft_httpd_new as is
- * (NULL: the server's defaults). Must be called from a task of the loop that
- * will serve it. On success *out is the caller's: run weft_httpd_serve in a
- * task, stop it with weft_httpd_shutdown and release it with
- * weft_httpd_free. Returns 0, or weft_httpd_new's or weft_httpd_listen's
- * code (WEFT_ENOMEM, WEFT_EINVAL, -EADDRINUSE, name resolution codes...),
- * in which case nothing is left open and *out is untouched. */
+ * `port` (host NULL: every interface; port a number or service name, "0"
+ * a free port, which weft_httpd_port then tells). `opts` is passed to
+ * weft_httpd_new as is (NULL: the server's defaults). Must be called from
+ * a task of the loop that will serve it. On success *out is the caller's:
+ * run weft_httpd_serve in a task, stop it with weft_httpd_shutdown and
+ * release it with weft_httpd_free. Returns 0, or weft_httpd_new's or
+ * weft_httpd_listen's code (WEFT_ENOMEM, WEFT_EINVAL, -EADDRINUSE, name
+ * resolution codes...), in which case nothing is left open and *out is
+ * untouched. */
 int httpbin_new(weft_httpd **out, const char *host, const char *port, const weft_httpd_opts *opts);
 
 #ifdef __cplusplus

@@ -588,12 +588,15 @@ static int fill(weft_httpd_req *req, unsigned keys, json_t *d, json_t *h, body *
     const char *path, *query;
     size_t plen, qlen;
     httpbin__target(req, &path, &plen, &query, &qlen);
-    int err = 0;
-    if (keys & HB_ORIGIN) err = set(d, "origin", origin(req, h));
-    if (!err) err = hide_env(h, query, qlen);
-    if (!err && (keys & HB_HEADERS)) err = set(d, "headers", json_incref(h));
+    /* The origin comes from the headers before the proxies' are hidden.
+     * Keys go in /stream's order, the one answer not sorted. */
+    json_t *from = keys & HB_ORIGIN ? origin(req, h) : NULL;
+    int err = (keys & HB_ORIGIN) && !from ? WEFT_ENOMEM : hide_env(h, query, qlen);
     if (!err && (keys & HB_URL)) err = set(d, "url", url(req));
     if (!err && (keys & HB_ARGS)) err = set(d, "args", httpbin__pairs(query, qlen));
+    if (!err && (keys & HB_HEADERS)) err = set(d, "headers", json_incref(h));
+    if (!err && (keys & HB_ORIGIN)) err = set(d, "origin", json_incref(from));
+    json_decref(from);
     if (!err && (keys & HB_METHOD)) err = set(d, "method", json_string(weft_httpd_req_method(req)));
     if (err || !(keys & (HB_FORM | HB_DATA | HB_FILES | HB_JSON))) return err;
     err = read_body(req, h, b);
