@@ -1,9 +1,11 @@
 #!/bin/sh
 # Runs every benchmark of bench/ against its Go peer and prints each figure
 # as one line `name value unit` on stdout, weft's then Go's (`name_go`), then
-# the ratio weft / Go (`name_ratio_go`, in x). The targets weft aims for are
-# checked on stderr at the end: reported, never enforced (exit status 0 unless
-# a benchmark failed to run).
+# the ratio weft / Go (`name_ratio_go`, in x); the echo and HTTP scripts
+# measure other peers too (libuv, nginx, wrk, libcurl: docs/benchmarks.md)
+# and print `name_PEER` and `name_ratio_PEER` the same way. The targets weft
+# aims for are checked on stderr at the end: reported, never enforced (exit
+# status 0 unless a benchmark failed to run).
 #
 # Usage: scripts/bench.sh [BUILD_DIR]   (default build/bench-release, as built
 # by `make bench`: a Release build). Each program runs in a process of its
@@ -71,10 +73,17 @@ for peer in epoll_ref libuv; do
     END { if (w != "" && r > 0) printf "echo_cpu_us_per_rt_ratio_%s %.3g x\n", p, w / r }' "$figures" | tee -a "$figures"
 done
 
+# HTTP: each part in a run of its own, under run's timeout; the script prints
+# its own ratios (weft / nginx, wrk, libcurl, Go).
+for part in server client delay idle; do
+  run sh scripts/http_bench.sh "$build" $part
+done
+
 # The targets, on stderr: name, limit (the figure must be <= it).
 awk 'BEGIN { m = split("switch_ns 10 switch_ns_ratio_raw 2 spawn_join_ns 60 " \
                        "sleepers_1m_wall_s 1.5 sleepers_1m_rss_per_task_bytes 4608 timers_1m_s 0.5 " \
-                       "echo_cpu_us_per_rt_ratio_epoll_ref 1.10 echo_cpu_us_per_rt_ratio_libuv 1.0", t, " ")
+                       "echo_cpu_us_per_rt_ratio_epoll_ref 1.10 echo_cpu_us_per_rt_ratio_libuv 1.0 " \
+                       "delay_hold_ratio 1.10", t, " ")
              for (i = 1; i < m; i += 2) { limit[t[i]] = t[i + 1]; order[++n] = t[i] } }
      { v[$1] = $2 }
      END { for (i = 1; i <= n; i++) { k = order[i]

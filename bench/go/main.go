@@ -1,7 +1,8 @@
 // The Go peers of weft's benchmarks, for scripts/bench.sh to print side by
 // side: the same cases with goroutines, printed as `name_go value unit`.
 // Standard library only. Run as `weft_bench_go CASE` with CASE one of switch,
-// spawn_join, sleepers, timers; bench.sh runs every case in a process of its
+// spawn_join, sleepers, timers, or as `weft_bench_go http_client URL CONNS
+// SECONDS` (from scripts/http_bench.sh). Every case runs in a process of its
 // own with GOMAXPROCS=1, so Go gets one thread of Go code, as a weft loop
 // does (its garbage collector may still use other threads).
 package main
@@ -9,7 +10,9 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"os"
 	"runtime"
 	"strconv"
@@ -163,13 +166,71 @@ func timers() {
 	figure("timers_1m_arm_s_go", t1.Sub(t0).Seconds(), "s")
 }
 
+// httpClient: conns goroutines sharing one http.Client, each GETting url
+// again as soon as its last GET is read, for secs; the Transport keeps all
+// conns connections alive between requests (its default keeps 2 per host).
+// The figure is 200 responses per second of wall time, as weft-fetch's and
+// libcurl's (bench/http_curl.c); any failed request fails the run.
+func httpClient(url string, conns int, secs float64) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns}}
+	var done, failed int64
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	end := t0.Add(time.Duration(secs * float64(time.Second)))
+	get := func() {
+		resp, err := client.Get(url)
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		if err == nil {
+			atomic.AddInt64(&done, 1)
+		} else if atomic.AddInt64(&failed, 1) == 1 {
+			fmt.Fprintln(os.Stderr, "http_client_go:", err)
+		}
+	}
+	wg.Add(conns)
+	for i := 0; i < conns; i++ {
+		go func() {
+			for time.Now().Before(end) {
+				get()
+			}
+			wg.Done()
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(t0)
+	if failed > 0 {
+		fmt.Fprintf(os.Stderr, "http_client_go: %d of %d requests failed\n", failed, failed+done)
+		os.Exit(1)
+	}
+	figure("http_client_rps_go", float64(done)/wall.Seconds(), "req/s")
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: weft_bench_go switch|spawn_join|sleepers|timers\n"+
+		"       weft_bench_go http_client URL CONNS SECONDS")
+	os.Exit(2)
+}
+
 func main() {
 	cases := map[string]func(){
 		"switch": switchNs, "spawn_join": spawnJoinNs, "sleepers": sleepers, "timers": timers,
 	}
-	if len(os.Args) != 2 || cases[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: weft_bench_go switch|spawn_join|sleepers|timers")
-		os.Exit(2)
+	switch {
+	case len(os.Args) == 5 && os.Args[1] == "http_client":
+		conns, err1 := strconv.Atoi(os.Args[3])
+		secs, err2 := strconv.ParseFloat(os.Args[4], 64)
+		if err1 != nil || err2 != nil || conns <= 0 || secs <= 0 {
+			usage()
+		}
+		httpClient(os.Args[2], conns, secs)
+	case len(os.Args) == 2 && cases[os.Args[1]] != nil:
+		cases[os.Args[1]]()
+	default:
+		usage()
 	}
-	cases[os.Args[1]]()
 }

@@ -1,0 +1,277 @@
+#!/bin/sh
+# HTTP benchmarks, each figure a line `name value unit` as scripts/bench.sh
+# prints them, the peers measured in the same run and the ratios weft / peer
+# printed after them. Every server runs pinned to core 0 and every client to
+# core 1, one pair at a time. The parts (docs/benchmarks.md says more):
+#
+#   server  wrk -t1 -c100 --latency against weft-httpbin's /get, then
+#           against nginx returning a fixed 200-byte body: requests per
+#           second and the 99th percentile latency of each.
+#   client  keep-alive GETs of nginx's body on 100 connections from one
+#           process: weft-fetch, wrk, libcurl's multi interface, Go.
+#   delay   10,000 concurrent GET /delay/1 from one weft client to
+#           weft-httpbin: wall time / 1 s, the longest wait for a response
+#           once its request was sent / 1 s, and the server's peak RSS.
+#   idle    10,000 idle keep-alive connections held open against
+#           weft-httpbin, then nginx: the server's RSS growth per connection.
+#
+# usage: scripts/http_bench.sh BUILD_DIR [PART...]   (all parts by default)
+# Environment: HTTP_BENCH_SECONDS (each timed run, default 10),
+# HTTP_FANOUT_N (default 10000), HTTP_IDLE_CONNS (default 10000).
+set -eu
+build=$(cd "$1" && pwd)
+shift
+parts=${*:-server client delay idle}
+secs=${HTTP_BENCH_SECONDS:-10}
+fanout_n=${HTTP_FANOUT_N:-10000}
+idle_n=${HTTP_IDLE_CONNS:-10000}
+bench=$build/bench
+httpbin=$build/apps/weft-httpbin/weft-httpbin
+fetch=$build/apps/weft-fetch/weft-fetch
+nofile=$(ulimit -H -n)
+tmp=$(mktemp -d)
+servers=""
+cleanup() {
+  for p in $servers; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+status=0
+
+fail() { echo "http_bench: $*" >&2; status=1; }
+
+# Runs a command printing figures: prints them and keeps them for the
+# ratios. Its exit status is the command's.
+keep() {
+  rc=0
+  "$@" >"$tmp/one" || rc=$?
+  cat "$tmp/one"
+  cat "$tmp/one" >>"$tmp/figures"
+  return $rc
+}
+
+ratio() {  # name peer: name_ratio_peer = weft's figure / the peer's
+  awk -v n="$1" -v p="$2" '$1 == n { w = $2 } $1 == n "_" p { r = $2 }
+    END { if (w != "" && r > 0) printf "%s_ratio_%s %.3g x\n", n, p, w / r }' "$tmp/figures"
+}
+
+# Whether the process runs (an exited child stays a zombie until waited for,
+# and kill -0 still finds it).
+alive() {  # pid
+  state=$(sed -n 's/.*) \(.\).*/\1/p' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
+mem_bytes() {  # pid field: a field of /proc/PID/status ("VmRSS", "VmHWM") in bytes
+  awk -v f="$2:" '$1 == f { print $2 * 1024 }' "/proc/$1/status"
+}
+
+# ------------------------------------------------------------- servers
+
+# weft-httpbin on core 0 (it raises its own fd limit to the hard one); sets
+# $pid and $port.
+start_httpbin() {
+  [ -x "$httpbin" ] || { fail "no $httpbin"; return 1; }
+  taskset -c 0 "$httpbin" --host 127.0.0.1 --port 0 >"$tmp/httpbin.out" 2>"$tmp/httpbin.err" &
+  pid=$!
+  servers="$servers $pid"
+  i=0
+  until port=$(sed -n '1s|^listening on http://.*:\([0-9][0-9]*\)/*$|\1|p' "$tmp/httpbin.out") &&
+        [ -n "$port" ]; do
+    i=$((i + 1))
+    if [ $i -gt 100 ] || ! alive "$pid"; then
+      fail "weft-httpbin did not start: $(cat "$tmp/httpbin.err")"
+      return 1
+    fi
+    sleep 0.05
+  done
+}
+
+# nginx (Debian's nginx-light) on core 0: one worker, no access log, every
+# path answered with a fixed 204-byte JSON body (weft-httpbin's /get is
+# some 105 bytes under wrk, which sends only Host); everything it writes
+# stays in $tmp/nginx. Sets $pid (the master, which also gets the kill),
+# $worker and $port.
+nginx_body='{"args": {}, "headers": {"Accept": "*/*", "Host": "127.0.0.1", "User-Agent": "bench"}, "origin": "127.0.0.1", "url": "http://127.0.0.1/get", "note": "a fixed body of about two hundred bytes, from nginx"}'
+start_nginx() {
+  d=$tmp/nginx
+  mkdir -p "$d"
+  port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cat >"$d/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $d/nginx.pid;
+error_log $d/error.log;
+worker_rlimit_nofile $nofile;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  client_body_temp_path $d/body;
+  proxy_temp_path $d/proxy;
+  fastcgi_temp_path $d/fastcgi;
+  uwsgi_temp_path $d/uwsgi;
+  scgi_temp_path $d/scgi;
+  server {
+    listen 127.0.0.1:$port;
+    location / {
+      default_type application/json;
+      return 200 '$nginx_body\n';
+    }
+  }
+}
+EOF
+  taskset -c 0 /usr/sbin/nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf" 2>"$d/stderr" &
+  pid=$!
+  servers="$servers $pid"
+  i=0
+  until curl -sf -o /dev/null "http://127.0.0.1:$port/"; do
+    i=$((i + 1))
+    if [ $i -gt 100 ] || ! alive "$pid"; then
+      fail "nginx did not start: $(cat "$d/stderr" "$d/error.log" 2>/dev/null)"
+      return 1
+    fi
+    sleep 0.05
+  done
+  worker=$(pgrep -P "$pid" | head -1)
+}
+
+# SIGTERM, which both servers take as a graceful shutdown; SIGKILL if that
+# has not ended it within 15 s.
+stop() {  # pid
+  kill "$1" 2>/dev/null || true
+  i=0
+  while alive "$1" && [ $i -lt 300 ]; do
+    i=$((i + 1))
+    sleep 0.05
+  done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  servers=$(echo "$servers" | tr ' ' '\n' | grep -vx "$1" | tr '\n' ' ' || true)
+}
+
+# ---------------------------------------------------------------- wrk
+
+# wrk -t1 -c100 on core 1 for $secs against URL; its output in $tmp/wrk.out.
+run_wrk() {
+  timeout $((secs + 30)) taskset -c 1 wrk -t1 -c100 -d"${secs}s" --latency "$1" >"$tmp/wrk.out" ||
+    { fail "wrk $1 failed"; return 1; }
+}
+
+# Prints the rps figure (and with p99_name, the 99% latency in ms) from
+# wrk's output; a run with non-2xx answers or socket errors prints nothing.
+wrk_figures() {  # rps_name [p99_name]
+  keep awk -v rps="$1" -v p99="${2:-}" '
+    function ms(v) {  # wrk prints latencies as 812.00us, 1.23ms, 2.00s, 1.00m
+      if (v ~ /us$/) return v / 1000
+      if (v ~ /ms$/) return v + 0
+      if (v ~ /m$/) return v * 60000
+      return v * 1000
+    }
+    $1 == "99%" { lat = ms($2) }
+    $1 == "Requests/sec:" { r = $2 }
+    /Non-2xx|Socket errors/ { print "http_bench: wrk: " $0 > "/dev/stderr"; bad = 1 }
+    END {
+      if (bad || r == "") exit 1
+      printf "%s %.0f req/s\n", rps, r
+      if (p99 != "") printf "%s %.3g ms\n", p99, lat
+    }' "$tmp/wrk.out"
+}
+
+# -------------------------------------------------------------- parts
+
+part_server() {
+  if start_httpbin; then
+    run_wrk "http://127.0.0.1:$port/get" && wrk_figures http_server_rps http_server_p99_ms ||
+      fail "wrk against weft-httpbin gave no figures"
+    stop "$pid"
+  fi
+  if start_nginx; then
+    run_wrk "http://127.0.0.1:$port/get" && wrk_figures http_server_rps_nginx http_server_p99_ms_nginx ||
+      fail "wrk against nginx gave no figures"
+    stop "$pid"
+  fi
+  ratio http_server_rps nginx
+  ratio http_server_p99_ms nginx
+}
+
+# weft-fetch -n N -c 100 makes N requests: a short run first measures its
+# rate, so that the real run's N lasts about $secs.
+weft_fetch_rps() {  # url
+  [ -x "$fetch" ] || { fail "no $fetch"; return 1; }
+  n=$(timeout 60 taskset -c 1 "$fetch" -n 5000 -c 100 "$1" |
+      awk -v s="$secs" '$1 == "Requests/sec:" { n = int($2 * s) } END { print n < 5000 ? 5000 : n }')
+  timeout $((secs * 3 + 30)) taskset -c 1 "$fetch" -n "$n" -c 100 "$1" >"$tmp/fetch.out" ||
+    { fail "weft-fetch failed"; return 1; }
+  keep awk '$1 == "Requests/sec:" { printf "http_client_rps %.0f req/s\n", $2; found = 1 }
+            END { exit !found }' "$tmp/fetch.out" || fail "no Requests/sec: from weft-fetch"
+}
+
+part_client() {
+  start_nginx || return 0
+  url=http://127.0.0.1:$port/get
+  weft_fetch_rps "$url" || true
+  run_wrk "$url" && wrk_figures http_client_rps_wrk || fail "wrk gave no figure"
+  if [ -x "$bench/bench_http_curl" ]; then
+    keep timeout $((secs + 30)) taskset -c 1 "$bench/bench_http_curl" "$url" 100 "$secs" ||
+      fail "bench_http_curl failed"
+  fi
+  if [ -x "$bench/weft_bench_go" ]; then
+    keep timeout $((secs + 30)) env GOMAXPROCS=1 taskset -c 1 "$bench/weft_bench_go" http_client "$url" 100 "$secs" ||
+      fail "weft_bench_go http_client failed"
+  fi
+  stop "$pid"
+  for peer in wrk curl go; do ratio http_client_rps $peer; done
+}
+
+part_delay() {
+  start_httpbin || return 0
+  timeout 90 taskset -c 1 "$bench/bench_http_delay_fanout" "http://127.0.0.1:$port" "$fanout_n" 1 ||
+    fail "bench_http_delay_fanout failed"
+  echo "delay_hold_server_rss_bytes $(mem_bytes "$pid" VmHWM) bytes"
+  stop "$pid"
+}
+
+# The server's RSS after one request, then with $idle_n idle connections
+# open: the growth per connection.
+idle_figure() {  # name server_pid
+  curl -sf -o /dev/null "http://127.0.0.1:$port/get" || { fail "$1: no answer"; return 1; }
+  rss0=$(mem_bytes "$2" VmRSS)
+  taskset -c 1 "$bench/bench_http_idle_conns" "$port" "$idle_n" >"$tmp/idle.out" &
+  opener=$!
+  i=0
+  until grep -q '^open' "$tmp/idle.out"; do
+    i=$((i + 1))
+    if [ $i -gt 1200 ] || ! alive "$opener"; then
+      kill "$opener" 2>/dev/null || true
+      wait "$opener" 2>/dev/null || true
+      fail "$1: the connections did not all open"
+      return 1
+    fi
+    sleep 0.05
+  done
+  rss1=$(mem_bytes "$2" VmRSS)
+  kill "$opener"
+  wait "$opener" 2>/dev/null || true
+  echo "$1 $(( (rss1 - rss0) / idle_n )) bytes"
+}
+
+part_idle() {
+  if start_httpbin; then
+    idle_figure http_server_idle_conn_bytes "$pid" || true
+    stop "$pid"
+  fi
+  if start_nginx; then
+    idle_figure http_server_idle_conn_bytes_nginx "$worker" || true
+    stop "$pid"
+  fi
+}
+
+for p in $parts; do
+  case $p in
+    server|client|delay|idle) "part_$p" ;;
+    *) echo "usage: scripts/http_bench.sh BUILD_DIR [server|client|delay|idle]..." >&2; exit 2 ;;
+  esac
+done
+exit $status
