@@ -16,13 +16,8 @@ log=$(mktemp)
 "$httpbin" --port 0 >"$log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
-i=0
-until grep -q '^listening on' "$log"; do
-  i=$((i + 1))
-  [ $i -gt 100 ] && { echo "weft-httpbin did not start" >&2; exit 1; }
-  sleep 0.05
-done
-url=$(sed -n '1s/^listening on //p' "$log")
+. "$(dirname "$0")/listening.sh"
+url=$(listening_url "$log") || { echo "weft-httpbin did not start" >&2; exit 1; }
 echo "weft-httpbin is serving on $url"
 
 echo

@@ -34,13 +34,8 @@ cpu=$(mktemp)
 "$httpbin" --port 0 >"$log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$log" "$cpu"' EXIT
-i=0
-until grep -q '^listening on' "$log"; do
-  i=$((i + 1))
-  [ $i -gt 100 ] && { echo "http_trace_bench: weft-httpbin did not start" >&2; exit 1; }
-  sleep 0.05
-done
-url=$(sed -n '1s/^listening on //p' "$log")/get
+. "$(dirname "$0")/listening.sh"
+url=$(listening_url "$log")/get || { echo "http_trace_bench: weft-httpbin did not start" >&2; exit 1; }
 
 round() {  # WEFT_TRACE value: "rps cpu_us_per_request" of one round
   r=$(WEFT_TRACE=$1 /usr/bin/time -f '%U %S' -o "$cpu" "$fetch" -n "$n" -c "$c" "$url" |

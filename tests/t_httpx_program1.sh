@@ -18,12 +18,8 @@ log=$(mktemp)
 "$bin" --port 0 >"$log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -f "$log"' EXIT
-i=0
-until grep -q '^listening on' "$log"; do
-  i=$((i + 1)); [ $i -gt 100 ] && { echo "weft-httpbin did not start"; cat "$log"; exit 1; }
-  sleep 0.05
-done
-url=$(sed -n '1s/^listening on //p' "$log")
+. "$(dirname "$0")/../scripts/listening.sh"
+url=$(listening_url "$log") || { echo "weft-httpbin did not start"; cat "$log"; exit 1; }
 case $url in http://127.0.0.1:[0-9]*) ;; *) echo "bad first line: $(head -1 "$log")"; exit 1 ;; esac
 
 out=$(HTTPBIN_URL=$url timeout 20 "$py" "$(dirname "$0")/program1.py") || { echo "program1.py failed"; echo "$out"; exit 1; }

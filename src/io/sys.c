@@ -12,26 +12,8 @@
 
 #include <unistd.h>
 
-const weft__sys_table weft__sys_default = {
-    .read = read,
-    .write = write,
-    .writev = writev,
-    .recv = recv,
-    .send = send,
-    .sendmsg = sendmsg,
-    .accept4 = accept4,
-    .connect = connect,
-    .socket = socket,
-};
+#define LIBC { .read = read, .write = write, .writev = writev, .recv = recv, .send = send, \
+               .sendmsg = sendmsg, .accept4 = accept4, .connect = connect, .socket = socket }
 
-weft__sys_table weft__sys = {
-    .read = read,
-    .write = write,
-    .writev = writev,
-    .recv = recv,
-    .send = send,
-    .sendmsg = sendmsg,
-    .accept4 = accept4,
-    .connect = connect,
-    .socket = socket,
-};
+const weft__sys_table weft__sys_default = LIBC;
+weft__sys_table weft__sys = LIBC;
