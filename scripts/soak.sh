@@ -18,7 +18,7 @@
 # same load and a quiet second (start), every 10 s, and at the end once the
 # load stopped and the server's connections are gone (waiting up to 20 s for
 # that). Fails if fds_end > fds_start + 2 or rss_end > rss_start * 1.2 +
-# 8 MiB (docs/reliability-fuzz-soak.md says why those bounds), if the
+# 8 MiB (docs/reliability.md says why those bounds), if the
 # server stopped answering, or if it did not shut down cleanly on SIGTERM.
 set -e
 cd "$(dirname "$0")/.."
