@@ -207,14 +207,10 @@ static weft_task *pick_slow(weft_loop *L) {
             L->budget = L->nready;
             return ready_pop(L);
         }
-        if (WEFT_UNLIKELY(L->observe)) {
-            weft__obs_upkeep(L, true);
-            bool alive = upkeep(L);
-            weft__obs_upkeep(L, false);
-            if (!alive) return NULL;
-        } else if (!upkeep(L)) {
-            return NULL;
-        }
+        if (WEFT_UNLIKELY(L->observe)) weft__obs_upkeep(L, true);
+        bool alive = upkeep(L);
+        if (WEFT_UNLIKELY(L->observe)) weft__obs_upkeep(L, false);
+        if (!alive) return NULL;
         L->budget = L->nready ? L->nready : 1;
         if (L->ready_head) return ready_pop(L);
     }
