@@ -17,7 +17,7 @@
 #include "test.h"
 #include "wt_scenarios.h"
 
-#include "../src/io/io_internal.h"
+#include "io_iface.h"
 
 #include <unistd.h>
 

@@ -11,7 +11,7 @@
 #include <weft/stream.h>
 #include <weft/tls.h>
 
-#include "tls_internal.h"
+#include "tls_iface.h"
 
 #include <openssl/err.h>
 

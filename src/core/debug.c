@@ -30,13 +30,11 @@
 #include <dlfcn.h>
 #include <execinfo.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -62,7 +60,7 @@ struct weft__dbg {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stop;
-    weft__source quit;             /* SIGQUIT's eventfd, -1 if not ours */
+    bool quit_owned;               /* this loop claimed SIGQUIT */
     weft__track *open_head, *open_tail;  /* leak records, oldest first */
     weft__track **fdrec;           /* by fd: the record of a watched fd */
     size_t nfdrec;
@@ -341,71 +339,16 @@ void weft__debug_dump_asked(weft_loop *L) {
 
 /* -------------------------------------------------------------- SIGQUIT */
 
-static weft_loop *quit_loop;  /* the loop that owns SIGQUIT; atomic */
-static int quit_busy;         /* handlers running now; atomic */
-
-static void on_sigquit(int sig) {
-    (void)sig;
-    int saved = errno;
-    __atomic_add_fetch(&quit_busy, 1, __ATOMIC_SEQ_CST);
-    weft_loop *L = __atomic_load_n(&quit_loop, __ATOMIC_SEQ_CST);
-    if (L) {
-        __atomic_store_n(&L->dump_asked, 1, __ATOMIC_RELEASE);
-        __atomic_store_n(&L->remote_pending, 1, __ATOMIC_RELEASE);
-        uint64_t one = 1;
-        ssize_t w = write(L->dbg->quit.fd, &one, sizeof one);
-        (void)w;
-    }
-    __atomic_sub_fetch(&quit_busy, 1, __ATOMIC_SEQ_CST);
-    errno = saved;
-}
-
-static void quit_ready(weft_loop *L, weft__source *src) {
-    uint64_t cnt;
-    ssize_t r = read(src->fd, &cnt, sizeof cnt);
-    (void)r;
-    weft__debug_dump_asked(L);
-}
-
 /* Ctrl-\ dumps the tasks, on the main thread's loop, if SIGQUIT still has
  * its default action (which would kill the process). The dump is made by
- * the loop at its next upkeep, not in the handler: the eventfd wakes a loop
- * asleep in its poller, remote_pending stops a busy one skipping upkeep. */
-static void quit_install(weft_loop *L, struct weft__dbg *D) {
-    D->quit.fd = -1;
-    struct sigaction old;
-    if (gettid() != getpid() || sigaction(SIGQUIT, NULL, &old) || old.sa_handler != SIG_DFL) return;
-    weft_loop *none = NULL;
-    if (!__atomic_compare_exchange_n(&quit_loop, &none, L, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) return;
-    D->quit.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    D->quit.ready = quit_ready;
-    if (D->quit.fd < 0 || weft__poll_add_source(L, &D->quit)) {
-        if (D->quit.fd >= 0) close(D->quit.fd);
-        D->quit.fd = -1;
-        __atomic_store_n(&quit_loop, NULL, __ATOMIC_SEQ_CST);
-        return;
-    }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigquit;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGQUIT, &sa, NULL);
+ * the loop at its next upkeep (weft__remote_run), not in the handler. */
+static void on_sigquit(weft_loop *L, int count) {
+    (void)count;
+    __atomic_store_n(&L->dump_asked, 1, __ATOMIC_RELEASE);
+    weft__remote_wake(L);
 }
 
-static void quit_uninstall(weft_loop *L, struct weft__dbg *D) {
-    if (D->quit.fd < 0) return;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    sigaction(SIGQUIT, &sa, NULL);
-    __atomic_store_n(&quit_loop, NULL, __ATOMIC_SEQ_CST);
-    /* A handler on another thread may still hold the fd: let it finish. */
-    while (__atomic_load_n(&quit_busy, __ATOMIC_SEQ_CST)) sched_yield();
-    weft__poll_del_source(L, &D->quit);
-    close(D->quit.fd);
-    D->quit.fd = -1;
-}
+static weft__sigowner sigquit = { .signo = SIGQUIT, .on = on_sigquit };
 
 /* ------------------------------------------------------------ sampling */
 
@@ -667,7 +610,8 @@ struct weft__track {
     weft__track *prev, *next;
     weft_loop *loop;
     weft__track **slot;            /* the object's pointer to this record */
-    int kind, fd;
+    int fd;                        /* an fd's record, else -1 */
+    const char *what, *how;        /* an object's: "stream", the call that frees it */
     const void *obj;
     int npc;
     void *pc[TRACK_FRAMES];
@@ -679,7 +623,7 @@ struct weft__track {
  * program's, a few levels up. backtrace() costs microseconds: debug mode
  * only. */
 __attribute__((noinline))
-static weft__track *track_add(weft_loop *L, int kind, const void *obj, int fd) {
+static weft__track *track_add(weft_loop *L, const char *what, const char *how, const void *obj, int fd) {
     struct weft__dbg *D = L->dbg;
     weft__track *r = weft__alloc(L, sizeof *r);
     if (!r) return NULL;   /* the object is just not watched for leaks */
@@ -687,7 +631,7 @@ static weft__track *track_add(weft_loop *L, int kind, const void *obj, int fd) {
     int n = backtrace(pc, TRACK_FRAMES + 2) - 2;   /* not here nor our caller */
     r->npc = n > 0 ? n : 0;
     if (n > 0) memcpy(r->pc, pc + 2, (size_t)n * sizeof *pc);
-    r->loop = L, r->kind = kind, r->fd = fd, r->obj = obj, r->slot = NULL;
+    r->loop = L, r->what = what, r->how = how, r->fd = fd, r->obj = obj, r->slot = NULL;
     r->next = NULL;
     r->prev = D->open_tail;
     if (D->open_tail) D->open_tail->next = r;
@@ -706,8 +650,11 @@ static void track_del(weft_loop *L, weft__track *r) {
     weft__free(L, r);
 }
 
-void weft__track_new(weft_loop *L, weft__track **slot, int kind, const void *obj) {
-    weft__track *r = track_add(L, kind, obj, -1);
+void weft__leak_watch(weft__track **slot, const char *what, const char *how, const void *obj) {
+    weft_loop *L = weft__tls_loop;
+    *slot = NULL;
+    if (WEFT_LIKELY(!L || !L->dbg)) return;
+    weft__track *r = track_add(L, what, how, obj, -1);
     if (r) r->slot = slot;
     *slot = r;
 }
@@ -728,7 +675,7 @@ void weft__track_fd(weft_loop *L, int fd) {
         D->nfdrec = n;
     }
     if (D->fdrec[fd]) track_del(L, D->fdrec[fd]);   /* closed behind our back */
-    D->fdrec[fd] = track_add(L, WEFT__TRACK_FD, NULL, fd);
+    D->fdrec[fd] = track_add(L, NULL, NULL, NULL, fd);
 }
 
 void weft__untrack_fd(weft_loop *L, int fd) {
@@ -739,26 +686,16 @@ void weft__untrack_fd(weft_loop *L, int fd) {
 }
 
 static void leak_one(FILE *f, const weft__track *r) {
-    switch (r->kind) {
-    case WEFT__TRACK_FD:
+    if (r->fd >= 0)
         fprintf(f, "  fd %d, watched by the loop, never closed with weft_close (nor released with "
                 "weft_fd_forget); first waited on at:\n", r->fd);
-        break;
-    case WEFT__TRACK_STREAM:
-        fprintf(f, "  stream %p, never freed (weft_stream_close / weft_stream_free); opened at:\n", r->obj);
-        break;
-    case WEFT__TRACK_HTTP_CLIENT:
-        fprintf(f, "  HTTP client %p, never freed (weft_http_client_free); made at:\n", r->obj);
-        break;
-    default:
-        fprintf(f, "  HTTP server %p, never freed (weft_httpd_free); made at:\n", r->obj);
-        break;
-    }
+    else
+        fprintf(f, "  %s %p, never freed (%s); made at:\n", r->what, r->obj, r->how);
     /* Where the program's own code begins, when weft is a module of its
      * own (libweft.so): the frame that opened the thing, as the user sees
      * it. Linked statically, weft's frames and the program's look alike. */
     Dl_info self, di;
-    bool marked = !dladdr((void *)weft__track_new, &self);
+    bool marked = !dladdr((void *)weft__leak_watch, &self);
     char line[512];
     for (int i = 0; i < r->npc; i++) {
         int n = fmt_frame(line, sizeof line, i, r->pc[i]);
@@ -797,13 +734,12 @@ static int debug_init(weft_loop *L, const weft_loop_opts *opts) {
     D->loop_thread = pthread_self();
     D->loop_tid = gettid();
     D->slow = slow_threshold(opts);
-    D->quit.fd = -1;
     L->dbg = D;
     if (D->slow > 0) {
         int err = watchdog_start(D);
         if (err) return err;
     }
-    quit_install(L, D);
+    D->quit_owned = weft__sig_claim(&sigquit, L);
     return 0;
 }
 
@@ -824,7 +760,7 @@ void weft__observe_close(weft_loop *L) {
         /* A sample the watchdog asked for may still be on its way. */
         pthread_mutex_lock(&sample_mu);
         pthread_mutex_unlock(&sample_mu);
-        quit_uninstall(L, D);
+        if (D->quit_owned) weft__sig_release(&sigquit, L);
         leaks_close(L, D);
         weft__free(L, D);
         L->dbg = NULL;

@@ -19,8 +19,7 @@
 #ifndef WEFT_CORE_INTERNAL_H
 #define WEFT_CORE_INTERNAL_H
 
-#include "weft.h"
-#include "weft/debug.h"
+#include "core_iface.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -47,9 +46,6 @@
 #endif
 #endif
 
-#define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
-#define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
-
 /* ------------------------------------------------------------ contexts */
 
 /* A saved execution context. The assembly backends keep only the stack
@@ -63,7 +59,7 @@ typedef struct weft__ctx { void *sp; } weft__ctx;
 #endif
 
 /* Saves the running context in *from and resumes *to. Returns when something
- * swaps back to *from. (switch_<arch>.S or switch_ucontext.c) */
+ * swaps back to *from. (switch_<arch>.S, or ctx.c for ucontext) */
 void weft__swap(weft__ctx *from, weft__ctx *to);
 /* Prepares *c so that swapping to it calls weft__task_main(t) on the stack
  * [lo, lo + size). */
@@ -153,8 +149,6 @@ enum { WEFT__NEW = 10 }; /* state before the first run, besides WEFT_TASK_* */
 /* Wake statuses a parked task finds, besides 0 ("the waker did the work")
  * and negative codes a waker delivers (WEFT_ECLOSED...), returned as given. */
 enum { WEFT__WAKE_TIMER = 1, WEFT__WAKE_CANCEL = 2 };
-/* weft__park's result when its own deadline (not a scope's) passed. */
-#define WEFT__EXPIRED 1
 /* weft__park flag: ignore scopes (no scope deadline armed, no cancel code
  * returned; a cancel still wakes the task with WEFT__WAKE_CANCEL). */
 #define WEFT__NOCANCEL 1
@@ -228,7 +222,7 @@ struct weft_handle {
     struct weft_handle *next_soon;
     bool owned;     /* the caller holds it (weft_handle_free) */
     bool done;      /* ran or was cancelled */
-    weft_realloc_fn realloc; void *realloc_ud;  /* to free it after the loop */
+    weft__mem mem;  /* to free it after the loop */
 };
 
 /* ------------------------------------------------------------------ loop */
@@ -269,14 +263,15 @@ struct weft_loop {
     const weft__poller *poller;
     int epfd;                       /* epoll backend */
     void *uring;                    /* io_uring backend's state */
-    size_t nwatch;                  /* waits that only the poller can end:
+    size_t nwatch;                  /* waits that only the poller or another
+                                       thread can end (fds, weft__loop_ref):
                                        while > 0 there is no deadlock */
-    struct weft__fd *fds;           /* indexed by fd (src/io/fd.c) */
+    struct weft__fd *fds;           /* indexed by fd (watch.c) */
     size_t nfds;
 
-    weft_realloc_fn realloc;
-    void *realloc_ud;
-    unsigned flags;
+    weft__mem mem;                  /* the realloc hook */
+    weft_loop_opts opts;            /* as given (zeroes: defaults) */
+    unsigned flags;                 /* opts.flags, plus WEFT_DEBUG's */
 
     weft_task *main;
     bool deadlocked;
@@ -286,13 +281,16 @@ struct weft_loop {
     size_t altstack_size;
     bool altstack_installed;
 
-    /* Other threads' way in (src/io/pool.c): the thread pool, the
-     * thread-safe call-soon queue and its eventfd. remote_pending is set
-     * (atomically, by any thread or the SIGINT handler) while something
-     * waits there, so upkeep looks even when it would not poll. */
+    /* Other threads' way in (remote.c): what they post, and the eventfd
+     * that wakes the loop. remote_pending is set (atomically, by any thread
+     * or a signal handler) while something waits there, so upkeep looks
+     * even when it would not poll. */
     struct weft__remote *remote;
     int remote_pending;
-    unsigned pool_size;
+
+    /* Higher layers' state per loop (weft__local_get), closed in reverse. */
+    struct { const weft__local_key *key; void *state; } locals[4];
+    unsigned nlocals;
 
     /* Debug mode and tracing (debug.c, trace.c). `observe` is the one flag
      * the hot paths test: set when either is on, it routes each switch
@@ -303,49 +301,14 @@ struct weft_loop {
     int dump_asked;                 /* SIGQUIT seen; atomic */
     int64_t obs_now;                /* the last hook's clock reading, for
                                        the next enter to reuse; -1: stale */
-
-    /* The cancellation walk's test hook (weft__test_cancel_at): while
-     * walk_on, every suspension point counts itself in walk_points, and the
-     * walk_at-th cancels walk_target (NULL: the task reaching it). */
-    bool walk_on;
-    bool walk_own;                  /* the cancel came at the target's own
-                                       point, and that point reports it */
-    uint64_t walk_points, walk_at;
-    weft_task *walk_target;
 };
 
 extern __thread weft_loop *weft__tls_loop;
 
-/* Says, for the dump and the trace, what the calling task's next waits are
- * for, in a higher layer's words: `what` (a static string) and `on` (a
- * string that outlives the call to clear it), shown as "what on"; NULL
- * clears it. Two stores: cheap enough to stay on outside debug mode. */
-static inline void weft__await_context(const char *what, const char *on) {
-    weft_loop *L = weft__tls_loop;
-    if (!L || !L->cur) return;
-    L->cur->await_what = what;
-    L->cur->await_on = what ? on : NULL;
-}
-
-/* Debug mode's leak records (debug.c): what a program opened and must
- * close, with the stack that opened it, reported if still open when the
- * loop closes. weft__leak_watch puts the record's address in *slot (NULL
- * when debug mode is off, the only cost then being that branch); the loop
- * clears *slot if it closes first, so weft__leak_unwatch is always safe.
- * fds are tracked from their first wait to weft_fd_forget / weft_close. */
-enum { WEFT__TRACK_FD, WEFT__TRACK_STREAM, WEFT__TRACK_HTTP_CLIENT, WEFT__TRACK_HTTPD };
-typedef struct weft__track weft__track;
-void weft__track_new(weft_loop *L, weft__track **slot, int kind, const void *obj);
-void weft__track_end(weft__track *rec);
+/* Debug mode's leak records for fds (debug.c; objects use weft__leak_watch):
+ * an fd is tracked from its first wait to weft_fd_forget / weft_close. */
 void weft__track_fd(weft_loop *L, int fd);
 void weft__untrack_fd(weft_loop *L, int fd);
-static inline void weft__leak_watch(weft_loop *L, weft__track **slot, int kind, const void *obj) {
-    *slot = NULL;
-    if (WEFT_UNLIKELY(L && L->dbg)) weft__track_new(L, slot, kind, obj);
-}
-static inline void weft__leak_unwatch(weft__track **slot) {
-    if (WEFT_UNLIKELY(*slot != NULL)) weft__track_end(*slot);
-}
 
 /* The common case of weft__timer_grow (timer.c) inline: room is there. */
 static inline int weft__timer_reserve(weft_loop *L, size_t n) {
@@ -356,9 +319,11 @@ static inline int weft__timer_reserve(weft_loop *L, size_t n) {
     return weft__timer_grow(L, n);
 }
 
-void *weft__alloc(weft_loop *L, size_t size);
-void *weft__realloc(weft_loop *L, void *p, size_t size);
-void weft__free(weft_loop *L, void *p);
+/* The loop's own memory, freed before the loop is (objects that may outlive
+ * it capture L->mem instead: core_iface.h). */
+static inline void *weft__alloc(weft_loop *L, size_t size) { return L->mem.fn(L->mem.ud, NULL, size); }
+static inline void *weft__realloc(weft_loop *L, void *p, size_t size) { return L->mem.fn(L->mem.ud, p, size); }
+static inline void weft__free(weft_loop *L, void *p) { if (p) L->mem.fn(L->mem.ud, p, 0); }
 
 /* The loop's clock (virtual or monotonic). */
 int64_t weft__now(weft_loop *L);
@@ -405,9 +370,11 @@ static inline int weft__bind(weft_loop **objloop, bool busy, weft_task *t) {
 /* The cancellation the task's next suspension point must report, or 0.
  * With `mark`, the scope that catches it remembers so (weft_scope_leave). */
 int weft__cancel_status(weft_task *t, bool mark);
-/* The test hook's slow path: counts a suspension point reached by t and, at
- * the chosen one, cancels (task.c). */
-void weft__walk_point(weft_task *t);
+/* The tests' seam at suspension points (task.c): NULL, but while a test's
+ * walk runs, called at every checkpoint and every cancellable park; a
+ * global like src/io/sys.c's table, so it costs the loop and task structs
+ * nothing and the hot paths one predictable branch. */
+extern void (*weft__point_hook)(weft_task *t);
 /* Tests only: from now on, count the suspension points (every checkpoint and
  * every cancellable park) that the tasks of the calling thread's loop reach,
  * and at the k-th (1-based; 0 = only count) cancel `target` (NULL: whichever
@@ -419,7 +386,7 @@ void weft__walk_point(weft_task *t);
  * point reports it (not shielded): then the target knows it was cancelled. */
 uint64_t weft__test_cancel_at(bool on, uint64_t k, weft_task *target, bool *own);
 static inline int weft__checkpoint(weft_task *t) {
-    if (WEFT_UNLIKELY(t->loop->walk_on)) weft__walk_point(t);
+    if (WEFT_UNLIKELY(weft__point_hook != NULL)) weft__point_hook(t);
     if (WEFT_LIKELY(!t->loop->ncancelled && t->scope->eff_deadline == WEFT_FOREVER)) return 0;
     return weft__cancel_status(t, true);
 }
@@ -458,26 +425,45 @@ const char *weft__task_name(weft_task *t);
 /* Called by a group child as it ends (wait.c). */
 void weft__group_child_done(weft_task *t);
 
-/* Thread pool and thread-safe call-soon (src/io/pool.c): set up at loop
- * init (an eventfd source), torn down at loop close (joins the pool's
- * threads, drops what they still owe). run runs what other threads queued;
- * upkeep calls it whenever weft__remote_due. */
+/* Other threads' way in (remote.c): weft__post's queue, the thread-safe
+ * call-soon and the eventfd that wakes the loop. init at loop init; run at
+ * upkeep whenever weft__remote_due (runs what was posted, and what signal
+ * handlers asked for: Ctrl-C's cancel, Ctrl-\'s dump); shut refuses more
+ * and drops what was posted (closing = true), after the layers' locals
+ * closed; close frees the rest, last. */
 int weft__remote_init(weft_loop *L);
-void weft__remote_close(weft_loop *L);
 void weft__remote_run(weft_loop *L);
+void weft__remote_shut(weft_loop *L);
+void weft__remote_close(weft_loop *L);
 static inline bool weft__remote_due(const weft_loop *L) {
     return __atomic_load_n(&L->remote_pending, __ATOMIC_RELAXED) != 0;
 }
-/* SIGINT cancels main (src/io/signal.c); called by pool.c, which owns the
- * eventfd the handler wakes the loop with. */
-void weft__sigint_install(weft_loop *L, int wake_fd);
-void weft__sigint_uninstall(weft_loop *L);
-bool weft__sigint_take(weft_loop *L);
+/* Async-signal-safe: flags the loop and writes its eventfd, so a loop asleep
+ * in its poller wakes and a busy one looks at its next upkeep. */
+void weft__remote_wake(weft_loop *L);
+/* Did a Ctrl-C cancel main (weft_run returns WEFT_EINTR then)? */
 bool weft__sigint_seen(weft_loop *L);
+
+/* A process-wide signal one loop owns at a time (signals.c): Ctrl-C's
+ * SIGINT (remote.c) and Ctrl-\'s SIGQUIT (debug.c). claim installs a
+ * handler that calls `on(L, count)` for the owner (count: this signal's
+ * deliveries so far, from 1), if the calling thread is the process's main
+ * thread and the signal still has its default action; false otherwise.
+ * `on` runs in the handler: async-signal-safe work only. release restores
+ * the default action and returns once no handler is still running (one on
+ * another thread may be writing the loop's eventfd). */
+typedef struct weft__sigowner {
+    int signo;
+    void (*on)(weft_loop *L, int count);
+    weft_loop *loop;   /* the owner, or NULL; atomic */
+    int count;         /* deliveries while owned; atomic */
+    int busy;          /* handlers running now; atomic */
+} weft__sigowner;
+bool weft__sig_claim(weft__sigowner *o, weft_loop *L);
+void weft__sig_release(weft__sigowner *o, weft_loop *L);
 
 /* Debug reports, only with WEFT_LOOP_DEBUG: to the function set with
  * weft_debug_set_report, else stderr. `kind` is a WEFT_REPORT_*. */
-void weft__debug(weft_loop *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void weft__report(weft_loop *L, int kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Debug mode and tracing (debug.c, trace.c). init reads the options and the
@@ -537,7 +523,7 @@ extern const weft__poller weft__poller_uring;  /* NULL ops when not built */
 #define weft__poll_del_source(L, src) ((L)->poller->del_source((L), (src)))
 #define weft__poll_wait(L, timeout) ((L)->poller->wait((L), (timeout)))
 
-/* Per-fd state (src/io/fd.c). `ready` keeps an edge that came while nobody
+/* Per-fd state (watch.c). `ready` keeps an edge that came while nobody
  * waited in that direction, so the next wait returns at once. */
 struct weft__fd {
     weft_task *waiter[2];  /* [0] reading, [1] writing */

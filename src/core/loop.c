@@ -34,9 +34,18 @@ static void *default_realloc(void *ud, void *p, size_t size) {
     return realloc(p, size);
 }
 
-void *weft__alloc(weft_loop *L, size_t size) { return L->realloc(L->realloc_ud, NULL, size); }
-void *weft__realloc(weft_loop *L, void *p, size_t size) { return L->realloc(L->realloc_ud, p, size); }
-void weft__free(weft_loop *L, void *p) { if (p) L->realloc(L->realloc_ud, p, 0); }
+weft__mem weft__mem_here(void) {
+    weft_loop *L = weft__tls_loop;
+    return L ? L->mem : (weft__mem){ default_realloc, NULL };
+}
+
+char *weft__mem_strndup(weft__mem m, const char *s, size_t len) {
+    char *p = weft__mem_alloc(m, len + 1);
+    if (!p) return NULL;
+    memcpy(p, s, len);
+    p[len] = 0;
+    return p;
+}
 
 /* ----------------------------------------------------------------- time */
 
@@ -60,6 +69,28 @@ int64_t weft_deadline_after(int64_t d) {
 }
 
 weft_loop *weft_loop_current(void) { return weft__tls_loop; }
+
+const weft_loop_opts *weft__loop_opts(weft_loop *L) { return &L->opts; }
+void weft__loop_ref(weft_loop *L) { L->nwatch++; }
+void weft__loop_unref(weft_loop *L) { L->nwatch--; }
+
+/* ------------------------------------------------------ layers' state */
+
+void *weft__local_get(weft_loop *L, const weft__local_key *key) {
+    for (unsigned i = 0; i < L->nlocals; i++)
+        if (L->locals[i].key == key) return L->locals[i].state;
+    return NULL;
+}
+
+/* A handful of slots: each layer above has at most one or two keys. */
+int weft__local_set(weft_loop *L, const weft__local_key *key, void *state) {
+    size_t max = sizeof L->locals / sizeof *L->locals;
+    if (L->nlocals == max) return WEFT_ENOMEM;
+    L->locals[L->nlocals].key = key;
+    L->locals[L->nlocals].state = state;
+    L->nlocals++;
+    return 0;
+}
 
 /* ------------------------------------------------------------- switching */
 
@@ -153,10 +184,7 @@ static bool run_soon(weft_loop *L) {
 /* One round of upkeep. Returns false when nothing is ready and nothing ever
  * can be: no timer, no poll source, no callback (a deadlock). */
 static bool upkeep(weft_loop *L) {
-    if (weft__remote_due(L)) {
-        if (WEFT_UNLIKELY(__atomic_load_n(&L->dump_asked, __ATOMIC_RELAXED))) weft__debug_dump_asked(L);
-        weft__remote_run(L);
-    }
+    if (weft__remote_due(L)) weft__remote_run(L);
     run_soon(L);
     int64_t now = 0;
     if (L->nheap) {
@@ -275,8 +303,7 @@ static int new_handle(weft_loop *L, weft_callback fn, void *arg, bool owned, str
     h->arg = arg;
     h->owned = owned;
     h->tm.idx = WEFT__UNARMED;
-    h->realloc = L->realloc;
-    h->realloc_ud = L->realloc_ud;
+    h->mem = L->mem;
     *out = h;
     return 0;
 }
@@ -330,7 +357,7 @@ void weft_handle_free(weft_handle *h) {
         weft__timer_cancel(L, &h->tm);
         weft__timer_unreserve(L, 1);
     }
-    h->realloc(h->realloc_ud, h, 0);
+    weft__mem_free(h->mem, h);
 }
 
 /* ------------------------------------------------------------- the loop */
@@ -347,14 +374,19 @@ static int choose_poller(weft_loop *L, int backend) {
     return 0;
 }
 
+/* The thread pool's ceiling (libuv's): the pool is the io layer's, but its
+ * size is a loop option, checked with the others before anything starts. */
+#define POOL_MAX 1024
+
 static int loop_init(weft_loop *L, const weft_loop_opts *opts) {
     memset(L, 0, sizeof *L);
     L->epfd = -1;
-    L->flags = opts ? opts->flags : 0;
+    if (opts) L->opts = *opts;
+    if (L->opts.pool_size > POOL_MAX) return WEFT_EINVAL;
+    L->flags = L->opts.flags;
     const char *dbg = getenv("WEFT_DEBUG");
     if (dbg && *dbg && strcmp(dbg, "0") != 0) L->flags |= WEFT_LOOP_DEBUG;
-    L->realloc = opts && opts->realloc ? opts->realloc : default_realloc;
-    L->realloc_ud = opts ? opts->realloc_ud : NULL;
+    L->mem = (weft__mem){ L->opts.realloc ? L->opts.realloc : default_realloc, L->opts.realloc_ud };
     L->virtual_clock = (L->flags & WEFT_LOOP_VIRTUAL_CLOCK) != 0;
     L->vnow = weft__mono();
     L->next_id = 1;
@@ -376,15 +408,20 @@ static int loop_init(weft_loop *L, const weft_loop_opts *opts) {
         return err;
     }
     if (!(L->flags & WEFT_LOOP_NO_OVERFLOW_HANDLER) && (err = weft__overflow_init(L))) return err;
-    L->pool_size = opts ? opts->pool_size : 0;
     if ((err = weft__remote_init(L))) return err;
     return weft__observe_init(L, opts);
 }
 
 static void loop_close(weft_loop *L) {
-    /* First: the pool's leftovers may run callbacks that touch the rest. */
-    weft__remote_close(L);
+    /* First the layers' state (the pool joins its threads), then what other
+     * threads posted: either may run drop callbacks that touch the rest. */
+    while (L->nlocals) {
+        L->nlocals--;
+        L->locals[L->nlocals].key->close(L, L->locals[L->nlocals].state);
+    }
+    weft__remote_shut(L);
     weft__observe_close(L);
+    weft__remote_close(L);
     /* Records whose handles were never released. */
     for (weft_task *t = L->ended, *n; t; t = n) {
         n = t->next_all;
@@ -497,7 +534,8 @@ int weft_run_opts(const weft_loop_opts *opts, int (*mainfn)(void *), void *arg) 
     if (weft__tls_loop) return WEFT_EINVAL;
     weft_loop *L;
     weft_realloc_fn ra = opts && opts->realloc ? opts->realloc : default_realloc;
-    L = ra(opts ? opts->realloc_ud : NULL, NULL, sizeof *L);
+    void *ud = opts ? opts->realloc_ud : NULL;
+    L = ra(ud, NULL, sizeof *L);
     if (!L) return WEFT_ENOMEM;
     int err = loop_init(L, opts);
     weft__tls_loop = L;
@@ -515,7 +553,7 @@ int weft_run_opts(const weft_loop_opts *opts, int (*mainfn)(void *), void *arg) 
     }
     loop_close(L);
     weft__tls_loop = NULL;
-    L->realloc(L->realloc_ud, L, 0);
+    ra(ud, L, 0);
     return err;
 }
 

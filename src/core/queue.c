@@ -25,8 +25,7 @@ struct weft_queue {
     uint64_t seq;
     weft__wq getters, putters;
     weft_loop *loop;                 /* the loop its waiters (if any) are on */
-    weft_realloc_fn realloc;         /* the allocator of the loop it was made on */
-    void *realloc_ud;
+    weft__mem mem;                   /* the allocator of the loop it was made on */
     bool closed;
 };
 
@@ -36,15 +35,14 @@ int weft_queue_new(weft_queue **out, const weft_queue_opts *opts) {
     if (!L) return WEFT_ENOTASK;
     if (o.kind < WEFT_QUEUE_FIFO || o.kind > WEFT_QUEUE_PRIORITY) return WEFT_EINVAL;
     if (o.kind == WEFT_QUEUE_PRIORITY && !o.cmp) return WEFT_EINVAL;
-    weft_queue *q = weft__alloc(L, sizeof *q);
+    weft_queue *q = weft__mem_alloc(L->mem, sizeof *q);
     if (!q) return WEFT_ENOMEM;
     memset(q, 0, sizeof *q);
     q->kind = o.kind;
     q->capacity = o.capacity;
     q->cmp = o.cmp;
     q->loop = L;
-    q->realloc = L->realloc;
-    q->realloc_ud = L->realloc_ud;
+    q->mem = L->mem;
     *out = q;
     return 0;
 }
@@ -56,8 +54,8 @@ static bool busy(const weft_queue *q) {
 int weft_queue_free(weft_queue *q) {
     if (!q) return 0;
     if (busy(q)) return WEFT_EBUSY;
-    if (q->buf) q->realloc(q->realloc_ud, q->buf, 0);
-    q->realloc(q->realloc_ud, q, 0);
+    weft__mem_free(q->mem, q->buf);
+    weft__mem_free(q->mem, q);
     return 0;
 }
 
@@ -75,11 +73,11 @@ static int reserve(weft_queue *q) {
     if (q->n < q->cap) return 0;
     size_t cap = q->cap ? q->cap * 2 : 16;
     if (q->capacity && cap > q->capacity) cap = q->capacity;
-    entry *buf = q->realloc(q->realloc_ud, NULL, cap * sizeof *buf);
+    entry *buf = weft__mem_alloc(q->mem, cap * sizeof *buf);
     if (!buf) return WEFT_ENOMEM;
     for (size_t i = 0; i < q->n; i++)  /* unwrap the FIFO ring */
         buf[i] = q->buf[q->kind == WEFT_QUEUE_FIFO ? (q->head + i) % q->cap : i];
-    if (q->buf) q->realloc(q->realloc_ud, q->buf, 0);
+    weft__mem_free(q->mem, q->buf);
     q->buf = buf;
     q->cap = cap;
     q->head = 0;

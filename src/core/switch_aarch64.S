@@ -6,7 +6,7 @@
  * and restores the same from to->sp. Returning through x30 resumes the other
  * context.
  *
- * A fresh context (weft__ctx_make in ctx_aarch64.c) holds x30 =
+ * A fresh context (weft__ctx_make in ctx.c) holds x30 =
  * weft__task_start and x19 = the task.
  */
     .text

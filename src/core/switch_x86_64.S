@@ -5,7 +5,7 @@
  * stack pointer in from->sp, loads to->sp and pops the same set. Caller-saved
  * registers are already dead across the call, so nothing else needs saving.
  *
- * A fresh context (weft__ctx_make in ctx_x86_64.c) is laid out as if it had
+ * A fresh context (weft__ctx_make in ctx.c) is laid out as if it had
  * been switched out just before entering weft__task_start, with the task in
  * r12.
  */

@@ -84,7 +84,7 @@ int weft__park(weft_task *t, int64_t deadline, int flags) {
     t->state = WEFT_TASK_WAITING;
     /* After the state is set: a cancel the walk makes here wakes t, as one
      * from another task would while t waits. */
-    if (WEFT_UNLIKELY(L->walk_on) && !(flags & WEFT__NOCANCEL)) weft__walk_point(t);
+    if (WEFT_UNLIKELY(weft__point_hook != NULL) && !(flags & WEFT__NOCANCEL)) weft__point_hook(t);
     weft__schedule(L);
     t->waiter = NULL;
     int st = t->wake_status;
@@ -96,26 +96,67 @@ int weft__park(weft_task *t, int64_t deadline, int flags) {
     return WEFT__EXPIRED;
 }
 
+/* The same halves for the layers above (core_iface.h), out of line: they
+ * see neither the task nor the loop struct. */
+int weft__enter_point(weft_task **out, const char *fn) {
+    weft_task *t;
+    int err = weft__enter_as(&t, fn);
+    if (!err) err = weft__checkpoint(t);
+    if (!err && out) *out = t;
+    return err;
+}
+
+int weft__park_for(weft_task *t, int kind, const void *obj, int64_t deadline) {
+    weft__awaits(t, kind, obj);
+    return weft__park(t, deadline, 0);
+}
+
+void weft__await_context(const char *what, const char *on) {
+    weft_loop *L = weft__tls_loop;
+    if (!L || !L->cur) return;
+    L->cur->await_what = what;
+    L->cur->await_on = what ? on : NULL;
+}
+
+weft_task *weft__nobody_begin(weft_loop *L) {
+    weft_task *cur = L->cur;
+    L->cur = NULL;
+    return cur;
+}
+
+void weft__nobody_end(weft_loop *L, weft_task *saved) { L->cur = saved; }
+
 /* --------------------------------------------------------- cancellation */
 
-void weft__walk_point(weft_task *t) {
-    weft_loop *L = t->loop;
-    if (++L->walk_points != L->walk_at) return;
-    weft_task *v = L->walk_target ? L->walk_target : t;
+/* The cancellation walk's state: the walk runs on one loop, whose thread
+ * alone reaches walk_point (other loops' points are not counted). */
+void (*weft__point_hook)(weft_task *t);
+static struct {
+    weft_loop *loop;
+    bool own;               /* the cancel came at the target's own point, and
+                               that point reports it */
+    uint64_t points, at;
+    weft_task *target;      /* NULL: the task reaching the at-th point */
+} walk;
+
+static void walk_point(weft_task *t) {
+    if (t->loop != walk.loop || ++walk.points != walk.at) return;
+    weft_task *v = walk.target ? walk.target : t;
     weft_cancel(v);
-    L->walk_own = v == t && weft__cancel_status(t, false) != 0;
+    walk.own = v == t && weft__cancel_status(t, false) != 0;
 }
 
 uint64_t weft__test_cancel_at(bool on, uint64_t k, weft_task *target, bool *own) {
     weft_loop *L = weft__tls_loop;
     if (!L) return 0;
-    uint64_t n = L->walk_points;
-    if (own) *own = L->walk_own;
-    L->walk_own = false;
-    L->walk_on = on;
-    L->walk_at = k;
-    L->walk_target = target;
-    L->walk_points = 0;
+    uint64_t n = walk.points;
+    if (own) *own = walk.own;
+    walk.own = false;
+    walk.loop = L;
+    walk.at = k;
+    walk.target = target;
+    walk.points = 0;
+    weft__point_hook = on ? walk_point : NULL;
     return n;
 }
 

@@ -16,7 +16,7 @@
  * deadline or cancel passes through unchanged.
  */
 #include "client.h"
-#include "../core/internal.h"
+#include "core_iface.h"
 
 #include <weft/dns.h>
 #include <weft/io.h>
@@ -105,7 +105,7 @@ int weft_http_client_new(weft_http_client **out, const weft_http_client_opts *op
         weft_http_client_free(c);
         return err;
     }
-    weft__leak_watch(weft__tls_loop, &c->trk, WEFT__TRACK_HTTP_CLIENT, c);
+    weft__leak_watch(&c->trk, "HTTP client", "weft_http_client_free", c);
     *out = c;
     return 0;
 }

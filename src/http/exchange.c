@@ -5,7 +5,7 @@
  * happens after the handler: finishing the response, draining a small
  * unread body so that the connection can carry the next request.
  */
-#include "internal.h"
+#include "core_iface.h"
 #include "server.h"
 
 #include <weft/http.h>
@@ -25,7 +25,6 @@ static weft__httpd_exchange *of_req(const weft_httpd_req *r) {
     return (weft__httpd_exchange *)(void *)r;  /* req is the first member */
 }
 
-static weft_loop *L(void) { return weft__tls_loop; }
 
 /* ------------------------------------------------------------- the head */
 
@@ -61,7 +60,7 @@ int weft__httpd_exchange_setup(weft__httpd_exchange *x, const char *head, size_t
                                const weft__http_limits *lim) {
     weft_httpd_req *r = &x->req;
     size_t tlen = r->h.target_len;
-    char *buf = weft__alloc(L(), len + 2 * (tlen + 1) + 1);
+    char *buf = weft__mem_alloc(weft__mem_here(), len + 2 * (tlen + 1) + 1);
     if (!buf) return WEFT_ENOMEM;
     memcpy(buf, head, len);
     buf[len] = 0;
@@ -89,10 +88,10 @@ int weft__httpd_exchange_setup(weft__httpd_exchange *x, const char *head, size_t
 }
 
 void weft__httpd_exchange_free(weft__httpd_exchange *x) {
-    weft__free(L(), x->req.buf);
-    weft__free(L(), x->req.b.whole);
-    weft__free(L(), x->res.hdrs);
-    weft__free(L(), x);
+    weft__mem_free(weft__mem_here(), x->req.buf);
+    weft__mem_free(weft__mem_here(), x->req.b.whole);
+    weft__mem_free(weft__mem_here(), x->res.hdrs);
+    weft__mem_free(weft__mem_here(), x);
 }
 
 /* ------------------------------------------------------- request access */
@@ -219,7 +218,7 @@ static int whole_reserve(httpd_body *b, size_t *cap, size_t need) {
     if (need <= *cap) return 0;
     size_t ncap = *cap ? *cap : 4096;
     while (ncap < need) ncap *= 2;
-    char *p = weft__realloc(L(), b->whole, ncap);
+    char *p = weft__mem_grow(weft__mem_here(), b->whole, ncap);
     if (!p) return WEFT_ENOMEM;
     b->whole = p;
     *cap = ncap;
@@ -311,7 +310,7 @@ static int append_hdr(weft_httpd_res *w, const char *name, const char *value) {
     if (need > w->hcap) {
         size_t cap = w->hcap ? w->hcap * 2 : 256;
         while (cap < need) cap *= 2;
-        char *p = weft__realloc(L(), w->hdrs, cap);
+        char *p = weft__mem_grow(weft__mem_here(), w->hdrs, cap);
         if (!p) return WEFT_ENOMEM;
         w->hdrs = p;
         w->hcap = cap;

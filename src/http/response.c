@@ -13,7 +13,7 @@
  * response.
  */
 #include "client.h"
-#include "../core/internal.h"
+#include "core_iface.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -6,7 +6,7 @@
  * short string compares costs less than the head's parse; a trie would
  * also make "first added wins" harder to state.
  */
-#include "internal.h"
+#include "core_iface.h"
 #include "server.h"
 
 #include <string.h>
@@ -29,8 +29,8 @@ struct weft_httpd_router {
 };
 
 int weft_httpd_router_new(weft_httpd_router **out) {
-    if (!weft__tls_loop) return WEFT_ENOTASK;
-    weft_httpd_router *rt = weft__alloc(weft__tls_loop, sizeof *rt);
+    if (!weft_loop_current()) return WEFT_ENOTASK;
+    weft_httpd_router *rt = weft__mem_alloc(weft__mem_here(), sizeof *rt);
     if (!rt) return WEFT_ENOMEM;
     memset(rt, 0, sizeof *rt);
     *out = rt;
@@ -40,16 +40,16 @@ int weft_httpd_router_new(weft_httpd_router **out) {
 void weft_httpd_router_free(weft_httpd_router *rt) {
     if (!rt) return;
     for (size_t i = 0; i < rt->n; i++) {
-        weft__free(weft__tls_loop, rt->r[i].method);
-        weft__free(weft__tls_loop, rt->r[i].copy);
+        weft__mem_free(weft__mem_here(), rt->r[i].method);
+        weft__mem_free(weft__mem_here(), rt->r[i].copy);
     }
-    weft__free(weft__tls_loop, rt->r);
-    weft__free(weft__tls_loop, rt);
+    weft__mem_free(weft__mem_here(), rt->r);
+    weft__mem_free(weft__mem_here(), rt);
 }
 
 static char *dup(const char *s) {
     size_t n = strlen(s) + 1;
-    char *p = weft__alloc(weft__tls_loop, n);
+    char *p = weft__mem_alloc(weft__mem_here(), n);
     if (p) memcpy(p, s, n);
     return p;
 }
@@ -82,13 +82,13 @@ int weft_httpd_route(weft_httpd_router *rt, const char *method, const char *patt
     int err = !e.copy || (method && !e.method) ? WEFT_ENOMEM : split(&e, e.copy);
     if (!err && rt->n == rt->cap) {
         size_t cap = rt->cap ? rt->cap * 2 : 8;
-        route *r = weft__realloc(weft__tls_loop, rt->r, cap * sizeof *r);
+        route *r = weft__mem_grow(weft__mem_here(), rt->r, cap * sizeof *r);
         if (r) rt->r = r, rt->cap = cap;
         else err = WEFT_ENOMEM;
     }
     if (err) {
-        weft__free(weft__tls_loop, e.copy);
-        weft__free(weft__tls_loop, e.method);
+        weft__mem_free(weft__mem_here(), e.copy);
+        weft__mem_free(weft__mem_here(), e.method);
         return err;
     }
     rt->r[rt->n++] = e;

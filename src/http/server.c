@@ -13,7 +13,7 @@
  * picohttpparser's way), so a limit is enforced as soon as the bytes
  * passing it are in, never after buffering more.
  */
-#include "internal.h"
+#include "core_iface.h"
 #include "server.h"
 
 #include <weft/http.h>
@@ -69,13 +69,12 @@ static void fill_defaults(weft_httpd_opts *o) {
 
 int weft_httpd_new(weft_httpd **out, const weft_httpd_opts *opts,
                    weft_httpd_handler handler, void *arg) {
-    weft_loop *L = weft__tls_loop;
-    if (!L) return WEFT_ENOTASK;
+    if (!weft_loop_current()) return WEFT_ENOTASK;
     weft_httpd_opts o = opts ? *opts : (weft_httpd_opts){0};
     if (!handler || o.header_timeout < 0 || o.body_timeout < 0 || o.send_timeout < 0 ||
         o.keepalive_timeout < 0 || o.grace_period < 0 || (o.flags & ~WEFT_HTTPD_SIGNALS))
         return WEFT_EINVAL;
-    weft_httpd *s = weft__alloc(L, sizeof *s);
+    weft_httpd *s = weft__mem_alloc(weft__mem_here(), sizeof *s);
     if (!s) return WEFT_ENOMEM;
     memset(s, 0, sizeof *s);
     fill_defaults(&o);
@@ -83,7 +82,7 @@ int weft_httpd_new(weft_httpd **out, const weft_httpd_opts *opts,
     s->handler = handler;
     s->arg = arg;
     weft_sem_init(&s->slots, (int64_t)(o.max_conns > INT64_MAX ? INT64_MAX : o.max_conns), 0);
-    weft__leak_watch(L, &s->trk, WEFT__TRACK_HTTPD, s);
+    weft__leak_watch(&s->trk, "HTTP server", "weft_httpd_free", s);
     *out = s;
     return 0;
 }
@@ -97,7 +96,7 @@ void weft_httpd_free(weft_httpd *s) {
     if (!s) return;
     weft__leak_unwatch(&s->trk);
     close_listeners(s);
-    weft__free(weft__tls_loop, s);
+    weft__mem_free(weft__mem_here(), s);
 }
 
 int weft_httpd_listen_fd(weft_httpd *s, int fd) {
@@ -324,7 +323,7 @@ static void serve_requests(weft__httpd_conn *c) {
     size_t xsize = sizeof(weft__httpd_exchange) + s->o.max_headers * sizeof(weft__hdr);
     while (!s->stopping) {
         if (wait_first_byte(c)) return;
-        weft__httpd_exchange *x = weft__alloc(weft__tls_loop, xsize);
+        weft__httpd_exchange *x = weft__mem_alloc(weft__mem_here(), xsize);
         if (!x) { weft__httpd_send_error(c, 503, false); return; }
         weft__httpd_exchange_init(x, c);
         c->nreq++;
@@ -402,7 +401,7 @@ static void *conn_main(void *arg) {
     weft_scope_leave(&sc);
     conn_unlink(c);
     weft_sem_release(&c->srv->slots);
-    weft__free(weft__tls_loop, c);
+    weft__mem_free(weft__mem_here(), c);
     return NULL;
 }
 
@@ -410,13 +409,13 @@ static void *conn_main(void *arg) {
 
 /* Accepts one connection and starts its task. 0, or accept's error. */
 static int accept_one(weft_httpd *s, int lfd) {
-    weft__httpd_conn *c = weft__alloc(weft__tls_loop, sizeof *c);
+    weft__httpd_conn *c = weft__mem_alloc(weft__mem_here(), sizeof *c);
     if (!c) return WEFT_ENOMEM;
     memset(c, 0, sizeof *c);
     c->srv = s;
     c->peer_len = sizeof c->peer;
     int err = weft_accept(lfd, (struct sockaddr *)&c->peer, &c->peer_len, &c->fd);
-    if (err) { weft__free(weft__tls_loop, c); return err; }
+    if (err) { weft__mem_free(weft__mem_here(), c); return err; }
     c->accepted = weft_now();
     weft_spawn_opts so = { .name = "httpd-conn", .stack_size = s->o.stack_size, .detached = 1 };
     conn_link(c);
@@ -424,7 +423,7 @@ static int accept_one(weft_httpd *s, int lfd) {
     if (err) {
         weft_close(c->fd);
         conn_unlink(c);
-        weft__free(weft__tls_loop, c);
+        weft__mem_free(weft__mem_here(), c);
     }
     return err;
 }

@@ -6,33 +6,12 @@
  * the same rules as a URL the caller wrote.
  */
 #include "url.h"
-#include "../core/internal.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-static void *libc_realloc(void *ud, void *p, size_t n) {
-    (void)ud;
-    if (n == 0) { free(p); return NULL; }
-    return realloc(p, n);
-}
-
-weft__mem weft__mem_here(void) {
-    weft_loop *L = weft__tls_loop;
-    if (L) return (weft__mem){ L->realloc, L->realloc_ud };
-    return (weft__mem){ libc_realloc, NULL };
-}
-
-char *weft__mem_strndup(weft__mem m, const char *s, size_t len) {
-    char *p = weft__mem_alloc(m, len + 1);
-    if (!p) return NULL;
-    memcpy(p, s, len);
-    p[len] = 0;
-    return p;
-}
 
 /* ------------------------------------------------------------ splitting */
 

@@ -1,8 +1,6 @@
 /* URLs for the HTTP client (internal): a strict parser of http and https
  * URLs, RFC 3986 reference resolution (base URLs, redirects' Location) and
- * the percent-encoding of query parameters. Also the allocator the http
- * client's objects use: the loop's hook, kept in each object so that it can
- * be freed after the loop ended, as streams do.
+ * the percent-encoding of query parameters.
  *
  * Strict means: only http and https; no userinfo (a URL with "user@" is
  * refused rather than silently sending credentials, or silently dropping
@@ -10,28 +8,18 @@
  * brackets; a decimal port 1..65535; no spaces, control characters or
  * bytes >= 0x7f anywhere. The fragment is dropped (it never goes on the
  * wire).
+ *
+ * A parsed URL keeps the allocator it was made with (weft__mem), so that it
+ * can be freed after the loop ended, as every object that may outlive its
+ * loop does.
  */
 #ifndef WEFT_HTTP_URL_H
 #define WEFT_HTTP_URL_H
 
-#include <weft.h>
+#include "core_iface.h"
 
 #include <stdbool.h>
 #include <stddef.h>
-
-/* An allocator: the loop's realloc hook and its user data. */
-typedef struct weft__mem {
-    weft_realloc_fn fn;
-    void *ud;
-} weft__mem;
-
-/* The calling thread's loop's allocator, or the C library's outside a loop. */
-weft__mem weft__mem_here(void);
-static inline void *weft__mem_alloc(weft__mem m, size_t n) { return m.fn(m.ud, NULL, n ? n : 1); }
-static inline void *weft__mem_grow(weft__mem m, void *p, size_t n) { return m.fn(m.ud, p, n ? n : 1); }
-static inline void weft__mem_free(weft__mem m, void *p) { if (p) m.fn(m.ud, p, 0); }
-/* A copy of s[0, len) with a NUL after it, or NULL. */
-char *weft__mem_strndup(weft__mem m, const char *s, size_t len);
 
 /* A parsed URL. Every string lives in `buf`, owned (weft__url_free). */
 typedef struct weft__url {

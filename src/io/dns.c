@@ -5,7 +5,7 @@
  * the answer, and the pool's drop hook frees it (and the answer) when the
  * task was cancelled and nobody will read it. So the caller's strings and
  * hints need not outlive the call, and a cancelled lookup leaks nothing. */
-#include "internal.h"
+#include "core_iface.h"
 
 #include "weft/dns.h"
 #include "weft/thread.h"
@@ -72,9 +72,7 @@ static char *copy(char **p, const char *s) {
 
 int weft_getaddrinfo(const char *host, const char *port, const struct addrinfo *hints,
                      struct addrinfo **out) {
-    weft_task *t;
-    int err = weft__enter(&t);
-    if (!err) err = weft__checkpoint(t);
+    int err = weft__point(NULL);
     if (err) return err;
     if ((!host && !port) || !out) return WEFT_EINVAL;
     size_t len = (host ? strlen(host) + 1 : 0) + (port ? strlen(port) + 1 : 0);

@@ -9,8 +9,8 @@
  * are cancelled and waited for (their sockets closed) before the call
  * returns. A single address is connected inline, without a task.
  */
-#include "internal.h"
-#include "io_internal.h"
+#include "core_iface.h"
+#include "io_iface.h"
 
 #include "weft/io.h"
 #include "weft/net.h"
@@ -39,14 +39,6 @@
 /* A Unix connect to a full backlog: EAGAIN and nothing to poll for. */
 #define UNIX_BACKOFF_MIN WEFT_MILLISECOND
 #define UNIX_BACKOFF_MAX (100 * WEFT_MILLISECOND)
-
-/* The check every suspension point starts with. */
-static int checkpoint_as(const char *fn) {
-    weft_task *t;
-    int err = weft__enter_as(&t, fn);
-    return err ? err : weft__checkpoint(t);
-}
-#define checkpoint() checkpoint_as(__func__)  /* names the public call */
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -90,7 +82,7 @@ static int connect_finish(int fd, int64_t deadline) {
 }
 
 int weft_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t deadline) {
-    int err = checkpoint();
+    int err = weft__point(NULL);
     if (err) return err;
     int64_t backoff = UNIX_BACKOFF_MIN;
     for (;;) {
@@ -111,7 +103,7 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t dea
  * on any error. */
 static int connect_new(int family, int type, int protocol, const struct sockaddr *addr,
                        socklen_t len, int64_t deadline, int *fd) {
-    int s = -1, err = checkpoint();
+    int s = -1, err = weft__point(NULL);
     if (!err) err = weft_socket(family, type, protocol, &s);
     if (err) return err;
     if ((err = weft_connect(s, addr, len, deadline))) {
@@ -229,7 +221,7 @@ static int race_run(attempt *a, size_t n, int64_t delay, int *fd) {
 }
 
 int weft_tcp_connect_addrinfo(const struct addrinfo *ai, const weft_connect_opts *opts, int *fd) {
-    int err = checkpoint();
+    int err = weft__point(NULL);
     if (err) return err;
     if (!fd) return WEFT_EINVAL;
     size_t n = 0;
@@ -241,8 +233,8 @@ int weft_tcp_connect_addrinfo(const struct addrinfo *ai, const weft_connect_opts
         return connect_new(ai->ai_family, SOCK_STREAM, ai->ai_protocol, ai->ai_addr,
                            ai->ai_addrlen, deadline, fd);
     }
-    weft_loop *L = weft__tls_loop;
-    attempt *a = weft__alloc(L, n * (sizeof *a + sizeof(struct addrinfo *)));
+    weft__mem mem = weft__mem_here();
+    attempt *a = weft__mem_alloc(mem, n * (sizeof *a + sizeof(struct addrinfo *)));
     if (!a) return WEFT_ENOMEM;
     const struct addrinfo **all = (const struct addrinfo **)(a + n);
     n = 0;
@@ -256,12 +248,12 @@ int weft_tcp_connect_addrinfo(const struct addrinfo *ai, const weft_connect_opts
     weft_scope_enter(&sc, deadline);
     err = race_run(a, n, delay, fd);
     weft_scope_leave(&sc);
-    weft__free(L, a);
+    weft__mem_free(mem, a);
     return err;
 }
 
 int weft_tcp_connect_ex(const char *host, const char *port, const weft_connect_opts *opts, int *fd) {
-    int err = checkpoint();
+    int err = weft__point(NULL);
     if (err) return err;
     if (!host || !port || !fd) return WEFT_EINVAL;
     weft_scope sc;  /* opts' deadline covers resolving and connecting */
@@ -299,7 +291,7 @@ static int unix_addr(const char *path, struct sockaddr_un *sa, socklen_t *len) {
 int weft_unix_connect(const char *path, int *fd) {
     struct sockaddr_un sa;
     socklen_t len;
-    int err = checkpoint();
+    int err = weft__point(NULL);
     if (!err) err = fd ? unix_addr(path, &sa, &len) : WEFT_EINVAL;
     if (err) return err;
     return connect_new(AF_UNIX, SOCK_STREAM, 0, (struct sockaddr *)&sa, len, WEFT_FOREVER, fd);
@@ -336,7 +328,7 @@ int weft_unix_listen(const char *path, int backlog, int *fd) {
 /* Resolves host:port for binding and binds the first address that takes.
  * With no host, "::" (dual stack) is tried before "0.0.0.0". */
 static int bind_host(const char *host, const char *port, int type, int backlog, int *fd) {
-    int err = checkpoint();
+    int err = weft__point(NULL);
     if (err) return err;
     if (!port || !fd) return WEFT_EINVAL;
     struct addrinfo hints = { .ai_socktype = type, .ai_flags = AI_PASSIVE }, *res;
@@ -367,7 +359,7 @@ int weft_udp_bind(const char *host, const char *port, int *fd) {
 }
 
 ssize_t weft_sendto(int fd, const void *buf, size_t len, const struct sockaddr *to, socklen_t tolen) {
-    int err = checkpoint();
+    int err = weft__point(NULL);
     if (err) return err;
     for (;;) {
         ssize_t n = sendto(fd, buf, len, MSG_NOSIGNAL, to, tolen);
@@ -379,7 +371,7 @@ ssize_t weft_sendto(int fd, const void *buf, size_t len, const struct sockaddr *
 }
 
 ssize_t weft_recvfrom(int fd, void *buf, size_t len, struct sockaddr *from, socklen_t *fromlen) {
-    int err = checkpoint();
+    int err = weft__point(NULL);
     if (err) return err;
     for (;;) {
         ssize_t n = recvfrom(fd, buf, len, 0, from, fromlen);
@@ -401,7 +393,7 @@ static bool accept_retry(int e) {
 }
 
 int weft_accept(int lfd, struct sockaddr *peer, socklen_t *peer_len, int *fd) {
-    int err = checkpoint();
+    int err = weft__point(NULL);
     if (err) return err;
     if (!fd || (peer && !peer_len)) return WEFT_EINVAL;
     for (;;) {
@@ -422,7 +414,7 @@ typedef struct server {
     weft_sem slots;      /* one unit per connection allowed */
     weft_conn_fn fn;
     void *arg;
-    weft_loop *L;
+    weft__mem mem;
 } server;
 
 typedef struct conn {
@@ -437,20 +429,20 @@ static void *conn_main(void *arg) {
     server *s = c->s;
     s->fn(c->fd, (struct sockaddr *)&c->peer, c->peer_len, s->arg);
     weft_close(c->fd);
-    weft__free(s->L, c);
+    weft__mem_free(s->mem, c);
     weft_sem_release(&s->slots);
     return NULL;  /* never a failure: that would cancel the group */
 }
 
 /* Accepts one connection and spawns its task. */
 static int serve_one(server *s, weft_group *g, int lfd, const weft_spawn_opts *so) {
-    conn *c = weft__alloc(s->L, sizeof *c);
+    conn *c = weft__mem_alloc(s->mem, sizeof *c);
     if (!c) return WEFT_ENOMEM;
     c->s = s;
     c->peer_len = sizeof c->peer;
     int err = weft_accept(lfd, (struct sockaddr *)&c->peer, &c->peer_len, &c->fd);
     if (!err && (err = weft_group_spawn(g, so, conn_main, c))) weft_close(c->fd);
-    if (err) weft__free(s->L, c);
+    if (err) weft__mem_free(s->mem, c);
     return err;
 }
 
@@ -460,12 +452,10 @@ static bool out_of_resources(int err) {
 }
 
 int weft_serve(int lfd, const weft_serve_opts *opts, weft_conn_fn fn, void *arg) {
-    weft_task *t;
-    int err = weft__enter(&t);
-    if (!err) err = weft__checkpoint(t);
+    int err = weft__point(NULL);
     if (err) return err;
     if (!fn) return WEFT_EINVAL;
-    server s = { .fn = fn, .arg = arg, .L = t->loop };
+    server s = { .fn = fn, .arg = arg, .mem = weft__mem_here() };
     size_t max = opts && opts->max_conns ? opts->max_conns : DEFAULT_MAX_CONNS;
     weft_sem_init(&s.slots, (int64_t)max, 1);
     weft_spawn_opts so = { .name = "conn", .stack_size = opts ? opts->stack_size : 0 };
@@ -481,7 +471,7 @@ int weft_serve(int lfd, const weft_serve_opts *opts, weft_conn_fn fn, void *arg)
         weft_sem_release(&s.slots);
         if (!out_of_resources(err)) break;
         backoff = backoff ? min64(backoff * 2, ACCEPT_BACKOFF_MAX) : ACCEPT_BACKOFF_MIN;
-        weft__debug(s.L, "serve: accept on fd %d: %s; retrying in %lld ms", lfd,
+        weft__debug(weft_loop_current(), "serve: accept on fd %d: %s; retrying in %lld ms", lfd,
                     weft_strerror(err), (long long)(backoff / WEFT_MILLISECOND));
         if ((err = weft_sleep(backoff))) break;
     }

@@ -1,50 +1,35 @@
-/* Other threads' way into a loop: the thread pool (weft_to_thread) and the
- * thread-safe call-soon queue, which share one mutex and one eventfd.
- *
- * Anything another thread has for the loop goes on the `remote` list as a
- * node (fn, arg): a callback from weft_call_soon_threadsafe, or a worker
- * telling the loop its job is done (the node lives in the job, so finishing
- * a job never allocates or fails). The first node onto an empty list sets
- * L->remote_pending and writes the eventfd: a loop asleep in its poller
- * wakes through the eventfd source, a busy one sees the flag at its next
- * upkeep without a system call. The loop takes the whole list under the
- * lock and runs it outside.
+/* The thread pool (weft_to_thread): a loop's worker threads, made when the
+ * loop first hands one a job, and a client of the core's way in from other
+ * threads (weft__post, src/core/remote.c), which tells the loop a job is
+ * done.
  *
  * A job's life: QUEUED (on the pool's queue) -> RUNNING (a worker took it;
  * the result appears when the worker posts its node) -> DONE (the loop ran
  * that node). Its task waits parked; a cancelled task takes a QUEUED job
  * back off the queue, or leaves a RUNNING one orphaned for its node to drop.
- * Every job counts in L->nwatch from submission until its node runs (or it
- * is taken back), so its waiting task is never taken for a deadlock.
+ * Every job holds a loop reference (weft__loop_ref) from submission until
+ * its node runs (or it is taken back), so its waiting task is never taken
+ * for a deadlock. The node lives in the job, so finishing a job never
+ * allocates or fails.
  *
- * One mutex for all of it: workers take it once per job, and the loop once
- * per drain; a lock-free list would save little next to a thread wake-up.
+ * One mutex for the queue: workers take it once per job; a lock-free queue
+ * would save little next to a thread wake-up.
  */
-#include "internal.h"
+#include "core_iface.h"
 
 #include "weft/thread.h"
 
 #include <pthread.h>
 #include <signal.h>
-#include <stdlib.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
-#define POOL_DEFAULT 4     /* libuv's default */
-#define POOL_MAX 1024      /* libuv's ceiling */
-
-typedef struct node {
-    struct node *next;
-    weft_callback fn;
-    void *arg;
-} node;
+#define POOL_DEFAULT 4     /* libuv's default (the ceiling, 1024, is the loop's check) */
 
 enum { QUEUED, RUNNING, DONE };
 
 typedef struct job {
-    node done;             /* posted by the worker when fn returns */
+    weft__post_node done;  /* posted by the worker when fn returns */
     struct job *next;      /* on the pool's queue */
-    weft_loop *loop;
+    weft__mem mem;
     weft_task *task;       /* the waiting task; NULL once orphaned */
     weft_thread_fn fn;
     weft_thread_drop_fn drop;
@@ -52,313 +37,195 @@ typedef struct job {
     int state;             /* QUEUED -> RUNNING under the lock; DONE on the loop */
 } job;
 
-struct weft__remote {
-    pthread_mutex_t mu;    /* guards all below but src, holds */
+typedef struct pool {
+    weft_loop *loop;
+    weft__mem mem;
+    pthread_mutex_t mu;    /* guards all below */
     pthread_cond_t work;   /* idle workers wait here */
-    node *head, *tail;     /* for the loop */
-    job *qhead, *qtail;    /* for the workers */
+    job *qhead, *qtail;
     size_t nqueued, nidle, nthreads, maxthreads;
     pthread_t *threads;    /* maxthreads slots */
     bool closed;
-    weft__source src;      /* the eventfd */
-    size_t holds;          /* weft_loop_hold (loop thread only) */
-};
+} pool;
 
-/* ---------------------------------------------------------- the remote list */
+static void pool_close(weft_loop *L, void *state);
+static const weft__local_key pool_key = { pool_close };
 
-/* Appends n and wakes the loop if the list was empty. Caller holds mu. The
- * eventfd is written under the lock so that close cannot close it under a
- * writer. */
-static void post_locked(weft_loop *L, struct weft__remote *R, node *n) {
-    n->next = NULL;
-    bool was_empty = !R->head;
-    if (R->tail) R->tail->next = n;
-    else R->head = n;
-    R->tail = n;
-    if (was_empty) {
-        __atomic_store_n(&L->remote_pending, 1, __ATOMIC_RELEASE);
-        uint64_t one = 1;
-        ssize_t w = write(R->src.fd, &one, sizeof one);
-        (void)w;  /* EAGAIN only at a counter of 2^64-2: the loop is awake */
-    }
-}
-
-int weft_call_soon_threadsafe(weft_loop *L, weft_callback fn, void *arg) {
-    if (!L || !fn) return WEFT_EINVAL;
-    /* malloc, not the loop's allocator: that one need not be thread-safe. */
-    node *n = malloc(sizeof *n);
-    if (!n) return WEFT_ENOMEM;
-    n->fn = fn;
-    n->arg = arg;
-    struct weft__remote *R = L->remote;
-    pthread_mutex_lock(&R->mu);
-    bool closed = R->closed;
-    if (!closed) post_locked(L, R, n);
-    pthread_mutex_unlock(&R->mu);
-    if (closed) free(n);
-    return closed ? WEFT_ECLOSED : 0;
-}
-
-static void job_done(void *arg);
-
-/* Runs one node as a loop callback: as nobody's task, errno kept. */
-static void run_node(weft_loop *L, node *n) {
-    if (n->fn == job_done) {   /* lives in its job, which job_done frees */
-        job_done(n->arg);
-        return;
-    }
-    weft_task *cur = L->cur;
-    int saved = errno;
-    L->cur = NULL;
-    n->fn(n->arg);
-    L->cur = cur;
-    errno = saved;
-    free(n);
-}
-
-/* Takes everything queued for the loop. */
-static node *take_all(weft_loop *L, struct weft__remote *R) {
-    uint64_t cnt;
-    ssize_t r = read(R->src.fd, &cnt, sizeof cnt);  /* EAGAIN when already read */
-    (void)r;
-    pthread_mutex_lock(&R->mu);
-    node *n = R->head;
-    R->head = R->tail = NULL;
-    __atomic_store_n(&L->remote_pending, 0, __ATOMIC_SEQ_CST);
-    pthread_mutex_unlock(&R->mu);
-    return n;
-}
-
-void weft__remote_run(weft_loop *L) {
-    struct weft__remote *R = L->remote;
-    node *n = take_all(L, R);
-    /* After take_all cleared the flag: a SIGINT counted before that is
-     * seen here, one after it has set the flag again. */
-    if (weft__sigint_take(L) && L->main) {
-        weft__debug(L, "SIGINT: cancelling main");
-        weft_cancel(L->main);
-    }
-    for (node *next; n; n = next) {
-        next = n->next;
-        run_node(L, n);
-    }
-}
-
-static void source_ready(weft_loop *L, weft__source *src) {
-    (void)src;
-    weft__remote_run(L);
-}
-
-/* ------------------------------------------------------------- the pool */
+/* ------------------------------------------------------------- workers */
 
 static void *worker(void *arg) {
-    weft_loop *L = arg;
-    struct weft__remote *R = L->remote;
-    pthread_mutex_lock(&R->mu);
+    pool *P = arg;
+    pthread_mutex_lock(&P->mu);
     for (;;) {
-        while (!R->qhead && !R->closed) {
-            R->nidle++;
-            pthread_cond_wait(&R->work, &R->mu);
-            R->nidle--;
+        while (!P->qhead && !P->closed) {
+            P->nidle++;
+            pthread_cond_wait(&P->work, &P->mu);
+            P->nidle--;
         }
-        if (R->closed) break;  /* jobs still queued then have no taker */
-        job *j = R->qhead;
-        R->qhead = j->next;
-        if (!R->qhead) R->qtail = NULL;
-        R->nqueued--;
+        if (P->closed) break;  /* jobs still queued then have no taker */
+        job *j = P->qhead;
+        P->qhead = j->next;
+        if (!P->qhead) P->qtail = NULL;
+        P->nqueued--;
         j->state = RUNNING;
-        pthread_mutex_unlock(&R->mu);
+        pthread_mutex_unlock(&P->mu);
         j->result = j->fn(j->arg);
-        pthread_mutex_lock(&R->mu);
-        post_locked(L, R, &j->done);
+        weft__post(P->loop, &j->done);
+        pthread_mutex_lock(&P->mu);
     }
-    pthread_mutex_unlock(&R->mu);
+    pthread_mutex_unlock(&P->mu);
     return NULL;
 }
 
 /* Starts a worker with every signal blocked (it inherits our mask). Caller
  * holds mu. 0 or -errno. */
-static int start_worker_locked(weft_loop *L, struct weft__remote *R) {
+static int start_worker_locked(pool *P) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int err = pthread_create(&R->threads[R->nthreads], NULL, worker, L);
+    int err = pthread_create(&P->threads[P->nthreads], NULL, worker, P);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err) return -err;
-    R->nthreads++;
+    P->nthreads++;
     return 0;
 }
 
 /* Queues j, starting a worker if every one is busy and there is room. */
-static int submit(weft_loop *L, struct weft__remote *R, job *j) {
+static int submit(pool *P, job *j) {
     int err = 0;
-    pthread_mutex_lock(&R->mu);
-    if (R->nqueued + 1 > R->nidle && R->nthreads < R->maxthreads) {
-        err = start_worker_locked(L, R);
-        if (R->nthreads) err = 0;  /* the others will get to it */
+    pthread_mutex_lock(&P->mu);
+    if (P->nqueued + 1 > P->nidle && P->nthreads < P->maxthreads) {
+        err = start_worker_locked(P);
+        if (P->nthreads) err = 0;  /* the others will get to it */
     }
     if (!err) {
         j->next = NULL;
-        if (R->qtail) R->qtail->next = j;
-        else R->qhead = j;
-        R->qtail = j;
-        R->nqueued++;
-        pthread_cond_signal(&R->work);
+        if (P->qtail) P->qtail->next = j;
+        else P->qhead = j;
+        P->qtail = j;
+        P->nqueued++;
+        pthread_cond_signal(&P->work);
     }
-    pthread_mutex_unlock(&R->mu);
+    pthread_mutex_unlock(&P->mu);
     return err;
 }
+
+/* ---------------------------------------------------------------- jobs */
 
 /* Calls a drop hook as a loop callback would run: as nobody's task. */
 static void call_drop(weft_loop *L, weft_thread_drop_fn drop, void *arg, void *result) {
     if (!drop) return;
-    weft_task *cur = L->cur;
-    L->cur = NULL;
+    weft_task *saved = weft__nobody_begin(L);
     drop(arg, result);
-    L->cur = cur;
+    weft__nobody_end(L, saved);
 }
 
 /* The worker's node: the job has run. Hand the result to its task, or drop
- * it if the task has gone. */
-static void job_done(void *arg) {
-    job *j = arg;
-    weft_loop *L = j->loop;
-    L->nwatch--;
+ * it if the task has gone (or the loop is closing: then every task has). */
+static void job_done(weft_loop *L, weft__post_node *n, bool closing) {
+    job *j = (job *)n;
+    if (!closing) weft__loop_unref(L);
     j->state = DONE;
-    if (j->task) {
+    if (j->task && !closing) {
         weft__wake(j->task, 0);  /* the task frees j */
         return;
     }
     call_drop(L, j->drop, j->arg, j->result);
-    weft__free(L, j);
+    weft__mem_free(j->mem, j);
 }
 
 /* The waiting task was cancelled: take the job back, or leave it to finish
  * and be dropped. */
-static void abandon(weft_loop *L, struct weft__remote *R, job *j) {
-    pthread_mutex_lock(&R->mu);
+static void abandon(weft_loop *L, pool *P, job *j) {
+    pthread_mutex_lock(&P->mu);
     int state = j->state;
     if (state == QUEUED) {
-        job **p = &R->qhead, *prev = NULL;
+        job **p = &P->qhead, *prev = NULL;
         while (*p != j) { prev = *p; p = &(*p)->next; }
         *p = j->next;
-        if (R->qtail == j) R->qtail = prev;
-        R->nqueued--;
+        if (P->qtail == j) P->qtail = prev;
+        P->nqueued--;
     } else if (state == RUNNING) {
         j->task = NULL;  /* job_done drops it */
     }
-    pthread_mutex_unlock(&R->mu);
+    pthread_mutex_unlock(&P->mu);
     if (state == RUNNING) return;
-    if (state == QUEUED) L->nwatch--;
+    if (state == QUEUED) weft__loop_unref(L);
     call_drop(L, j->drop, j->arg, state == QUEUED ? NULL : j->result);
-    weft__free(L, j);
+    weft__mem_free(j->mem, j);
+}
+
+/* The loop's pool, made on its first job. NULL on ENOMEM. */
+static pool *pool_get(weft_loop *L) {
+    pool *P = weft__local_get(L, &pool_key);
+    if (P) return P;
+    unsigned size = weft__loop_opts(L)->pool_size;
+    weft__mem mem = weft__mem_here();
+    P = weft__mem_alloc(mem, sizeof *P);
+    if (!P) return NULL;
+    *P = (pool){ .loop = L, .mem = mem, .maxthreads = size ? size : POOL_DEFAULT };
+    P->threads = weft__mem_alloc(mem, P->maxthreads * sizeof *P->threads);
+    if (!P->threads || weft__local_set(L, &pool_key, P)) {
+        weft__mem_free(mem, P->threads);
+        weft__mem_free(mem, P);
+        return NULL;
+    }
+    pthread_mutex_init(&P->mu, NULL);
+    pthread_cond_init(&P->work, NULL);
+    return P;
 }
 
 int weft_to_thread(weft_thread_fn fn, void *arg, weft_thread_drop_fn drop, void **result) {
     weft_task *t;
-    int err = weft__enter(&t);
-    if (err) return err;
+    int err = weft__point(&t);
+    if (err == WEFT_ENOTASK) return err;
     if (!fn) return WEFT_EINVAL;
-    weft_loop *L = t->loop;
-    if ((err = weft__checkpoint(t))) {  /* a cancellation code: drop owns arg */
+    weft_loop *L = weft_loop_current();
+    if (err) {  /* a cancellation code: drop owns arg */
         call_drop(L, drop, arg, NULL);
         return err;
     }
-    struct weft__remote *R = L->remote;
-    job *j = weft__alloc(L, sizeof *j);
+    pool *P = pool_get(L);
+    weft__mem mem = weft__mem_here();
+    job *j = P ? weft__mem_alloc(mem, sizeof *j) : NULL;
     if (!j) return WEFT_ENOMEM;
-    *j = (job){ .done = { NULL, job_done, j }, .loop = L, .task = t,
+    *j = (job){ .done = { NULL, job_done }, .mem = mem, .task = t,
                 .fn = fn, .drop = drop, .arg = arg, .state = QUEUED };
-    if ((err = submit(L, R, j))) {
-        weft__free(L, j);
+    if ((err = submit(P, j))) {
+        weft__mem_free(mem, j);
         return err;
     }
-    L->nwatch++;
-    weft__awaits(t, WEFT_AWAIT_THREAD, j);
-    err = weft__park(t, WEFT_FOREVER, 0);
+    weft__loop_ref(L);
+    err = weft__park_for(t, WEFT_AWAIT_THREAD, j, WEFT_FOREVER);
     if (err == 0 && j->state == DONE) {
         if (result) *result = j->result;
-        weft__free(L, j);
+        weft__mem_free(mem, j);
         return 0;
     }
     if (err == 0) err = WEFT_ECANCELED;  /* cannot happen: only job_done wakes with 0 */
-    abandon(L, R, j);
+    abandon(L, P, j);
     return err;
 }
 
-/* -------------------------------------------------------------- holding */
+/* --------------------------------------------------------------- close */
 
-int weft_loop_hold(void) {
-    weft_loop *L = weft__tls_loop;
-    if (!L) return WEFT_ENOTASK;
-    L->remote->holds++;
-    L->nwatch++;
-    return 0;
-}
-
-void weft_loop_unhold(void) {
-    weft_loop *L = weft__tls_loop;
-    if (!L || !L->remote->holds) return;
-    L->remote->holds--;
-    L->nwatch--;
-}
-
-/* ------------------------------------------------------ init and close */
-
-int weft__remote_init(weft_loop *L) {
-    unsigned size = L->pool_size ? L->pool_size : POOL_DEFAULT;
-    if (size > POOL_MAX) return WEFT_EINVAL;
-    struct weft__remote *R = weft__alloc(L, sizeof *R);
-    if (!R) return WEFT_ENOMEM;
-    *R = (struct weft__remote){ .maxthreads = size, .src = { -1, source_ready } };
-    R->threads = weft__alloc(L, size * sizeof *R->threads);
-    R->src.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    int err = !R->threads ? WEFT_ENOMEM : R->src.fd < 0 ? -errno : 0;
-    if (!err) err = weft__poll_add_source(L, &R->src);
-    if (err) {
-        if (R->src.fd >= 0) close(R->src.fd);
-        weft__free(L, R->threads);
-        weft__free(L, R);
-        return err;
-    }
-    pthread_mutex_init(&R->mu, NULL);
-    pthread_cond_init(&R->work, NULL);
-    L->remote = R;
-    if (!(L->flags & WEFT_LOOP_NO_SIGINT)) weft__sigint_install(L, R->src.fd);
-    return 0;
-}
-
-/* Every task has ended. Stops the workers (each finishes the job it runs),
- * drops the jobs nobody took and those that finished for nobody, and
- * discards thread-safe callbacks that came too late. */
-void weft__remote_close(weft_loop *L) {
-    struct weft__remote *R = L->remote;
-    if (!R) return;
-    weft__sigint_uninstall(L);
-    pthread_mutex_lock(&R->mu);
-    R->closed = true;
-    pthread_cond_broadcast(&R->work);
-    pthread_mutex_unlock(&R->mu);
-    for (size_t i = 0; i < R->nthreads; i++) pthread_join(R->threads[i], NULL);
-    for (job *j = R->qhead, *next; j; j = next) {  /* only after a deadlock */
+/* Every task has ended. Stops the workers (each finishes the job it runs:
+ * its node then waits in the core's queue, which drops it next) and drops
+ * the jobs nobody took (queued only after a deadlock). */
+static void pool_close(weft_loop *L, void *state) {
+    pool *P = state;
+    pthread_mutex_lock(&P->mu);
+    P->closed = true;
+    pthread_cond_broadcast(&P->work);
+    pthread_mutex_unlock(&P->mu);
+    for (size_t i = 0; i < P->nthreads; i++) pthread_join(P->threads[i], NULL);
+    for (job *j = P->qhead, *next; j; j = next) {
         next = j->next;
         call_drop(L, j->drop, j->arg, NULL);
-        weft__free(L, j);
+        weft__mem_free(j->mem, j);
     }
-    for (node *n = R->head, *next; n; n = next) {
-        next = n->next;
-        if (n->fn == job_done) {
-            ((job *)n->arg)->task = NULL;
-            job_done(n->arg);
-        } else {
-            free(n);
-        }
-    }
-    weft__poll_del_source(L, &R->src);
-    close(R->src.fd);
-    pthread_cond_destroy(&R->work);
-    pthread_mutex_destroy(&R->mu);
-    weft__free(L, R->threads);
-    weft__free(L, R);
-    L->remote = NULL;
+    pthread_cond_destroy(&P->work);
+    pthread_mutex_destroy(&P->mu);
+    weft__mem_free(P->mem, P->threads);
+    weft__mem_free(P->mem, P);
 }

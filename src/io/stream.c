@@ -18,8 +18,8 @@
  * buffer until they can complete: until then the bytes sit in rbuf, where
  * the next read finds them.
  */
-#include "internal.h"
-#include "io_internal.h"
+#include "core_iface.h"
+#include "io_iface.h"
 
 #include "weft/io.h"
 #include "weft/stream.h"
@@ -63,13 +63,11 @@ struct weft_stream {
     int werr;                   /* sticky transport write error */
     bool wshut, writing;
     weft_loop *loop;            /* the loop it was made on */
-    weft_realloc_fn realloc;    /* that loop's allocator, kept: the stream */
-    void *realloc_ud;           /* may be freed after the loop ended */
+    weft__mem mem;              /* that loop's allocator, kept: the stream
+                                   may be freed after the loop ended */
     weft__track *trk;           /* debug mode's leak record, else NULL */
 };
 
-static void *s_realloc(weft_stream *s, void *p, size_t n) { return s->realloc(s->realloc_ud, p, n); }
-static void s_free(weft_stream *s, void *p) { if (p) s->realloc(s->realloc_ud, p, 0); }
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
@@ -84,19 +82,19 @@ static bool sticky(ssize_t err) {
 
 int weft_stream_new(weft_stream **out, const weft_transport *ops, void *ctx,
                     const weft_stream_opts *opts) {
-    weft_loop *L = weft__tls_loop;
+    weft_loop *L = weft_loop_current();
     if (!L) return WEFT_ENOTASK;
     if (!ops || !ops->read_some || !ops->writev_some || !ops->close) return WEFT_EINVAL;
-    weft_stream *s = weft__alloc(L, sizeof *s);
+    weft__mem mem = weft__mem_here();
+    weft_stream *s = weft__mem_alloc(mem, sizeof *s);
     if (!s) return WEFT_ENOMEM;
     memset(s, 0, sizeof *s);
     s->ops = ops;
     s->ctx = ctx;
     s->limit = opts && opts->limit ? opts->limit : WEFT_STREAM_LIMIT;
     s->loop = L;
-    s->realloc = L->realloc;
-    s->realloc_ud = L->realloc_ud;
-    weft__leak_watch(L, &s->trk, WEFT__TRACK_STREAM, s);
+    s->mem = mem;
+    weft__leak_watch(&s->trk, "stream", "weft_stream_close / weft_stream_free", s);
     *out = s;
     return 0;
 }
@@ -106,10 +104,10 @@ static void release(weft_stream *s) {
     weft__leak_unwatch(&s->trk);
     for (chunk *c = s->whead, *next; c; c = next) {
         next = c->next;
-        s_free(s, c);
+        weft__mem_free(s->mem, c);
     }
-    s_free(s, s->rbuf);
-    s_free(s, s);
+    weft__mem_free(s->mem, s->rbuf);
+    weft__mem_free(s->mem, s);
 }
 
 int weft_stream_free(weft_stream *s) {
@@ -133,13 +131,11 @@ void *weft__stream_ctx(const weft_stream *s, const weft_transport *ops) {
     return s && s->ops == ops ? s->ctx : NULL;
 }
 
-/* The checks every suspension point starts with. */
+/* The checks every suspension point starts with: a stream is bound to the
+ * loop it was made on. */
 static int enter(weft_stream *s) {
-    weft_task *t;
-    int err = weft__enter(&t);
-    if (!err && t->loop != s->loop) err = WEFT_EWRONGLOOP;
-    if (!err) err = weft__checkpoint(t);
-    return err;
+    if (weft_current() && weft_loop_current() != s->loop) return WEFT_EWRONGLOOP;
+    return weft__point(NULL);
 }
 
 /* ------------------------------------------------------------- read side */
@@ -162,7 +158,7 @@ static void consume(weft_stream *s, size_t n) {
     if (s->rpos < s->rend) return;
     s->rpos = s->rend = 0;
     if (s->rcap > s->limit) {
-        s_free(s, s->rbuf);
+        weft__mem_free(s->mem, s->rbuf);
         s->rbuf = NULL;
         s->rcap = 0;
     }
@@ -201,7 +197,7 @@ static int reserve(weft_stream *s, size_t want, size_t bound) {
     size_t cap = s->rcap ? s->rcap : RBUF_MIN;
     while (cap < want && cap <= SIZE_MAX / 2) cap *= 2;
     cap = min_sz(cap, max_sz(want, bound));
-    char *b = s_realloc(s, s->rbuf, cap);
+    char *b = weft__mem_grow(s->mem, s->rbuf, cap);
     if (!b) return WEFT_ENOMEM;
     s->rbuf = b;
     s->rcap = cap;
@@ -359,7 +355,7 @@ int weft_stream_writev(weft_stream *s, const struct iovec *iov, int iovcnt) {
     size_t room = tail ? tail->cap - tail->len : 0;
     if (total > room) {
         size_t cap = max_sz(WCHUNK, total - room);
-        if (cap > SIZE_MAX - sizeof *fresh || !(fresh = s_realloc(s, NULL, sizeof *fresh + cap)))
+        if (cap > SIZE_MAX - sizeof *fresh || !(fresh = weft__mem_alloc(s->mem, sizeof *fresh + cap)))
             return WEFT_ENOMEM;
         *fresh = (chunk){ .cap = cap };
     }
@@ -400,7 +396,7 @@ static void sent(weft_stream *s, size_t n) {
         if (c->off < c->len) break;
         s->whead = c->next;
         if (!s->whead) s->wtail = NULL;
-        s_free(s, c);
+        weft__mem_free(s->mem, c);
     }
 }
 

@@ -8,7 +8,7 @@
  * calls stay direct: they are not where a peer or the kernel's buffers can
  * misbehave, and a fault there tests the test more than weft.
  */
-#include "io_internal.h"
+#include "io_iface.h"
 
 #include <unistd.h>
 

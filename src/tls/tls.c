@@ -26,9 +26,9 @@
  * interleave at suspension points; every SSL call here starts with an empty
  * queue and is examined, then the queue emptied, before anything suspends.
  */
-#include "internal.h"
-#include "io_internal.h"
-#include "tls_internal.h"
+#include "core_iface.h"
+#include "io_iface.h"
+#include "tls_iface.h"
 
 #include "weft/io.h"
 #include "weft/tls.h"
@@ -272,11 +272,9 @@ typedef struct conn {
     bool waiting[2];           /* a task waits on fd for [0] reading, [1] writing */
     weft_event turn[2];        /* the other task of the pair waits here */
     char alpn[256];            /* the agreed ALPN protocol, NUL-terminated */
-    weft_realloc_fn realloc;   /* the loop's allocator, kept: a stream may */
-    void *realloc_ud;          /* be freed after its loop ended */
+    weft__mem mem;             /* the loop's allocator, kept: a stream may
+                                  be freed after its loop ended */
 } conn;
-
-static void *c_realloc(conn *c, void *p, size_t n) { return c->realloc(c->realloc_ud, p, n); }
 
 static int conn_wait(conn *c, int dir);
 
@@ -301,7 +299,7 @@ static int flush(conn *c, bool wait) {
     }
     c->qoff = c->qlen = 0;
     if (c->qcap > QUEUE_KEEP) {
-        c_realloc(c, c->q, 0);
+        weft__mem_free(c->mem, c->q);
         c->q = NULL;
         c->qcap = 0;
     }
@@ -318,7 +316,7 @@ static bool enqueue(conn *c, const void *p, size_t n) {
     if (c->qcap - c->qlen < n) {
         size_t cap = c->qcap ? c->qcap : 16 * 1024 + 512;
         while (cap - c->qlen < n) cap *= 2;
-        unsigned char *q = c_realloc(c, c->q, cap);
+        unsigned char *q = weft__mem_grow(c->mem, c->q, cap);
         if (!q) return false;
         c->q = q;
         c->qcap = cap;
@@ -585,8 +583,8 @@ static int tls_shutdown(void *ctx) {
 
 static void conn_free(conn *c) {
     SSL_free(c->ssl);  /* and the BIO */
-    if (c->q) c_realloc(c, c->q, 0);
-    c_realloc(c, c, 0);
+    weft__mem_free(c->mem, c->q);
+    weft__mem_free(c->mem, c);
 }
 
 /* Not a suspension point: close_notify goes if the socket takes it now. */
@@ -624,14 +622,14 @@ SSL *weft__tls_ssl(const weft_stream *s) {
 /* ------------------------------------------------------------ handshakes */
 
 /* A new connection on fd, its SSL set up but for the peer's name. */
-static int conn_new(conn **out, weft_loop *L, weft_tls_ctx *ctx, int fd) {
+static int conn_new(conn **out, weft_tls_ctx *ctx, int fd) {
     if (pthread_once(&bio_once, bio_method_init) || !bio_method) return WEFT_ENOMEM;
-    conn *c = L->realloc(L->realloc_ud, NULL, sizeof *c);
+    weft__mem mem = weft__mem_here();
+    conn *c = weft__mem_alloc(mem, sizeof *c);
     if (!c) return WEFT_ENOMEM;
     memset(c, 0, sizeof *c);
     c->fd = fd;
-    c->realloc = L->realloc;
-    c->realloc_ud = L->realloc_ud;
+    c->mem = mem;
     /* OpenSSL hands the BIO one record at a time, and each goes out as it
      * comes: with Nagle on, the client's Finished and its first request (or
      * the server's handshake flight and ticket) wait for the peer's delayed
@@ -707,16 +705,14 @@ static void keep_alpn(conn *c) {
 static int start(weft_stream **out, weft_tls_ctx *ctx, int fd, const char *host,
                  const weft_stream_opts *sopts, bool server) {
     detail[0] = 0;
-    weft_task *t;
-    int err = weft__enter(&t);
-    if (!err) err = weft__checkpoint(t);
+    int err = weft__enter_point(NULL, server ? "weft_tls_accept" : "weft_tls_connect");
     if (err) return err;
     bool verify = !(ctx ? ctx->flags & WEFT_TLS_INSECURE_SKIP_VERIFY : 0);
     if (!ctx || fd < 0 || server != !!(ctx->flags & WEFT_TLS_SERVER)) return WEFT_EINVAL;
     if (!server && !host && verify) return WEFT_EINVAL;
     if ((err = weft_fd_nonblock(fd))) return err;
     conn *c;
-    if ((err = conn_new(&c, t->loop, ctx, fd))) return err;
+    if ((err = conn_new(&c, ctx, fd))) return err;
     c->borrowed = sopts && sopts->borrow_fd;
     if (server) SSL_set_accept_state(c->ssl);
     else SSL_set_connect_state(c->ssl);

@@ -1,6 +1,7 @@
-/* The tls layer's internals that tests (and the http layer) may use. */
-#ifndef WEFT_TLS_INTERNAL_H
-#define WEFT_TLS_INTERNAL_H
+/* What the tls layer shows the layers built on it (src/http) and tests, and
+ * nothing else: the public weft/tls.h says the rest. */
+#ifndef WEFT_TLS_IFACE_H
+#define WEFT_TLS_IFACE_H
 
 #include "weft/stream.h"
 

@@ -1,8 +1,7 @@
 /* What the io layer shows the layers built on it (src/tls, src/http) and
- * nothing else: the public headers say the rest. Kept apart from
- * src/core/internal.h, which the io files include by the same short name. */
-#ifndef WEFT_IO_INTERNAL_H
-#define WEFT_IO_INTERNAL_H
+ * tests, and nothing else: the public headers say the rest. */
+#ifndef WEFT_IO_IFACE_H
+#define WEFT_IO_IFACE_H
 
 #include "weft/stream.h"
 

@@ -1,0 +1,109 @@
+/* The fd watch table: which task waits on which fd, in which direction, and
+ * the edges that came while nobody waited. The core owns it, as Redis's ae.c
+ * owns its fd table: the poller reports (fd, events) here and this file wakes
+ * the tasks; the io layer's reads and writes (src/io/fd.c) wait through
+ * weft__fd_wait.
+ *
+ * The table is indexed by fd number. The poller watches an fd edge-triggered
+ * from its first wait until it is forgotten, so a wait costs no system call
+ * of its own; an edge that came while nobody waited in that direction is
+ * kept in `ready`, so the next wait returns at once and no edge is lost.
+ */
+#include "internal.h"
+
+#include <string.h>
+#include <sys/socket.h>
+
+/* The state of `fd`, growing the table as needed; NULL on ENOMEM. */
+static weft__fd *fd_state(weft_loop *L, int fd) {
+    if ((size_t)fd >= L->nfds) {
+        size_t n = L->nfds ? L->nfds : 64;
+        while (n <= (size_t)fd) n *= 2;
+        weft__fd *fds = weft__realloc(L, L->fds, n * sizeof *fds);
+        if (!fds) return NULL;
+        memset(fds + L->nfds, 0, (n - L->nfds) * sizeof *fds);
+        L->fds = fds;
+        L->nfds = n;
+    }
+    return &L->fds[fd];
+}
+
+void weft__fd_event(weft_loop *L, int fd, unsigned events) {
+    if ((size_t)fd >= L->nfds) return;
+    weft__fd *st = &L->fds[fd];
+    st->ready |= (unsigned char)(events & (WEFT__IN | WEFT__OUT));
+    if (events & WEFT__IN) st->drained = false;
+    if (events & WEFT__HUP) st->hup = true;
+    for (int dir = 0; dir < 2; dir++)
+        if ((events & (1u << dir)) && st->waiter[dir]) weft__wake(st->waiter[dir], 0);
+}
+
+/* Starts watching fd: the poller's first report is whatever is ready now. */
+static int watch(weft_loop *L, weft__fd *st, int fd) {
+    int err = weft__poll_watch(L, fd);
+    if (err) return err;
+    st->watched = true;
+    int type = 0;
+    socklen_t tlen = sizeof type;
+    st->stream = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0 && type == SOCK_STREAM;
+    st->drained = st->hup = false;
+    if (WEFT_UNLIKELY(L->dbg)) weft__track_fd(L, fd);
+    return 0;
+}
+
+int weft__fd_wait(int fd, int dir, int64_t deadline, const char *fn) {
+    weft_task *t;
+    int err = weft__enter_as(&t, fn);
+    if (!err) err = weft__checkpoint(t);
+    if (err) return err;
+    if (fd < 0) return -EBADF;
+    weft_loop *L = t->loop;
+    weft__fd *st = fd_state(L, fd);
+    if (!st) return WEFT_ENOMEM;
+    if (st->waiter[dir]) return WEFT_EBUSY;
+    unsigned bit = 1u << dir;
+    if (st->ready & bit) {  /* an edge nobody was waiting for */
+        st->ready &= (unsigned char)~bit;
+        return 0;
+    }
+    if (!st->watched && (err = watch(L, st, fd))) return err;
+    st->waiter[dir] = t;
+    L->nwatch++;
+    weft__awaits(t, dir ? WEFT_AWAIT_WRITABLE : WEFT_AWAIT_READABLE, (const void *)(intptr_t)fd);
+    err = weft__park(t, deadline, 0);
+    L->nwatch--;
+    st = &L->fds[fd];  /* the table may have moved while we slept */
+    st->waiter[dir] = NULL;
+    if (err == 0) st->ready &= (unsigned char)~bit;  /* this wake used the edge */
+    if (err == WEFT__EXPIRED) err = WEFT_ETIMEDOUT;
+    return err;
+}
+
+void weft__fd_forget(int fd) {
+    weft_loop *L = weft__tls_loop;
+    if (!L || fd < 0 || (size_t)fd >= L->nfds) return;
+    weft__fd *st = &L->fds[fd];
+    for (int dir = 0; dir < 2; dir++)
+        if (st->waiter[dir]) weft__wake(st->waiter[dir], WEFT_ECLOSED);
+    if (st->watched) weft__poll_unwatch(L, fd);
+    if (WEFT_UNLIKELY(L->dbg) && st->watched) weft__untrack_fd(L, fd);
+    st->watched = false;
+    st->ready = 0;
+    st->drained = st->hup = false;
+}
+
+/* Only for SOCK_STREAM: a short read of a datagram or a terminal line says
+ * nothing about what else is queued. */
+bool weft__fd_known_empty(int fd) {
+    weft_loop *L = weft__tls_loop;
+    if (fd < 0 || (size_t)fd >= L->nfds) return false;
+    weft__fd *st = &L->fds[fd];
+    return st->drained && !(st->ready & WEFT__IN);
+}
+
+void weft__fd_note_read(int fd, ssize_t n, size_t len) {
+    weft_loop *L = weft__tls_loop;
+    if (fd < 0 || (size_t)fd >= L->nfds) return;
+    weft__fd *st = &L->fds[fd];
+    st->drained = st->stream && !st->hup && n > 0 && (size_t)n < len;
+}
