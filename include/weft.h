@@ -170,7 +170,13 @@ typedef struct weft_loop_opts {
     int backend;               /* WEFT_BACKEND_* */
     size_t stack_size;         /* default task stack; 0 = 64 KiB (rounded up to
                                   pages, at least 16 KiB) */
-    weft_realloc_fn realloc;   /* 0 = the C library's realloc/free */
+    weft_realloc_fn realloc;   /* 0 = the C library's realloc/free. Objects
+                                  that may be freed after weft_run returns
+                                  (call-later handles, queues, streams,
+                                  HTTP clients, servers, routers,
+                                  responses) keep it and free through it:
+                                  it must stay usable until the last of
+                                  them is freed. */
     void *realloc_ud;          /* passed to realloc */
     unsigned pool_size;        /* threads of the loop's pool (weft/thread.h):
                                   0 = 4; at most 1024, else WEFT_EINVAL */
