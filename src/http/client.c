@@ -62,7 +62,7 @@ static int add_default_header(weft_http_client *c, const char *line) {
     size_t vl = strlen(v);
     while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
     size_t nl = (size_t)(colon - line);
-    if (!weft__field_ok(line, nl, v, vl)) return WEFT_EINVAL;
+    if (!weft__http_token_ok(line, nl) || !weft__http_value_ok(v, vl)) return WEFT_EINVAL;
     return weft__fields_add(c->mem, &c->hdrs, line, nl, v, vl);
 }
 
@@ -86,7 +86,7 @@ static int client_setup(weft_http_client *c, const weft_http_client_opts *o) {
     char ua[64];
     snprintf(ua, sizeof ua, "weft/%s", weft_version_string());
     const char *u = o->user_agent ? o->user_agent : ua;
-    if (!weft__field_ok("User-Agent", 10, u, strlen(u))) return WEFT_EINVAL;
+    if (!weft__http_value_ok(u, strlen(u))) return WEFT_EINVAL;
     if (!(c->ua = weft__mem_strndup(c->mem, u, strlen(u)))) return WEFT_ENOMEM;
     return copy_tls(c, &o->tls);
 }

@@ -36,8 +36,6 @@ int weft__fields_add(weft__mem m, weft__fields *f, const char *name, size_t nlen
 void weft__fields_free(weft__mem m, weft__fields *f);
 /* Nonzero if the list holds a field called `name` (case-insensitive). */
 bool weft__fields_has(const weft__fields *f, const char *name);
-/* Checks a field: a token for a name, no CR, LF or NUL in the value. */
-bool weft__field_ok(const char *name, size_t nlen, const char *value, size_t vlen);
 
 struct weft_http_request {
     weft__mem mem;

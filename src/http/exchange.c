@@ -268,27 +268,6 @@ static int discard_body(weft_httpd_req *r) {
 
 /* ------------------------------------------------------------ responses */
 
-static bool is_tchar(unsigned char ch) {
-    return (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') ||
-           (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
-static bool valid_name(const char *s) {
-    if (!*s) return false;
-    for (; *s; s++) if (!is_tchar((unsigned char)*s)) return false;
-    return true;
-}
-
-/* Values: visible characters, spaces and tabs, obs-text; never CR, LF, NUL
- * or another control character (response splitting). */
-static bool valid_value(const char *s) {
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return false;
-    }
-    return true;
-}
-
 static bool parse_u64(const char *s, uint64_t *out) {
     uint64_t v = 0;
     if (!*s) return false;
@@ -321,7 +300,8 @@ static int append_hdr(weft_httpd_res *w, const char *name, const char *value) {
 }
 
 int weft_httpd_res_header(weft_httpd_res *w, const char *name, const char *value) {
-    if (w->head_sent || !name || !value || !valid_name(name) || !valid_value(value))
+    if (w->head_sent || !name || !value || !weft__http_token_ok(name, strlen(name)) ||
+        !weft__http_value_ok(value, strlen(value)))
         return WEFT_EINVAL;
     if (!strcasecmp(name, "transfer-encoding")) return WEFT_EINVAL;
     if (!strcasecmp(name, "connection")) {
@@ -406,8 +386,8 @@ static int flush(weft_httpd_res *w) {
 
 int weft_httpd_res_send(weft_httpd_res *w, int status, const char *content_type,
                         const void *body, size_t len) {
-    if (w->head_sent || (status && (status < 200 || status > 999)) ||
-        (w->has_cl && w->cl != len) || (content_type && !valid_value(content_type)))
+    if (w->head_sent || (status && (status < 200 || status > 999)) || (w->has_cl && w->cl != len) ||
+        (content_type && !weft__http_value_ok(content_type, strlen(content_type))))
         return WEFT_EINVAL;
     if (status) w->status = status;
     int err = content_type ? append_hdr(w, "Content-Type", content_type) : 0;

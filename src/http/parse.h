@@ -99,6 +99,16 @@ ssize_t weft__http_parse_response(const char *buf, size_t len, weft__http_head *
  * its length. */
 const char *weft__http_find(const weft__http_head *h, const char *name, size_t *len);
 
+/* Whether s[0, len) is a token (RFC 9110 section 5.6.2: one or more of
+ * ALPHA, DIGIT and !#$%&'*+-.^_`|~), as a method or a field name must be.
+ * The client checks what a caller gives it, the server what a handler sets,
+ * with the parser's own character classes. */
+bool weft__http_token_ok(const char *s, size_t len);
+/* Whether s[0, len) may be a field value: visible ASCII, space, tab and
+ * obs-text; never CR, LF, NUL or another control character (any of them
+ * would let a value split the message). */
+bool weft__http_value_ok(const char *s, size_t len);
+
 /* Case-insensitive comparison of a token with a NUL-terminated lower-case
  * literal. */
 bool weft__http_token_eq(const char *tok, size_t len, const char *lower);
