@@ -12,10 +12,11 @@
  * then, and a timer per connection would cost a wake-up each).
  *
  * Timeouts are scopes around each wait, with the specific code mapped from
- * the scope's own WEFT_ETIMEDOUT (weft__scope_end); an enclosing scope's
- * deadline or cancel passes through unchanged.
+ * the scope's own WEFT_ETIMEDOUT (timed.h); an enclosing scope's deadline
+ * or cancel passes through unchanged.
  */
 #include "client.h"
+#include "timed.h"
 #include "../core/internal.h"
 
 #include <weft/dns.h>
@@ -27,10 +28,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-
-int weft__scope_end(weft_scope *sc, int err, int code) {
-    return weft_scope_leave(sc) == WEFT_ETIMEDOUT ? code : err;
-}
 
 /* ----------------------------------------------------------------- client */
 
@@ -226,7 +223,7 @@ static int conn_open(weft_http_client *c, const weft__url *u, weft__conn **out, 
         return WEFT_ENOMEM;
     }
     weft_scope sc;
-    weft_scope_enter(&sc, weft_deadline_after(c->o.connect_timeout));
+    weft__timed_begin(&sc, weft_deadline_after(c->o.connect_timeout));
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV }, *ai = NULL;
     int64_t t0 = weft_now();
     int fd = -1;
@@ -241,7 +238,7 @@ static int conn_open(weft_http_client *c, const weft__url *u, weft__conn **out, 
     if (u->tls) weft__await_context("TLS handshake with", u->host);
     if (!err && (err = open_stream(c, u, fd, &s))) weft_close(fd);
     weft__await_context(NULL, NULL);
-    err = weft__scope_end(&sc, err, WEFT_ECONNTIMEOUT);
+    err = (int)weft__timed_end(&sc, err, WEFT_ECONNTIMEOUT);
     if (err) {
         weft_stream_free(s);
         weft__mem_free(c->mem, k);
@@ -265,7 +262,7 @@ static int conn_open(weft_http_client *c, const weft__url *u, weft__conn **out, 
 /* Waits until a connection is released (or the deadline passes). */
 static int pool_wait(weft_http_client *c, const char *origin, int64_t deadline) {
     weft_scope sc;
-    weft_scope_enter(&sc, deadline);
+    weft__timed_begin(&sc, deadline);
     weft__await_context("pool slot for", origin);
     int err = weft_lock_acquire(&c->lock);
     if (!err) {
@@ -273,7 +270,7 @@ static int pool_wait(weft_http_client *c, const char *origin, int64_t deadline) 
         weft_lock_release(&c->lock);
     }
     weft__await_context(NULL, NULL);
-    return weft__scope_end(&sc, err, WEFT_EPOOLTIMEOUT);
+    return (int)weft__timed_end(&sc, err, WEFT_EPOOLTIMEOUT);
 }
 
 /* A connection for u: an idle one (unless `fresh`), else a new one. */

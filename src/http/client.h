@@ -138,8 +138,6 @@ void weft__response_discard(weft_http_response *r, size_t max);
 
 /* client.c */
 void weft__conn_release(weft_http_client *c, weft__conn *k, bool reuse);
-/* Leaves `sc` and maps a WEFT_ETIMEDOUT that it caught to `code`. */
-int weft__scope_end(weft_scope *sc, int err, int code);
 
 /* request.c */
 int weft__request_write(weft_http_client *c, weft_stream *s, const weft__exchange *x,

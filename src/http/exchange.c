@@ -7,6 +7,7 @@
  */
 #include "internal.h"
 #include "server.h"
+#include "timed.h"
 
 #include <weft/http.h>
 
@@ -134,10 +135,9 @@ const struct sockaddr *weft_httpd_req_peer(const weft_httpd_req *r, socklen_t *l
 /* Peeks at least `want` body bytes within body_timeout. */
 static ssize_t body_peek(weft_httpd_req *r, size_t want, const void **data) {
     weft_scope sc;
-    weft_scope_enter(&sc, weft_deadline_after(r->c->srv->o.body_timeout));
+    weft__timed_begin(&sc, weft_deadline_after(r->c->srv->o.body_timeout));
     ssize_t n = weft_stream_peek(r->c->st, want, data);
-    int caught = weft_scope_leave(&sc);
-    return caught ? caught : n;
+    return weft__timed_end(&sc, n, WEFT_ETIMEDOUT);
 }
 
 /* The client waits for our go-ahead before sending the body (RFC 9110

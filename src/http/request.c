@@ -7,6 +7,7 @@
  * memory stays bounded whatever the body's size.
  */
 #include "client.h"
+#include "timed.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -244,9 +245,9 @@ static int build_head(weft_http_client *c, const weft__exchange *x, sbuf *b) {
 
 static int drain(weft_http_client *c, weft_stream *s) {
     weft_scope sc;
-    weft_scope_enter(&sc, weft_deadline_after(c->o.write_timeout));
+    weft__timed_begin(&sc, weft_deadline_after(c->o.write_timeout));
     int err = weft_stream_drain(s);
-    return weft__scope_end(&sc, err, WEFT_EWRITETIMEOUT);
+    return (int)weft__timed_end(&sc, err, WEFT_EWRITETIMEOUT);
 }
 
 static int write_body_fn(weft_http_client *c, weft_stream *s, const weft_http_request *q) {

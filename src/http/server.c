@@ -15,6 +15,7 @@
  */
 #include "internal.h"
 #include "server.h"
+#include "timed.h"
 
 #include <weft/http.h>
 #include <weft/io.h>
@@ -203,19 +204,17 @@ void weft__httpd_log(weft__httpd_conn *c, const weft_httpd_req *r, int status, u
  * this deadline; the task's own cancellation comes through as it is. */
 static ssize_t peek_by(weft__httpd_conn *c, size_t want, int64_t deadline, const void **data) {
     weft_scope sc;
-    weft_scope_enter(&sc, deadline);
+    weft__timed_begin(&sc, deadline);
     ssize_t n = weft_stream_peek(c->st, want, data);
-    int caught = weft_scope_leave(&sc);
-    return caught ? caught : n;
+    return weft__timed_end(&sc, n, WEFT_ETIMEDOUT);
 }
 
 /* Sends everything buffered, within send_timeout. */
 int weft__httpd_drain(weft__httpd_conn *c) {
     weft_scope sc;
-    weft_scope_enter(&sc, weft_deadline_after(c->srv->o.send_timeout));
+    weft__timed_begin(&sc, weft_deadline_after(c->srv->o.send_timeout));
     int err = weft_stream_drain(c->st);
-    int caught = weft_scope_leave(&sc);
-    return caught ? caught : err;
+    return (int)weft__timed_end(&sc, err, WEFT_ETIMEDOUT);
 }
 
 /* Waits for the first byte of the next head. Idle connections are what a
@@ -305,9 +304,9 @@ void weft__httpd_linger(weft__httpd_conn *c) {
         char buf[512];
         for (size_t got = 0; got < LINGER_BYTES;) {
             weft_scope idle;
-            weft_scope_enter(&idle, weft_deadline_after(LINGER_IDLE));
+            weft__timed_begin(&idle, weft_deadline_after(LINGER_IDLE));
             ssize_t n = weft_stream_read(c->st, buf, sizeof buf);
-            weft_scope_leave(&idle);
+            n = weft__timed_end(&idle, n, WEFT_ETIMEDOUT);
             if (n <= 0) break;
             got += (size_t)n;
         }
@@ -368,12 +367,11 @@ static int open_stream(weft__httpd_conn *c) {
     if (so.limit < WEFT_STREAM_LIMIT) so.limit = WEFT_STREAM_LIMIT;
     if (!s->o.tls) return weft_stream_new_fd(&c->st, c->fd, &so);
     weft_scope sc;
-    weft_scope_enter(&sc, c->accepted + s->o.header_timeout);
+    weft__timed_begin(&sc, c->accepted + s->o.header_timeout);
     weft__await_context("TLS handshake with", c->peer_name);
     int err = weft_tls_accept(&c->st, s->o.tls, c->fd, &so);
     weft__await_context(NULL, NULL);
-    weft_scope_leave(&sc);
-    return err;
+    return (int)weft__timed_end(&sc, err, WEFT_ETIMEDOUT);
 }
 
 /* "host:port" of the peer (just "-" for a Unix socket's). */
