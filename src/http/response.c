@@ -113,7 +113,7 @@ static void end_raw(weft_http_response *r) {
     weft__conn *k = r->conn;
     r->conn = NULL;
     k->owner = NULL;
-    weft__conn_release(r->c, k, r->keep_alive && r->framing != WEFT__BODY_CLOSE);
+    weft__pool_release(r->c, k, r->keep_alive && r->framing != WEFT__BODY_CLOSE);
 }
 
 static void fail(weft_http_response *r, int err) {
@@ -122,7 +122,7 @@ static void fail(weft_http_response *r, int err) {
         weft__conn *k = r->conn;
         r->conn = NULL;
         k->owner = NULL;
-        weft__conn_release(r->c, k, false);
+        weft__pool_release(r->c, k, false);
     }
 }
 
@@ -313,6 +313,10 @@ static ssize_t dec_read(weft_http_response *r, void *buf, size_t len) {
 
 /* ----------------------------------------------------------- public reads */
 
+static void finish_timing(weft_http_response *r) {
+    if (!r->t.total) r->t.total = weft_now() - r->t_start;
+}
+
 ssize_t weft_http_response_read(weft_http_response *r, void *buf, size_t len) {
     if (!r || (!buf && len)) return WEFT_EINVAL;
     if (r->have_body) {
@@ -325,7 +329,7 @@ ssize_t weft_http_response_read(weft_http_response *r, void *buf, size_t len) {
     if (r->done || len == 0) return 0;
     ssize_t n = dec_read(r, buf, len);
     if (n < 0) fail(r, (int)n);
-    if (n == 0) { r->done = true; weft__response_finish_timing(r); }
+    if (n == 0) { r->done = true; finish_timing(r); }
     return n;
 }
 
@@ -375,10 +379,6 @@ void weft__response_discard(weft_http_response *r, size_t max) {
         if (n <= 0) break;
         got += (size_t)n;
     }
-}
-
-void weft__response_finish_timing(weft_http_response *r) {
-    if (!r->t.total) r->t.total = weft_now() - r->t_start;
 }
 
 /* ------------------------------------------------------------- accessors */
