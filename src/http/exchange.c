@@ -5,7 +5,6 @@
  * happens after the handler: finishing the response, draining a small
  * unread body so that the connection can carry the next request.
  */
-#include "internal.h"
 #include "server.h"
 #include "timed.h"
 
@@ -26,7 +25,8 @@ static weft__httpd_exchange *of_req(const weft_httpd_req *r) {
     return (weft__httpd_exchange *)(void *)r;  /* req is the first member */
 }
 
-static weft_loop *L(void) { return weft__tls_loop; }
+/* The server's allocator, which everything an exchange holds comes from. */
+static weft__mem mem_of(const weft__httpd_conn *c) { return c->srv->mem; }
 
 /* ------------------------------------------------------------- the head */
 
@@ -62,7 +62,7 @@ int weft__httpd_exchange_setup(weft__httpd_exchange *x, const char *head, size_t
                                const weft__http_limits *lim) {
     weft_httpd_req *r = &x->req;
     size_t tlen = r->h.target_len;
-    char *buf = weft__alloc(L(), len + 2 * (tlen + 1) + 1);
+    char *buf = weft__mem_alloc(mem_of(r->c), len + 2 * (tlen + 1) + 1);
     if (!buf) return WEFT_ENOMEM;
     memcpy(buf, head, len);
     buf[len] = 0;
@@ -90,10 +90,11 @@ int weft__httpd_exchange_setup(weft__httpd_exchange *x, const char *head, size_t
 }
 
 void weft__httpd_exchange_free(weft__httpd_exchange *x) {
-    weft__free(L(), x->req.buf);
-    weft__free(L(), x->req.b.whole);
-    weft__free(L(), x->res.hdrs);
-    weft__free(L(), x);
+    weft__mem m = mem_of(x->req.c);
+    weft__mem_free(m, x->req.buf);
+    weft__mem_free(m, x->req.b.whole);
+    weft__mem_free(m, x->res.hdrs);
+    weft__mem_free(m, x);
 }
 
 /* ------------------------------------------------------- request access */
@@ -215,11 +216,12 @@ ssize_t weft_httpd_req_read(weft_httpd_req *r, void *buf, size_t len) {
 }
 
 /* Grows the whole-body buffer to hold `need` bytes. */
-static int whole_reserve(httpd_body *b, size_t *cap, size_t need) {
+static int whole_reserve(weft_httpd_req *r, size_t *cap, size_t need) {
+    httpd_body *b = &r->b;
     if (need <= *cap) return 0;
     size_t ncap = *cap ? *cap : 4096;
     while (ncap < need) ncap *= 2;
-    char *p = weft__realloc(L(), b->whole, ncap);
+    char *p = weft__mem_grow(mem_of(r->c), b->whole, ncap);
     if (!p) return WEFT_ENOMEM;
     b->whole = p;
     *cap = ncap;
@@ -234,9 +236,9 @@ int weft_httpd_req_body(weft_httpd_req *r, const void **data, size_t *len) {
         /* A Content-Length (if within max, else body_read refuses it) is
          * allocated at once; a chunked body grows by doubling. */
         bool sized = r->h.body == WEFT__BODY_LENGTH && r->h.content_length <= b->max;
-        int err = whole_reserve(b, &cap, sized ? (size_t)b->left + 1 : 1);
+        int err = whole_reserve(r, &cap, sized ? (size_t)b->left + 1 : 1);
         while (!err && !b->done) {
-            if (!(err = whole_reserve(b, &cap, b->whole_len + (sized ? 1 : 1024)))) {
+            if (!(err = whole_reserve(r, &cap, b->whole_len + (sized ? 1 : 1024)))) {
                 size_t room = cap - b->whole_len - 1;
                 if (max - b->whole_len < room) room = max - b->whole_len + 1;
                 ssize_t n = body_read(r, b->whole + b->whole_len, room);
@@ -290,7 +292,7 @@ static int append_hdr(weft_httpd_res *w, const char *name, const char *value) {
     if (need > w->hcap) {
         size_t cap = w->hcap ? w->hcap * 2 : 256;
         while (cap < need) cap *= 2;
-        char *p = weft__realloc(L(), w->hdrs, cap);
+        char *p = weft__mem_grow(mem_of(w->c), w->hdrs, cap);
         if (!p) return WEFT_ENOMEM;
         w->hdrs = p;
         w->hcap = cap;

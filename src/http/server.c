@@ -60,15 +60,17 @@ static void fill_defaults(weft_httpd_opts *o) {
 
 int weft_httpd_new(weft_httpd **out, const weft_httpd_opts *opts,
                    weft_httpd_handler handler, void *arg) {
-    weft_loop *L = weft__tls_loop;
+    weft_loop *L = weft_loop_current();
     if (!L) return WEFT_ENOTASK;
     weft_httpd_opts o = opts ? *opts : (weft_httpd_opts){0};
     if (!handler || o.header_timeout < 0 || o.body_timeout < 0 || o.send_timeout < 0 ||
         o.keepalive_timeout < 0 || o.grace_period < 0 || (o.flags & ~WEFT_HTTPD_SIGNALS))
         return WEFT_EINVAL;
-    weft_httpd *s = weft__alloc(L, sizeof *s);
+    weft__mem m = weft__mem_here();
+    weft_httpd *s = weft__mem_alloc(m, sizeof *s);
     if (!s) return WEFT_ENOMEM;
     memset(s, 0, sizeof *s);
+    s->mem = m;
     fill_defaults(&o);
     s->o = o;
     s->handler = handler;
@@ -88,7 +90,7 @@ void weft_httpd_free(weft_httpd *s) {
     if (!s) return;
     weft__leak_unwatch(&s->trk);
     close_listeners(s);
-    weft__free(weft__tls_loop, s);
+    weft__mem_free(s->mem, s);
 }
 
 int weft_httpd_listen_fd(weft_httpd *s, int fd) {
@@ -207,7 +209,7 @@ static void serve_requests(weft__httpd_conn *c) {
     size_t xsize = sizeof(weft__httpd_exchange) + s->o.max_headers * sizeof(weft__hdr);
     while (!s->stopping) {
         if (wait_first_byte(c)) return;
-        weft__httpd_exchange *x = weft__alloc(weft__tls_loop, xsize);
+        weft__httpd_exchange *x = weft__mem_alloc(s->mem, xsize);
         if (!x) { weft__httpd_send_error(c, 503, false); return; }
         weft__httpd_exchange_init(x, c);
         c->nreq++;
@@ -273,7 +275,7 @@ static void *conn_main(void *arg) {
     weft_scope_leave(&sc);
     conn_unlink(c);
     weft_sem_release(&c->srv->slots);
-    weft__free(weft__tls_loop, c);
+    weft__mem_free(c->srv->mem, c);
     return NULL;
 }
 
@@ -281,13 +283,13 @@ static void *conn_main(void *arg) {
 
 /* Accepts one connection and starts its task. 0, or accept's error. */
 static int accept_one(weft_httpd *s, int lfd) {
-    weft__httpd_conn *c = weft__alloc(weft__tls_loop, sizeof *c);
+    weft__httpd_conn *c = weft__mem_alloc(s->mem, sizeof *c);
     if (!c) return WEFT_ENOMEM;
     memset(c, 0, sizeof *c);
     c->srv = s;
     c->peer_len = sizeof c->peer;
     int err = weft_accept(lfd, (struct sockaddr *)&c->peer, &c->peer_len, &c->fd);
-    if (err) { weft__free(weft__tls_loop, c); return err; }
+    if (err) { weft__mem_free(s->mem, c); return err; }
     c->accepted = weft_now();
     weft_spawn_opts so = { .name = "httpd-conn", .stack_size = s->o.stack_size, .detached = 1 };
     conn_link(c);
@@ -295,7 +297,7 @@ static int accept_one(weft_httpd *s, int lfd) {
     if (err) {
         weft_close(c->fd);
         conn_unlink(c);
-        weft__free(weft__tls_loop, c);
+        weft__mem_free(s->mem, c);
     }
     return err;
 }

@@ -13,6 +13,7 @@
 #define WEFT_HTTP_SERVER_H
 
 #include "parse.h"
+#include "url.h"
 
 #include <weft/httpd.h>
 
@@ -25,6 +26,8 @@
 typedef struct weft__httpd_conn weft__httpd_conn;
 
 struct weft_httpd {
+    weft__mem mem;                    /* its loop's allocator: everything the server,
+                                         its connections and exchanges hold */
     weft_httpd_opts o;                /* with the defaults filled in */
     weft_httpd_handler handler;
     void *arg;

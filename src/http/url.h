@@ -1,8 +1,9 @@
 /* URLs for the HTTP client (internal): a strict parser of http and https
  * URLs, RFC 3986 reference resolution (base URLs, redirects' Location) and
- * the percent-encoding of query parameters. Also the allocator the http
- * client's objects use: the loop's hook, kept in each object so that it can
- * be freed after the loop ended, as streams do.
+ * the percent-encoding of query parameters. Also the allocator every http
+ * object uses (client, server, router, and what they hold): the loop's
+ * hook, kept in each object so that it can be freed after the loop ended,
+ * as streams do.
  *
  * Strict means: only http and https; no userinfo (a URL with "user@" is
  * refused rather than silently sending credentials, or silently dropping
