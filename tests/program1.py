@@ -4,7 +4,7 @@ import time
 import nest_asyncio
 nest_asyncio.apply()
 
-# The lesson's Program 1 (/work/shared/seed-lesson.md), unchanged but for
+# The lesson's Program 1 ("How the Event Loop Works"), unchanged but for
 # the base URL: HTTPBIN_URL (e.g. weft-httpbin's), https://httpbin.org if unset.
 import os
 BASE_URL = os.environ.get("HTTPBIN_URL", "https://httpbin.org")

@@ -669,6 +669,28 @@ TEST(token_eq_compares_whole_tokens_ignoring_case) {
     ASSERT(!weft__http_token_eq("[", 1, "{"));  /* '[' + 32 is '{': not a letter */
 }
 
+/* RFC 9110 section 5.6.2's tchar and 5.5's field-vchar / SP / HTAB,
+ * written out again here from the RFC's words. */
+static bool rfc_tchar(int c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+static bool rfc_value_byte(int c) { return (c >= 0x21 && c <= 0x7e) || c >= 0x80 || c == ' ' || c == '\t'; }
+
+TEST(token_and_value_checks_take_exactly_rfc9110s_bytes_at_every_position) {
+    for (int c = 0; c < 256; c++) {
+        for (size_t p = 0; p < 20; p++) {   /* the value check reads 8 bytes at a time */
+            char s[20];
+            memset(s, 'a', sizeof s);
+            s[p] = (char)c;
+            ASSERT_EQ(weft__http_token_ok(guarded(s, 20), 20), rfc_tchar(c));
+            ASSERT_EQ(weft__http_value_ok(guarded(s, 20), 20), rfc_value_byte(c));
+        }
+    }
+    ASSERT(!weft__http_token_ok("", 0));
+    ASSERT(weft__http_value_ok("", 0));
+}
+
 /* ------------------------------------------------------------- chunked */
 
 typedef struct decoded {

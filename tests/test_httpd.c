@@ -771,6 +771,28 @@ TEST(router_captures_segments_and_answers_404_and_405_with_allow) {
     ASSERT_EQ(wt_run_real(t_router, NULL), 0);
 }
 
+/* A server (listening) and a router made in a loop and left for after it. */
+static weft_httpd *late_srv;
+static weft_httpd_router *late_rt;
+static int t_make_and_leave(void *arg) {
+    (void)arg;
+    ASSERT_ERR(weft_httpd_router_new(&late_rt), 0);
+    ASSERT_ERR(weft_httpd_route(late_rt, "GET", "/x/{a}", show_param, "one"), 0);
+    ASSERT_ERR(weft_httpd_new(&late_srv, NULL, weft_httpd_router_handler, late_rt), 0);
+    ASSERT_ERR(weft_httpd_listen(late_srv, "127.0.0.1", "0"), 0);
+    return 0;
+}
+TEST(httpd_freed_after_its_loop_ended_frees_through_the_loops_allocator) {
+    int fds = wt_count_fds();
+    weft_loop_opts o = { .realloc = wt_realloc };
+    ASSERT_EQ(weft_run_opts(&o, t_make_and_leave, NULL), 0);
+    ASSERT(wt_live_allocs > 0);   /* the server's and the router's, still held */
+    weft_httpd_free(late_srv);
+    weft_httpd_router_free(late_rt);
+    ASSERT_EQ(wt_live_allocs, 0);
+    ASSERT_EQ(wt_count_fds(), fds);   /* the listener closed too */
+}
+
 /* ------------------------------------------------------------ shutdown */
 
 static int slow(weft_httpd_req *req, weft_httpd_res *res, void *arg) {

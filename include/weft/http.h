@@ -69,7 +69,7 @@ typedef struct weft_http_request weft_http_request;
 typedef struct weft_http_response weft_http_response;
 
 /* Options for a client; zero-initialise: every zero field means the default
- * given (../shared/DEFAULTS.md says where each comes from). Timeouts are
+ * given (docs/http-client.md says where each comes from). Timeouts are
  * durations in ns; WEFT_FOREVER means none. */
 typedef struct weft_http_client_opts {
     const char *base_url;          /* relative request URLs resolve against it
@@ -111,7 +111,9 @@ WEFT_EXTERN int weft_http_client_new(weft_http_client **out, const weft_http_cli
  * may be in flight (no task inside weft_http_send and friends on this
  * client): cancel and join those tasks first. Responses may outlive it:
  * their status and headers stay readable, and a body not read to its end
- * then fails with WEFT_ECLOSED. Not a suspension point. NULL: no-op. */
+ * then fails with WEFT_ECLOSED. Not a suspension point. May be called
+ * after its loop has ended: it frees through the allocator of the loop it
+ * was made on, which must still be usable. NULL: no-op. */
 WEFT_EXTERN void weft_http_client_free(weft_http_client *c);
 
 /* -------------------------------------------------------------- requests

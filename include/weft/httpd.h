@@ -18,9 +18,9 @@
  * order). A handler is straight-line code: reading the body, writing the
  * response and anything else it waits for suspend only its connection.
  *
- * Limits have safe defaults (docs/http-server.md and ../shared/DEFAULTS.md
- * say where each comes from): a request over one is answered with the right
- * 4xx and its connection closed. Framing that could smuggle a request
+ * Limits have safe defaults (docs/http-server.md says where each comes
+ * from): a request over one is answered with the right 4xx and its
+ * connection closed. Framing that could smuggle a request
  * (Content-Length with chunked, two Content-Lengths, Transfer-Encoding on
  * HTTP/1.0, obs-fold, bare LF...) is answered 400 and the connection closed.
  *
@@ -129,7 +129,9 @@ typedef struct weft_httpd_opts {
 WEFT_EXTERN int weft_httpd_new(weft_httpd **out, const weft_httpd_opts *opts,
                                weft_httpd_handler handler, void *arg);
 /* Closes the listeners the server still has and frees it. Must not be
- * called while weft_httpd_serve runs. NULL is a no-op. */
+ * called while weft_httpd_serve runs. May be called after its loop has
+ * ended (weft_run returned): it frees through the allocator of the loop it
+ * was made on, which must still be usable. NULL is a no-op. */
 WEFT_EXTERN void weft_httpd_free(weft_httpd *s);
 /* Suspension point (it may resolve `host`). Adds a TCP listener on
  * host:port (as weft_tcp_listen: host NULL = every interface, port "0" = a
@@ -297,7 +299,9 @@ typedef struct weft_httpd_router weft_httpd_router;
  * and must outlive the server that uses it. Needs a loop on this thread.
  * Returns 0, WEFT_ENOTASK or WEFT_ENOMEM. */
 WEFT_EXTERN int weft_httpd_router_new(weft_httpd_router **out);
-/* Frees the router. NULL is a no-op. */
+/* Frees the router. As weft_httpd_free, may be called after its loop has
+ * ended: it frees through the allocator of the loop it was made on, which
+ * must still be usable. NULL is a no-op. */
 WEFT_EXTERN void weft_httpd_router_free(weft_httpd_router *rt);
 /* Routes `method` (NULL: any; a GET route also answers HEAD) and `pattern`
  * to handler(req, res, arg). A pattern is an absolute path whose segments

@@ -1,36 +1,13 @@
-/* The HTTP client (weft/http.h): options, the connection pool, one
- * request-response exchange with its retry, and redirects.
- *
- * The pool. Connections are keyed by origin ("https://host:443"). A request
- * takes the newest idle connection of its origin that is still alive (a
- * non-blocking peek at its socket shows whether the server closed it
- * meanwhile), else opens one if fewer than max_connections exist, else
- * closes the oldest idle connection of another origin to make room, else
- * waits on a condition until a connection is released, for at most the
- * pool timeout. Idle connections past their expiry are closed when the pool
- * is next used (there is no timer: an idle connection costs an fd until
- * then, and a timer per connection would cost a wake-up each).
- *
- * Timeouts are scopes around each wait, with the specific code mapped from
- * the scope's own WEFT_ETIMEDOUT (weft__scope_end); an enclosing scope's
- * deadline or cancel passes through unchanged.
+/* The HTTP client (weft/http.h): options, one request-response exchange
+ * with its retry, redirects and the shorthands. It takes connections from
+ * the pool (pool.c), writes the request (request.c) and reads the response
+ * head (response.c); none of them calls back into this file.
  */
 #include "client.h"
 #include "core_iface.h"
 
-#include <weft/dns.h>
-#include <weft/io.h>
-#include <weft/net.h>
-
-#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-
-int weft__scope_end(weft_scope *sc, int err, int code) {
-    return weft_scope_leave(sc) == WEFT_ETIMEDOUT ? code : err;
-}
 
 /* ----------------------------------------------------------------- client */
 
@@ -62,7 +39,7 @@ static int add_default_header(weft_http_client *c, const char *line) {
     size_t vl = strlen(v);
     while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
     size_t nl = (size_t)(colon - line);
-    if (!weft__field_ok(line, nl, v, vl)) return WEFT_EINVAL;
+    if (!weft__http_token_ok(line, nl) || !weft__http_value_ok(v, vl)) return WEFT_EINVAL;
     return weft__fields_add(c->mem, &c->hdrs, line, nl, v, vl);
 }
 
@@ -86,7 +63,7 @@ static int client_setup(weft_http_client *c, const weft_http_client_opts *o) {
     char ua[64];
     snprintf(ua, sizeof ua, "weft/%s", weft_version_string());
     const char *u = o->user_agent ? o->user_agent : ua;
-    if (!weft__field_ok("User-Agent", 10, u, strlen(u))) return WEFT_EINVAL;
+    if (!weft__http_value_ok(u, strlen(u))) return WEFT_EINVAL;
     if (!(c->ua = weft__mem_strndup(c->mem, u, strlen(u)))) return WEFT_ENOMEM;
     return copy_tls(c, &o->tls);
 }
@@ -110,202 +87,16 @@ int weft_http_client_new(weft_http_client **out, const weft_http_client_opts *op
     return 0;
 }
 
-static void conn_close(weft_http_client *c, weft__conn *k) {
-    if (k->prev) k->prev->next = k->next;
-    else c->all = k->next;
-    if (k->next) k->next->prev = k->prev;
-    weft_stream_free(k->s);
-    weft__mem_free(c->mem, k->origin);
-    weft__mem_free(c->mem, k);
-    c->nconns--;
-    weft_cond_notify_all(&c->cond);
-}
-
 void weft_http_client_free(weft_http_client *c) {
     if (!c) return;
     weft__leak_unwatch(&c->trk);
-    while (c->all) {
-        weft__conn *k = c->all;
-        /* A response still holding a connection keeps working as an object
-         * (status, headers) but its body reads fail with WEFT_ECLOSED. */
-        if (k->owner) {
-            k->owner->conn = NULL;
-            k->owner->c = NULL;
-            if (!k->owner->err) k->owner->err = WEFT_ECLOSED;
-        }
-        conn_close(c, k);
-    }
+    weft__pool_close(c);
     weft__url_free(&c->base);
     weft__fields_free(c->mem, &c->hdrs);
     weft_tls_ctx_free(c->tls);
     weft__mem_free(c->mem, c->tls_strings);
     weft__mem_free(c->mem, c->ua);
     weft__mem_free(c->mem, c);
-}
-
-/* ------------------------------------------------------------------ pool */
-
-static void idle_unlink(weft_http_client *c, weft__conn *k) {
-    for (weft__conn **p = &c->idle; *p; p = &(*p)->idle_next)
-        if (*p == k) { *p = k->idle_next; c->nidle--; return; }
-}
-
-static weft__conn *oldest_idle(weft_http_client *c) {
-    weft__conn *k = c->idle;
-    while (k && k->idle_next) k = k->idle_next;
-    return k;
-}
-
-void weft__conn_release(weft_http_client *c, weft__conn *k, bool reuse) {
-    if (!reuse || weft_stream_buffered(k->s)) {   /* extra bytes: the server is confused */
-        conn_close(c, k);
-        return;
-    }
-    if (c->nidle >= c->o.max_idle) {
-        weft__conn *old = oldest_idle(c);
-        if (!old) { conn_close(c, k); return; }
-        idle_unlink(c, old);
-        conn_close(c, old);
-    }
-    k->idle_since = weft_now();
-    k->idle_next = c->idle;
-    c->idle = k;
-    c->nidle++;
-    weft_cond_notify_all(&c->cond);
-}
-
-/* Has the server closed (or written to) the idle connection? A socket
- * peek that would block says it is quiet, as an idle one should be. */
-static bool conn_alive(const weft__conn *k) {
-    char b;
-    ssize_t n = recv(k->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
-
-static void prune_expired(weft_http_client *c) {
-    int64_t now = weft_now();
-    for (weft__conn **p = &c->idle; *p;) {
-        weft__conn *k = *p;
-        if (now - k->idle_since < c->o.idle_expiry) { p = &k->idle_next; continue; }
-        *p = k->idle_next;
-        c->nidle--;
-        conn_close(c, k);
-    }
-}
-
-static weft__conn *take_idle(weft_http_client *c, const char *origin) {
-    for (weft__conn **p = &c->idle; *p;) {
-        weft__conn *k = *p;
-        if (strcmp(k->origin, origin)) { p = &k->idle_next; continue; }
-        *p = k->idle_next;
-        c->nidle--;
-        if (conn_alive(k)) return k;
-        conn_close(c, k);
-    }
-    return NULL;
-}
-
-static int open_stream(weft_http_client *c, const weft__url *u, int fd, weft_stream **s) {
-    weft_stream_opts so = { .limit = c->o.max_header_bytes + 1 };
-    if (!u->tls) return weft_stream_new_fd(s, fd, &so);
-    if (!c->tls) {
-        int err = weft_tls_ctx_new(&c->tls, &c->tls_opts);
-        if (err) return err;
-    }
-    return weft_tls_connect(s, c->tls, fd, u->host, &so);
-}
-
-/* Opens a connection to u's origin: resolving, TCP and TLS, all under the
- * connect timeout. Takes the slot counted by the caller. */
-static int conn_open(weft_http_client *c, const weft__url *u, weft__conn **out, weft_http_timings *t) {
-    weft__conn *k = weft__mem_alloc(c->mem, sizeof *k);
-    char *origin = weft__mem_strndup(c->mem, u->origin, strlen(u->origin));
-    if (!k || !origin) {
-        weft__mem_free(c->mem, k);
-        weft__mem_free(c->mem, origin);
-        return WEFT_ENOMEM;
-    }
-    weft_scope sc;
-    weft_scope_enter(&sc, weft_deadline_after(c->o.connect_timeout));
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV }, *ai = NULL;
-    int64_t t0 = weft_now();
-    int fd = -1;
-    weft_stream *s = NULL;
-    int err = weft_getaddrinfo(u->host, u->port, &hints, &ai);
-    int64_t t1 = weft_now();
-    if (!err) {
-        err = weft_tcp_connect_addrinfo(ai, NULL, &fd);
-        freeaddrinfo(ai);
-    }
-    int64_t t2 = weft_now();
-    if (u->tls) weft__await_context("TLS handshake with", u->host);
-    if (!err && (err = open_stream(c, u, fd, &s))) weft_close(fd);
-    weft__await_context(NULL, NULL);
-    err = weft__scope_end(&sc, err, WEFT_ECONNTIMEOUT);
-    if (err) {
-        weft_stream_free(s);
-        weft__mem_free(c->mem, k);
-        weft__mem_free(c->mem, origin);
-        return err;
-    }
-    t->dns = t1 - t0;
-    t->connect = t2 - t1;
-    t->tls = u->tls ? weft_now() - t2 : 0;
-    memset(k, 0, sizeof *k);
-    k->s = s;
-    k->fd = fd;
-    k->origin = origin;
-    k->next = c->all;
-    if (c->all) c->all->prev = k;
-    c->all = k;
-    *out = k;
-    return 0;
-}
-
-/* Waits until a connection is released (or the deadline passes). */
-static int pool_wait(weft_http_client *c, const char *origin, int64_t deadline) {
-    weft_scope sc;
-    weft_scope_enter(&sc, deadline);
-    weft__await_context("pool slot for", origin);
-    int err = weft_lock_acquire(&c->lock);
-    if (!err) {
-        err = weft_cond_wait(&c->cond, &c->lock);
-        weft_lock_release(&c->lock);
-    }
-    weft__await_context(NULL, NULL);
-    return weft__scope_end(&sc, err, WEFT_EPOOLTIMEOUT);
-}
-
-/* A connection for u: an idle one (unless `fresh`), else a new one. */
-static int pool_get(weft_http_client *c, const weft__url *u, bool fresh, weft__conn **out,
-                    weft_http_timings *t) {
-    int64_t deadline = weft_deadline_after(c->o.pool_timeout);
-    prune_expired(c);
-    for (;;) {
-        weft__conn *k = fresh ? NULL : take_idle(c, u->origin);
-        if (k) {
-            k->uses++;
-            t->reused = 1;
-            *out = k;
-            return 0;
-        }
-        if (c->nconns < c->o.max_connections) {
-            c->nconns++;   /* the slot is ours while we connect */
-            int err = conn_open(c, u, out, t);
-            if (err) {
-                c->nconns--;
-                weft_cond_notify_all(&c->cond);
-            }
-            return err;
-        }
-        if ((k = oldest_idle(c))) {
-            idle_unlink(c, k);
-            conn_close(c, k);
-            continue;
-        }
-        int err = pool_wait(c, u->origin, deadline);
-        if (err) return err;
-    }
 }
 
 /* ------------------------------------------------------------- exchanges */
@@ -326,7 +117,7 @@ static int attempt(weft_http_client *c, const weft__exchange *x, bool fresh,
     weft_http_timings t = { 0 };
     int64_t start = weft_now();
     weft__conn *k;
-    int err = pool_get(c, &x->url, fresh, &k, &t);
+    int err = weft__pool_get(c, &x->url, fresh, &k, &t);
     if (err) return err;
     bool body_used = false, nothing = true;
     k->owner = NULL;
@@ -338,7 +129,7 @@ static int attempt(weft_http_client *c, const weft__exchange *x, bool fresh,
     if (err) {
         /* A connection stopped anywhere in an exchange is in an unknown state. */
         *retry = t.reused && nothing && !body_used && stale_error(err) && idempotent(x->method);
-        weft__conn_release(c, k, false);
+        weft__pool_release(c, k, false);
         return err;
     }
     r->t_start = start;

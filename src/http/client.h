@@ -1,6 +1,8 @@
-/* The HTTP client's internals, shared by client.c (the client, its pool,
- * sending and redirects), request.c (request objects and the head that goes
- * on the wire) and response.c (reading heads and bodies, decoding).
+/* The HTTP client's internals, shared by client.c (the client, sending and
+ * redirects), pool.c (its connections), request.c (request objects and the
+ * head that goes on the wire) and response.c (reading heads and bodies,
+ * decoding). Calls run one way: client.c calls the other three, response.c
+ * gives connections back to pool.c, and nothing calls up into client.c.
  *
  * Ownership in one picture: the client owns every connection; an idle one
  * sits on the client's idle list, a busy one is borrowed by exactly one
@@ -36,8 +38,6 @@ int weft__fields_add(weft__mem m, weft__fields *f, const char *name, size_t nlen
 void weft__fields_free(weft__mem m, weft__fields *f);
 /* Nonzero if the list holds a field called `name` (case-insensitive). */
 bool weft__fields_has(const weft__fields *f, const char *name);
-/* Checks a field: a token for a name, no CR, LF or NUL in the value. */
-bool weft__field_ok(const char *name, size_t nlen, const char *value, size_t vlen);
 
 struct weft_http_request {
     weft__mem mem;
@@ -133,15 +133,22 @@ static inline const char *weft__origin_host(const char *origin) {
 /* response.c */
 int weft__response_read_head(weft_http_client *c, weft__conn *k, const weft__exchange *x,
                              weft_http_response **out, bool *nothing);
-void weft__response_finish_timing(weft_http_response *r);
 /* Reads and drops what is left of a small body so its connection can be
  * reused; closes the connection if more than `max` bytes are left. */
 void weft__response_discard(weft_http_response *r, size_t max);
 
-/* client.c */
-void weft__conn_release(weft_http_client *c, weft__conn *k, bool reuse);
-/* Leaves `sc` and maps a WEFT_ETIMEDOUT that it caught to `code`. */
-int weft__scope_end(weft_scope *sc, int err, int code);
+/* pool.c */
+/* A connection for u: an idle one of its origin (unless `fresh`), else a
+ * new one, within the pool and connect timeouts; *t gets the connect
+ * timings and whether it was reused. The caller owns it until it gives it
+ * back with weft__pool_release. */
+int weft__pool_get(weft_http_client *c, const weft__url *u, bool fresh, weft__conn **out,
+                   weft_http_timings *t);
+/* Gives k back: to the idle list if `reuse` (and the pool has room), else
+ * closes it. */
+void weft__pool_release(weft_http_client *c, weft__conn *k, bool reuse);
+/* Closes every connection; a response holding one fails with WEFT_ECLOSED. */
+void weft__pool_close(weft_http_client *c);
 
 /* request.c */
 int weft__request_write(weft_http_client *c, weft_stream *s, const weft__exchange *x,

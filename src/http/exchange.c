@@ -5,8 +5,8 @@
  * happens after the handler: finishing the response, draining a small
  * unread body so that the connection can carry the next request.
  */
-#include "core_iface.h"
 #include "server.h"
+#include "timed.h"
 
 #include <weft/http.h>
 
@@ -25,6 +25,8 @@ static weft__httpd_exchange *of_req(const weft_httpd_req *r) {
     return (weft__httpd_exchange *)(void *)r;  /* req is the first member */
 }
 
+/* The server's allocator, which everything an exchange holds comes from. */
+static weft__mem mem_of(const weft__httpd_conn *c) { return c->srv->mem; }
 
 /* ------------------------------------------------------------- the head */
 
@@ -60,7 +62,7 @@ int weft__httpd_exchange_setup(weft__httpd_exchange *x, const char *head, size_t
                                const weft__http_limits *lim) {
     weft_httpd_req *r = &x->req;
     size_t tlen = r->h.target_len;
-    char *buf = weft__mem_alloc(weft__mem_here(), len + 2 * (tlen + 1) + 1);
+    char *buf = weft__mem_alloc(mem_of(r->c), len + 2 * (tlen + 1) + 1);
     if (!buf) return WEFT_ENOMEM;
     memcpy(buf, head, len);
     buf[len] = 0;
@@ -88,10 +90,11 @@ int weft__httpd_exchange_setup(weft__httpd_exchange *x, const char *head, size_t
 }
 
 void weft__httpd_exchange_free(weft__httpd_exchange *x) {
-    weft__mem_free(weft__mem_here(), x->req.buf);
-    weft__mem_free(weft__mem_here(), x->req.b.whole);
-    weft__mem_free(weft__mem_here(), x->res.hdrs);
-    weft__mem_free(weft__mem_here(), x);
+    weft__mem m = mem_of(x->req.c);
+    weft__mem_free(m, x->req.buf);
+    weft__mem_free(m, x->req.b.whole);
+    weft__mem_free(m, x->res.hdrs);
+    weft__mem_free(m, x);
 }
 
 /* ------------------------------------------------------- request access */
@@ -133,10 +136,9 @@ const struct sockaddr *weft_httpd_req_peer(const weft_httpd_req *r, socklen_t *l
 /* Peeks at least `want` body bytes within body_timeout. */
 static ssize_t body_peek(weft_httpd_req *r, size_t want, const void **data) {
     weft_scope sc;
-    weft_scope_enter(&sc, weft_deadline_after(r->c->srv->o.body_timeout));
+    weft__timed_begin(&sc, weft_deadline_after(r->c->srv->o.body_timeout));
     ssize_t n = weft_stream_peek(r->c->st, want, data);
-    int caught = weft_scope_leave(&sc);
-    return caught ? caught : n;
+    return weft__timed_end(&sc, n, WEFT_ETIMEDOUT);
 }
 
 /* The client waits for our go-ahead before sending the body (RFC 9110
@@ -214,11 +216,12 @@ ssize_t weft_httpd_req_read(weft_httpd_req *r, void *buf, size_t len) {
 }
 
 /* Grows the whole-body buffer to hold `need` bytes. */
-static int whole_reserve(httpd_body *b, size_t *cap, size_t need) {
+static int whole_reserve(weft_httpd_req *r, size_t *cap, size_t need) {
+    httpd_body *b = &r->b;
     if (need <= *cap) return 0;
     size_t ncap = *cap ? *cap : 4096;
     while (ncap < need) ncap *= 2;
-    char *p = weft__mem_grow(weft__mem_here(), b->whole, ncap);
+    char *p = weft__mem_grow(mem_of(r->c), b->whole, ncap);
     if (!p) return WEFT_ENOMEM;
     b->whole = p;
     *cap = ncap;
@@ -233,9 +236,9 @@ int weft_httpd_req_body(weft_httpd_req *r, const void **data, size_t *len) {
         /* A Content-Length (if within max, else body_read refuses it) is
          * allocated at once; a chunked body grows by doubling. */
         bool sized = r->h.body == WEFT__BODY_LENGTH && r->h.content_length <= b->max;
-        int err = whole_reserve(b, &cap, sized ? (size_t)b->left + 1 : 1);
+        int err = whole_reserve(r, &cap, sized ? (size_t)b->left + 1 : 1);
         while (!err && !b->done) {
-            if (!(err = whole_reserve(b, &cap, b->whole_len + (sized ? 1 : 1024)))) {
+            if (!(err = whole_reserve(r, &cap, b->whole_len + (sized ? 1 : 1024)))) {
                 size_t room = cap - b->whole_len - 1;
                 if (max - b->whole_len < room) room = max - b->whole_len + 1;
                 ssize_t n = body_read(r, b->whole + b->whole_len, room);
@@ -267,27 +270,6 @@ static int discard_body(weft_httpd_req *r) {
 
 /* ------------------------------------------------------------ responses */
 
-static bool is_tchar(unsigned char ch) {
-    return (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') ||
-           (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
-static bool valid_name(const char *s) {
-    if (!*s) return false;
-    for (; *s; s++) if (!is_tchar((unsigned char)*s)) return false;
-    return true;
-}
-
-/* Values: visible characters, spaces and tabs, obs-text; never CR, LF, NUL
- * or another control character (response splitting). */
-static bool valid_value(const char *s) {
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return false;
-    }
-    return true;
-}
-
 static bool parse_u64(const char *s, uint64_t *out) {
     uint64_t v = 0;
     if (!*s) return false;
@@ -310,7 +292,7 @@ static int append_hdr(weft_httpd_res *w, const char *name, const char *value) {
     if (need > w->hcap) {
         size_t cap = w->hcap ? w->hcap * 2 : 256;
         while (cap < need) cap *= 2;
-        char *p = weft__mem_grow(weft__mem_here(), w->hdrs, cap);
+        char *p = weft__mem_grow(mem_of(w->c), w->hdrs, cap);
         if (!p) return WEFT_ENOMEM;
         w->hdrs = p;
         w->hcap = cap;
@@ -320,7 +302,8 @@ static int append_hdr(weft_httpd_res *w, const char *name, const char *value) {
 }
 
 int weft_httpd_res_header(weft_httpd_res *w, const char *name, const char *value) {
-    if (w->head_sent || !name || !value || !valid_name(name) || !valid_value(value))
+    if (w->head_sent || !name || !value || !weft__http_token_ok(name, strlen(name)) ||
+        !weft__http_value_ok(value, strlen(value)))
         return WEFT_EINVAL;
     if (!strcasecmp(name, "transfer-encoding")) return WEFT_EINVAL;
     if (!strcasecmp(name, "connection")) {
@@ -405,8 +388,8 @@ static int flush(weft_httpd_res *w) {
 
 int weft_httpd_res_send(weft_httpd_res *w, int status, const char *content_type,
                         const void *body, size_t len) {
-    if (w->head_sent || (status && (status < 200 || status > 999)) ||
-        (w->has_cl && w->cl != len) || (content_type && !valid_value(content_type)))
+    if (w->head_sent || (status && (status < 200 || status > 999)) || (w->has_cl && w->cl != len) ||
+        (content_type && !weft__http_value_ok(content_type, strlen(content_type))))
         return WEFT_EINVAL;
     if (status) w->status = status;
     int err = content_type ? append_hdr(w, "Content-Type", content_type) : 0;

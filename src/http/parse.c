@@ -197,6 +197,13 @@ static size_t skip_value(const char *b, size_t i, size_t end) {
     return i;
 }
 
+bool weft__http_token_ok(const char *s, size_t len) {
+    for (size_t i = 0; i < len; i++) if (!is(s[i], TCHAR)) return false;
+    return len > 0;
+}
+
+bool weft__http_value_ok(const char *s, size_t len) { return skip_value(s, 0, len) == len; }
+
 /* One field line at b[i, end) into *f: its end, CRLF included. Whitespace
  * before the colon, a leading space (obs-fold), a control character in the
  * value and a CR without LF are all -400. */

@@ -4,7 +4,8 @@
  * the bytes that have come so far in one buffer and calls again, from the
  * start, when more arrive; the parser never allocates and every view it
  * returns points into that buffer. Strict about everything that enables
- * request smuggling or response splitting (../shared/DEFAULTS.md's list):
+ * request smuggling or response splitting (nginx's and llhttp's CVE
+ * fixes; docs/http-server.md):
  * bare CR or bare LF line ends, obs-fold, whitespace before a colon,
  * control characters or NUL in values, duplicate or conflicting or
  * overflowing Content-Length, Content-Length with chunked, Transfer-Encoding
@@ -98,6 +99,16 @@ ssize_t weft__http_parse_response(const char *buf, size_t len, weft__http_head *
 /* The first value of header `name` (case-insensitive), or NULL; *len is
  * its length. */
 const char *weft__http_find(const weft__http_head *h, const char *name, size_t *len);
+
+/* Whether s[0, len) is a token (RFC 9110 section 5.6.2: one or more of
+ * ALPHA, DIGIT and !#$%&'*+-.^_`|~), as a method or a field name must be.
+ * The client checks what a caller gives it, the server what a handler sets,
+ * with the parser's own character classes. */
+bool weft__http_token_ok(const char *s, size_t len);
+/* Whether s[0, len) may be a field value: visible ASCII, space, tab and
+ * obs-text; never CR, LF, NUL or another control character (any of them
+ * would let a value split the message). */
+bool weft__http_value_ok(const char *s, size_t len);
 
 /* Case-insensitive comparison of a token with a NUL-terminated lower-case
  * literal. */

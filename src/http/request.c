@@ -7,6 +7,7 @@
  * memory stays bounded whatever the body's size.
  */
 #include "client.h"
+#include "timed.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,21 +15,6 @@
 #include <strings.h>
 
 /* ---------------------------------------------------------------- fields */
-
-static bool tchar(unsigned char c) {
-    return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-bool weft__field_ok(const char *name, size_t nlen, const char *value, size_t vlen) {
-    if (nlen == 0) return false;
-    for (size_t i = 0; i < nlen; i++) if (!tchar((unsigned char)name[i])) return false;
-    for (size_t i = 0; i < vlen; i++) {
-        unsigned char c = (unsigned char)value[i];
-        if (c == '\r' || c == '\n' || c == 0 || c == 0x7f || (c < 0x20 && c != '\t')) return false;
-    }
-    return true;
-}
 
 int weft__fields_add(weft__mem m, weft__fields *f, const char *name, size_t nlen,
                      const char *value, size_t vlen) {
@@ -63,8 +49,7 @@ bool weft__fields_has(const weft__fields *f, const char *name) {
 /* -------------------------------------------------------------- requests */
 
 int weft_http_request_new(weft_http_request **out, const char *method, const char *url) {
-    if (!out || !method || !url || !*method) return WEFT_EINVAL;
-    for (const char *p = method; *p; p++) if (!tchar((unsigned char)*p)) return WEFT_EINVAL;
+    if (!out || !method || !url || !weft__http_token_ok(method, strlen(method))) return WEFT_EINVAL;
     weft__mem m = weft__mem_here();
     weft_http_request *r = weft__mem_alloc(m, sizeof *r);
     if (!r) return WEFT_ENOMEM;
@@ -92,7 +77,8 @@ void weft_http_request_free(weft_http_request *r) {
 }
 
 int weft_http_request_add_header(weft_http_request *r, const char *name, const char *value) {
-    if (!r || !name || !value || !weft__field_ok(name, strlen(name), value, strlen(value)))
+    if (!r || !name || !value || !weft__http_token_ok(name, strlen(name)) ||
+        !weft__http_value_ok(value, strlen(value)))
         return WEFT_EINVAL;
     return weft__fields_add(r->mem, &r->hdrs, name, strlen(name), value, strlen(value));
 }
@@ -119,7 +105,7 @@ int weft_http_request_add_query(weft_http_request *r, const char *name, const ch
  * added first, and only then are the older ones dropped. */
 static int set_body(weft_http_request *r, char *copy, size_t len, const char *ctype) {
     if (ctype) {
-        if (!weft__field_ok("Content-Type", 12, ctype, strlen(ctype))) return WEFT_EINVAL;
+        if (!weft__http_value_ok(ctype, strlen(ctype))) return WEFT_EINVAL;
         int err = weft__fields_add(r->mem, &r->hdrs, "Content-Type", 12, ctype, strlen(ctype));
         if (err) return err;
         size_t keep = 0;
@@ -259,9 +245,9 @@ static int build_head(weft_http_client *c, const weft__exchange *x, sbuf *b) {
 
 static int drain(weft_http_client *c, weft_stream *s) {
     weft_scope sc;
-    weft_scope_enter(&sc, weft_deadline_after(c->o.write_timeout));
+    weft__timed_begin(&sc, weft_deadline_after(c->o.write_timeout));
     int err = weft_stream_drain(s);
-    return weft__scope_end(&sc, err, WEFT_EWRITETIMEOUT);
+    return (int)weft__timed_end(&sc, err, WEFT_EWRITETIMEOUT);
 }
 
 static int write_body_fn(weft_http_client *c, weft_stream *s, const weft_http_request *q) {

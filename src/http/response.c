@@ -13,6 +13,7 @@
  * response.
  */
 #include "client.h"
+#include "timed.h"
 #include "core_iface.h"
 
 #include <stdlib.h>
@@ -22,15 +23,19 @@
 enum { ENC_NONE, ENC_GZIP, ENC_DEFLATE };
 enum { ZIN = 16 * 1024 };
 
-/* A read, peek or the like under the read timeout. */
-#define TIMED_READ(c, expr) ({                                            \
-    weft_scope sc_;                                                       \
-    weft_scope_enter(&sc_, weft_deadline_after((c)->o.read_timeout));    \
-    ssize_t n_ = (expr);                                                  \
-    (ssize_t)weft__scope_end(&sc_, n_ < 0 ? (int)n_ : 0, WEFT_EREADTIMEOUT) ?: n_; })
-
+/* A peek and a read under the read timeout. */
 static ssize_t peek(weft_http_client *c, weft_stream *s, size_t want, const void **data) {
-    return TIMED_READ(c, weft_stream_peek(s, want, data));
+    weft_scope sc;
+    weft__timed_begin(&sc, weft_deadline_after(c->o.read_timeout));
+    ssize_t n = weft_stream_peek(s, want, data);
+    return weft__timed_end(&sc, n, WEFT_EREADTIMEOUT);
+}
+
+static ssize_t read_some(weft_http_client *c, weft_stream *s, void *buf, size_t len) {
+    weft_scope sc;
+    weft__timed_begin(&sc, weft_deadline_after(c->o.read_timeout));
+    ssize_t n = weft_stream_read(s, buf, len);
+    return weft__timed_end(&sc, n, WEFT_EREADTIMEOUT);
 }
 
 /* --------------------------------------------------------------- the head */
@@ -108,7 +113,7 @@ static void end_raw(weft_http_response *r) {
     weft__conn *k = r->conn;
     r->conn = NULL;
     k->owner = NULL;
-    weft__conn_release(r->c, k, r->keep_alive && r->framing != WEFT__BODY_CLOSE);
+    weft__pool_release(r->c, k, r->keep_alive && r->framing != WEFT__BODY_CLOSE);
 }
 
 static void fail(weft_http_response *r, int err) {
@@ -117,7 +122,7 @@ static void fail(weft_http_response *r, int err) {
         weft__conn *k = r->conn;
         r->conn = NULL;
         k->owner = NULL;
-        weft__conn_release(r->c, k, false);
+        weft__pool_release(r->c, k, false);
     }
 }
 
@@ -197,7 +202,7 @@ static ssize_t framed_read(weft_http_response *r, void *buf, size_t len) {
     switch (r->framing) {
     case WEFT__BODY_LENGTH:
         if (len > r->left) len = (size_t)r->left;
-        n = TIMED_READ(r->c, weft_stream_read(s, buf, len));
+        n = read_some(r->c, s, buf, len);
         if (n == 0) n = WEFT_EOF;
         if (n > 0) r->left -= (uint64_t)n;
         if (n > 0 && r->left == 0) end_raw(r);
@@ -208,7 +213,7 @@ static ssize_t framed_read(weft_http_response *r, void *buf, size_t len) {
         if (n == 0) end_raw(r);
         return n;
     default:   /* WEFT__BODY_CLOSE */
-        n = TIMED_READ(r->c, weft_stream_read(s, buf, len));
+        n = read_some(r->c, s, buf, len);
         if (n == 0) end_raw(r);
         return n;
     }
@@ -308,6 +313,10 @@ static ssize_t dec_read(weft_http_response *r, void *buf, size_t len) {
 
 /* ----------------------------------------------------------- public reads */
 
+static void finish_timing(weft_http_response *r) {
+    if (!r->t.total) r->t.total = weft_now() - r->t_start;
+}
+
 ssize_t weft_http_response_read(weft_http_response *r, void *buf, size_t len) {
     if (!r || (!buf && len)) return WEFT_EINVAL;
     if (r->have_body) {
@@ -320,7 +329,7 @@ ssize_t weft_http_response_read(weft_http_response *r, void *buf, size_t len) {
     if (r->done || len == 0) return 0;
     ssize_t n = dec_read(r, buf, len);
     if (n < 0) fail(r, (int)n);
-    if (n == 0) { r->done = true; weft__response_finish_timing(r); }
+    if (n == 0) { r->done = true; finish_timing(r); }
     return n;
 }
 
@@ -370,10 +379,6 @@ void weft__response_discard(weft_http_response *r, size_t max) {
         if (n <= 0) break;
         got += (size_t)n;
     }
-}
-
-void weft__response_finish_timing(weft_http_response *r) {
-    if (!r->t.total) r->t.total = weft_now() - r->t_start;
 }
 
 /* ------------------------------------------------------------- accessors */

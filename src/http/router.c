@@ -6,7 +6,6 @@
  * short string compares costs less than the head's parse; a trie would
  * also make "first added wins" harder to state.
  */
-#include "core_iface.h"
 #include "server.h"
 
 #include <string.h>
@@ -24,15 +23,18 @@ typedef struct route {
 } route;
 
 struct weft_httpd_router {
+    weft__mem mem;              /* its loop's allocator: frees need no loop */
     route *r;
     size_t n, cap;
 };
 
 int weft_httpd_router_new(weft_httpd_router **out) {
     if (!weft_loop_current()) return WEFT_ENOTASK;
-    weft_httpd_router *rt = weft__mem_alloc(weft__mem_here(), sizeof *rt);
+    weft__mem m = weft__mem_here();
+    weft_httpd_router *rt = weft__mem_alloc(m, sizeof *rt);
     if (!rt) return WEFT_ENOMEM;
     memset(rt, 0, sizeof *rt);
+    rt->mem = m;
     *out = rt;
     return 0;
 }
@@ -40,18 +42,11 @@ int weft_httpd_router_new(weft_httpd_router **out) {
 void weft_httpd_router_free(weft_httpd_router *rt) {
     if (!rt) return;
     for (size_t i = 0; i < rt->n; i++) {
-        weft__mem_free(weft__mem_here(), rt->r[i].method);
-        weft__mem_free(weft__mem_here(), rt->r[i].copy);
+        weft__mem_free(rt->mem, rt->r[i].method);
+        weft__mem_free(rt->mem, rt->r[i].copy);
     }
-    weft__mem_free(weft__mem_here(), rt->r);
-    weft__mem_free(weft__mem_here(), rt);
-}
-
-static char *dup(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *p = weft__mem_alloc(weft__mem_here(), n);
-    if (p) memcpy(p, s, n);
-    return p;
+    weft__mem_free(rt->mem, rt->r);
+    weft__mem_free(rt->mem, rt);
 }
 
 /* Splits copy (the pattern after its leading '/') into e's segments. */
@@ -77,18 +72,18 @@ int weft_httpd_route(weft_httpd_router *rt, const char *method, const char *patt
                      weft_httpd_handler handler, void *arg) {
     if (!pattern || pattern[0] != '/' || !handler) return WEFT_EINVAL;
     route e = { .handler = handler, .arg = arg };
-    e.copy = dup(pattern + 1);
-    e.method = method ? dup(method) : NULL;
+    e.copy = weft__mem_strndup(rt->mem, pattern + 1, strlen(pattern + 1));
+    e.method = method ? weft__mem_strndup(rt->mem, method, strlen(method)) : NULL;
     int err = !e.copy || (method && !e.method) ? WEFT_ENOMEM : split(&e, e.copy);
     if (!err && rt->n == rt->cap) {
         size_t cap = rt->cap ? rt->cap * 2 : 8;
-        route *r = weft__mem_grow(weft__mem_here(), rt->r, cap * sizeof *r);
+        route *r = weft__mem_grow(rt->mem, rt->r, cap * sizeof *r);
         if (r) rt->r = r, rt->cap = cap;
         else err = WEFT_ENOMEM;
     }
     if (err) {
-        weft__mem_free(weft__mem_here(), e.copy);
-        weft__mem_free(weft__mem_here(), e.method);
+        weft__mem_free(rt->mem, e.copy);
+        weft__mem_free(rt->mem, e.method);
         return err;
     }
     rt->r[rt->n++] = e;

@@ -1,7 +1,8 @@
 /* The HTTP server's frame (include/weft/httpd.h): listeners, the accept
  * loops, one task per connection reading request heads, and the graceful
  * shutdown. What happens to one request once its head is in (the handler,
- * the body, the response) is exchange.c's.
+ * the body, the response) is exchange.c's; writing an error response,
+ * logging and the lingering close are conn.c's.
  *
  * Why not weft_serve: its shutdown cancels every connection at once, and
  * the server needs three kinds of connection told apart when it stops (idle
@@ -15,19 +16,16 @@
  */
 #include "core_iface.h"
 #include "server.h"
+#include "timed.h"
 
-#include <weft/http.h>
 #include <weft/io.h>
 #include <weft/net.h>
 #include <weft/signal.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
-#include <time.h>
 
-/* Defaults: ../shared/DEFAULTS.md and docs/http-server.md give the sources. */
+/* Defaults: docs/http-server.md gives the sources. */
 #define DEF_MAX_LINE (8 * 1024)            /* nginx large_client_header_buffers 8k */
 #define DEF_MAX_HEAD (32 * 1024)           /* nginx 4 x 8k */
 #define DEF_MAX_HEADERS 100                /* h2o H2O_MAX_HEADERS */
@@ -40,13 +38,6 @@
 #define DEF_MAX_REQUESTS 1000              /* nginx keepalive_requests */
 #define DEF_MAX_CONNS 10000
 #define DEF_GRACE (10 * WEFT_SECOND)       /* Kubernetes gives 30 s before SIGKILL */
-/* Lingering close after an error response (nginx lingering_time 30 s,
- * lingering_timeout 5 s): read and drop what the client still sends, so
- * that its unread bytes do not make our close a reset that destroys the
- * response before the client reads it. */
-#define LINGER_TOTAL (30 * WEFT_SECOND)
-#define LINGER_IDLE (5 * WEFT_SECOND)
-#define LINGER_BYTES (256 * 1024)
 /* Accept back-off while out of fds, as weft_serve (Go's 5 ms to 1 s). */
 #define BACKOFF_MIN (5 * WEFT_MILLISECOND)
 #define BACKOFF_MAX WEFT_SECOND
@@ -74,9 +65,11 @@ int weft_httpd_new(weft_httpd **out, const weft_httpd_opts *opts,
     if (!handler || o.header_timeout < 0 || o.body_timeout < 0 || o.send_timeout < 0 ||
         o.keepalive_timeout < 0 || o.grace_period < 0 || (o.flags & ~WEFT_HTTPD_SIGNALS))
         return WEFT_EINVAL;
-    weft_httpd *s = weft__mem_alloc(weft__mem_here(), sizeof *s);
+    weft__mem m = weft__mem_here();
+    weft_httpd *s = weft__mem_alloc(m, sizeof *s);
     if (!s) return WEFT_ENOMEM;
     memset(s, 0, sizeof *s);
+    s->mem = m;
     fill_defaults(&o);
     s->o = o;
     s->handler = handler;
@@ -96,7 +89,7 @@ void weft_httpd_free(weft_httpd *s) {
     if (!s) return;
     weft__leak_unwatch(&s->trk);
     close_listeners(s);
-    weft__mem_free(weft__mem_here(), s);
+    weft__mem_free(s->mem, s);
 }
 
 int weft_httpd_listen_fd(weft_httpd *s, int fd) {
@@ -151,70 +144,15 @@ size_t weft_httpd_conns(const weft_httpd *s) { return s->nconns; }
 
 void weft_httpd_shutdown(weft_httpd *s) { weft_event_set(&s->stop); }
 
-/* ------------------------------------------------------ date and logging */
-
-/* The Date header's value, made at most once a second (RFC 9110's
- * IMF-fixdate, always GMT). */
-const char *weft__httpd_date(weft_httpd *s) {
-    time_t now = time(NULL);
-    if ((long)now != s->date_sec) {
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(s->date, sizeof s->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        s->date_sec = (long)now;
-    }
-    return s->date;
-}
-
-static void peer_text(const weft__httpd_conn *c, char *buf, size_t cap) {
-    const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
-    buf[0] = '-', buf[1] = 0;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)cap);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)cap);
-}
-
-/* One Common Log Format line: host ident authuser [date] "request" status
- * bytes (body bytes sent, "-" for none, as Apache's %b). */
-void weft__httpd_log(weft__httpd_conn *c, const weft_httpd_req *r, int status, uint64_t bytes) {
-    FILE *f = c->srv->o.access_log;
-    if (!f) return;
-    char host[64], when[40];
-    peer_text(c, host, sizeof host);
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S +0000", &tm);
-    if (r)
-        fprintf(f, "%s - - [%s] \"%s %s HTTP/1.%d\" %d ", host, when, r->h.method,
-                r->h.target, r->h.minor, status);
-    else
-        fprintf(f, "%s - - [%s] \"-\" %d ", host, when, status);
-    if (bytes) fprintf(f, "%llu\n", (unsigned long long)bytes);
-    else fputs("-\n", f);
-    fflush(f);
-}
-
 /* ------------------------------------------------------ reading a head */
 
 /* Peeks `want` bytes, waiting until `deadline`. WEFT_ETIMEDOUT only for
  * this deadline; the task's own cancellation comes through as it is. */
 static ssize_t peek_by(weft__httpd_conn *c, size_t want, int64_t deadline, const void **data) {
     weft_scope sc;
-    weft_scope_enter(&sc, deadline);
+    weft__timed_begin(&sc, deadline);
     ssize_t n = weft_stream_peek(c->st, want, data);
-    int caught = weft_scope_leave(&sc);
-    return caught ? caught : n;
-}
-
-/* Sends everything buffered, within send_timeout. */
-int weft__httpd_drain(weft__httpd_conn *c) {
-    weft_scope sc;
-    weft_scope_enter(&sc, weft_deadline_after(c->srv->o.send_timeout));
-    int err = weft_stream_drain(c->st);
-    int caught = weft_scope_leave(&sc);
-    return caught ? caught : err;
+    return weft__timed_end(&sc, n, WEFT_ETIMEDOUT);
 }
 
 /* Waits for the first byte of the next head. Idle connections are what a
@@ -261,59 +199,6 @@ static int read_head(weft__httpd_conn *c, weft__httpd_exchange *x, const weft__h
     }
 }
 
-/* ------------------------------------------------------ error responses */
-
-static const char *error_body(int status) {
-    switch (status) {
-    case 400: return "Bad Request\n";
-    case 408: return "Request Timeout\n";
-    case 413: return "Content Too Large\n";
-    case 414: return "URI Too Long\n";
-    case 431: return "Request Header Fields Too Large\n";
-    case 501: return "Not Implemented\n";
-    case 503: return "Service Unavailable\n";
-    case 505: return "HTTP Version Not Supported\n";
-    default: return "Internal Server Error\n";
-    }
-}
-
-/* A response to a request that got no handler (or whose handler failed
- * before starting one): a short text body and Connection: close. To a HEAD
- * request (is_head) the same head goes without the body: a client reading
- * a HEAD response takes no body whatever Content-Length says, and would
- * read the body's bytes as the next response. */
-void weft__httpd_send_error(weft__httpd_conn *c, int status, bool is_head) {
-    const char *body = error_body(status);
-    char head[256];
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                     status, weft_http_reason(status), weft__httpd_date(c->srv), strlen(body));
-    struct iovec iov[2] = { { head, (size_t)n }, { (void *)body, strlen(body) } };
-    weft_stream_writev(c->st, iov, is_head ? 1 : 2);
-    weft__httpd_drain(c);
-}
-
-/* nginx's lingering close: half-close, then read and drop what the client
- * still sends for a while, so the response is read before the close. */
-void weft__httpd_linger(weft__httpd_conn *c) {
-    c->idle = true;  /* nothing more to answer: a shutdown may cut it short */
-    weft_scope total;
-    weft_scope_enter(&total, weft_deadline_after(LINGER_TOTAL));
-    if (weft_stream_shutdown(c->st) == 0) {
-        char buf[512];
-        for (size_t got = 0; got < LINGER_BYTES;) {
-            weft_scope idle;
-            weft_scope_enter(&idle, weft_deadline_after(LINGER_IDLE));
-            ssize_t n = weft_stream_read(c->st, buf, sizeof buf);
-            weft_scope_leave(&idle);
-            if (n <= 0) break;
-            got += (size_t)n;
-        }
-    }
-    weft_scope_leave(&total);
-}
-
 /* ------------------------------------------------------ a connection */
 
 /* Serves requests until one says to close. */
@@ -323,7 +208,7 @@ static void serve_requests(weft__httpd_conn *c) {
     size_t xsize = sizeof(weft__httpd_exchange) + s->o.max_headers * sizeof(weft__hdr);
     while (!s->stopping) {
         if (wait_first_byte(c)) return;
-        weft__httpd_exchange *x = weft__mem_alloc(weft__mem_here(), xsize);
+        weft__httpd_exchange *x = weft__mem_alloc(s->mem, xsize);
         if (!x) { weft__httpd_send_error(c, 503, false); return; }
         weft__httpd_exchange_init(x, c);
         c->nreq++;
@@ -367,28 +252,16 @@ static int open_stream(weft__httpd_conn *c) {
     if (so.limit < WEFT_STREAM_LIMIT) so.limit = WEFT_STREAM_LIMIT;
     if (!s->o.tls) return weft_stream_new_fd(&c->st, c->fd, &so);
     weft_scope sc;
-    weft_scope_enter(&sc, c->accepted + s->o.header_timeout);
+    weft__timed_begin(&sc, c->accepted + s->o.header_timeout);
     weft__await_context("TLS handshake with", c->peer_name);
     int err = weft_tls_accept(&c->st, s->o.tls, c->fd, &so);
     weft__await_context(NULL, NULL);
-    weft_scope_leave(&sc);
-    return err;
-}
-
-/* "host:port" of the peer (just "-" for a Unix socket's). */
-static void peer_name(weft__httpd_conn *c) {
-    char host[INET6_ADDRSTRLEN];
-    peer_text(c, host, sizeof host);
-    const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
-    int port = sa->sa_family == AF_INET ? ntohs(((const struct sockaddr_in *)sa)->sin_port)
-             : sa->sa_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)sa)->sin6_port) : -1;
-    if (port < 0) snprintf(c->peer_name, sizeof c->peer_name, "%s", host);
-    else snprintf(c->peer_name, sizeof c->peer_name, sa->sa_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
+    return (int)weft__timed_end(&sc, err, WEFT_ETIMEDOUT);
 }
 
 static void *conn_main(void *arg) {
     weft__httpd_conn *c = arg;
-    peer_name(c);
+    weft__httpd_name_peer(c);
     weft_scope sc;
     weft_scope_enter(&sc, WEFT_FOREVER);
     c->scope = &sc;
@@ -401,7 +274,7 @@ static void *conn_main(void *arg) {
     weft_scope_leave(&sc);
     conn_unlink(c);
     weft_sem_release(&c->srv->slots);
-    weft__mem_free(weft__mem_here(), c);
+    weft__mem_free(c->srv->mem, c);
     return NULL;
 }
 
@@ -409,13 +282,13 @@ static void *conn_main(void *arg) {
 
 /* Accepts one connection and starts its task. 0, or accept's error. */
 static int accept_one(weft_httpd *s, int lfd) {
-    weft__httpd_conn *c = weft__mem_alloc(weft__mem_here(), sizeof *c);
+    weft__httpd_conn *c = weft__mem_alloc(s->mem, sizeof *c);
     if (!c) return WEFT_ENOMEM;
     memset(c, 0, sizeof *c);
     c->srv = s;
     c->peer_len = sizeof c->peer;
     int err = weft_accept(lfd, (struct sockaddr *)&c->peer, &c->peer_len, &c->fd);
-    if (err) { weft__mem_free(weft__mem_here(), c); return err; }
+    if (err) { weft__mem_free(s->mem, c); return err; }
     c->accepted = weft_now();
     weft_spawn_opts so = { .name = "httpd-conn", .stack_size = s->o.stack_size, .detached = 1 };
     conn_link(c);
@@ -423,7 +296,7 @@ static int accept_one(weft_httpd *s, int lfd) {
     if (err) {
         weft_close(c->fd);
         conn_unlink(c);
-        weft__mem_free(weft__mem_here(), c);
+        weft__mem_free(s->mem, c);
     }
     return err;
 }

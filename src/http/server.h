@@ -1,5 +1,7 @@
 /* The HTTP server's internals, shared by server.c (listeners, connections,
- * shutdown), exchange.c (one request and its response) and router.c.
+ * shutdown), exchange.c (one request and its response), conn.c (what both
+ * need of a connection: writing, logging, closing) and router.c. Calls run
+ * one way: server.c -> exchange.c -> conn.c (server.c calls conn.c too).
  *
  * Ownership: the server owns its listeners and a list of connections; each
  * connection is owned by its task, which frees it when it ends; a request
@@ -11,6 +13,7 @@
 #define WEFT_HTTP_SERVER_H
 
 #include "parse.h"
+#include "url.h"
 
 #include <weft/httpd.h>
 
@@ -23,6 +26,8 @@
 typedef struct weft__httpd_conn weft__httpd_conn;
 
 struct weft_httpd {
+    weft__mem mem;                    /* its loop's allocator: everything the server,
+                                         its connections and exchanges hold */
     weft_httpd_opts o;                /* with the defaults filled in */
     weft_httpd_handler handler;
     void *arg;
@@ -114,6 +119,8 @@ void weft__httpd_exchange_free(weft__httpd_exchange *x);
  * carry another request, -1 to close it, -2 to close it lingering (the
  * client may still be sending a body). */
 int weft__httpd_exchange_run(weft__httpd_exchange *x);
+
+/* conn.c */
 /* Sends a short error response with Connection: close (no exchange needed;
  * no body to a HEAD request). */
 void weft__httpd_send_error(weft__httpd_conn *c, int status, bool is_head);
@@ -121,6 +128,8 @@ void weft__httpd_send_error(weft__httpd_conn *c, int status, bool is_head);
 const char *weft__httpd_date(weft_httpd *s);
 /* A Common Log Format line to the access log (r NULL: no request parsed). */
 void weft__httpd_log(weft__httpd_conn *c, const weft_httpd_req *r, int status, uint64_t bytes);
+/* Fills c->peer_name: "host:port", for the task dump. */
+void weft__httpd_name_peer(weft__httpd_conn *c);
 /* Flushes the stream within send_timeout. */
 int weft__httpd_drain(weft__httpd_conn *c);
 /* nginx's lingering close: half-close, drop what still comes for a while. */
