@@ -21,9 +21,9 @@
  * saved layout is the one switch_<arch>.S pushes).
  *
  * Leak records: in debug mode, each fd the loop starts watching and each
- * stream, HTTP client and HTTP server made gets a record with a short
- * backtrace, dropped when it is closed; those left when the loop closes
- * are reported together.
+ * object the layers above register (weft__leak_watch: a stream, an HTTP
+ * client...) gets a record with a short backtrace, dropped when it is
+ * closed; those left when the loop closes are reported together.
  */
 #include "internal.h"
 
@@ -659,9 +659,11 @@ void weft__leak_watch(weft__track **slot, const char *what, const char *how, con
     *slot = r;
 }
 
-/* Called only while the loop lives: the loop clears every slot when it
- * closes. */
-void weft__track_end(weft__track *r) { track_del(r->loop, r); }
+/* The record is there only while its loop lives: the loop clears every
+ * slot when it closes. */
+void weft__leak_unwatch(weft__track **slot) {
+    if (WEFT_UNLIKELY(*slot != NULL)) track_del((*slot)->loop, *slot);
+}
 
 void weft__track_fd(weft_loop *L, int fd) {
     struct weft__dbg *D = L->dbg;

@@ -386,7 +386,8 @@ extern void (*weft__point_hook)(weft_task *t);
  * point reports it (not shielded): then the target knows it was cancelled. */
 uint64_t weft__test_cancel_at(bool on, uint64_t k, weft_task *target, bool *own);
 static inline int weft__checkpoint(weft_task *t) {
-    if (WEFT_UNLIKELY(weft__point_hook != NULL)) weft__point_hook(t);
+    void (*hook)(weft_task *) = __atomic_load_n(&weft__point_hook, __ATOMIC_RELAXED);
+    if (WEFT_UNLIKELY(hook != NULL)) hook(t);
     if (WEFT_LIKELY(!t->loop->ncancelled && t->scope->eff_deadline == WEFT_FOREVER)) return 0;
     return weft__cancel_status(t, true);
 }
@@ -443,6 +444,9 @@ static inline bool weft__remote_due(const weft_loop *L) {
 void weft__remote_wake(weft_loop *L);
 /* Did a Ctrl-C cancel main (weft_run returns WEFT_EINTR then)? */
 bool weft__sigint_seen(weft_loop *L);
+/* Gives SIGINT back its default action: the first thing loop_close does, so
+ * that a Ctrl-C during a close stuck joining a thread's job kills at once. */
+void weft__sigint_release(weft_loop *L);
 
 /* A process-wide signal one loop owns at a time (signals.c): Ctrl-C's
  * SIGINT (remote.c) and Ctrl-\'s SIGQUIT (debug.c). claim installs a
@@ -461,6 +465,8 @@ typedef struct weft__sigowner {
 } weft__sigowner;
 bool weft__sig_claim(weft__sigowner *o, weft_loop *L);
 void weft__sig_release(weft__sigowner *o, weft_loop *L);
+/* Async-signal-safe: the default action for signo again. */
+void weft__sig_default(int signo);
 
 /* Debug reports, only with WEFT_LOOP_DEBUG: to the function set with
  * weft_debug_set_report, else stderr. `kind` is a WEFT_REPORT_*. */

@@ -382,11 +382,11 @@ static int loop_init(weft_loop *L, const weft_loop_opts *opts) {
     memset(L, 0, sizeof *L);
     L->epfd = -1;
     if (opts) L->opts = *opts;
+    L->mem = (weft__mem){ L->opts.realloc ? L->opts.realloc : default_realloc, L->opts.realloc_ud };
     if (L->opts.pool_size > POOL_MAX) return WEFT_EINVAL;
     L->flags = L->opts.flags;
     const char *dbg = getenv("WEFT_DEBUG");
     if (dbg && *dbg && strcmp(dbg, "0") != 0) L->flags |= WEFT_LOOP_DEBUG;
-    L->mem = (weft__mem){ L->opts.realloc ? L->opts.realloc : default_realloc, L->opts.realloc_ud };
     L->virtual_clock = (L->flags & WEFT_LOOP_VIRTUAL_CLOCK) != 0;
     L->vnow = weft__mono();
     L->next_id = 1;
@@ -413,6 +413,7 @@ static int loop_init(weft_loop *L, const weft_loop_opts *opts) {
 }
 
 static void loop_close(weft_loop *L) {
+    weft__sigint_release(L);
     /* First the layers' state (the pool joins its threads), then what other
      * threads posted: either may run drop callbacks that touch the rest. */
     while (L->nlocals) {

@@ -1,7 +1,7 @@
 /* The epoll poller backend. Every fd a task waits on is added once, for both
  * directions, edge-triggered: a wait then costs no epoll_ctl, and a readiness
- * edge is never lost because src/io/fd.c remembers edges nobody was waiting
- * for. Sources (eventfd, signalfd) are added level-triggered, tagged in the
+ * edge is never lost because src/core/watch.c remembers edges nobody was
+ * waiting for. Sources (eventfd, signalfd) are added level-triggered, tagged in the
  * event data by their low bit (fds are stored shifted left by one).
  *
  * epoll_pwait2 takes a nanosecond timeout; kernels before 5.11 lack it, and

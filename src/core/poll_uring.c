@@ -6,7 +6,7 @@
  *    for: it posts a completion per wakeup of the fd, never again for
  *    readiness that has already been reported (measured on 6.18: data left
  *    unread posts nothing more; the next write posts one), which is exactly
- *    what src/io/fd.c expects of epoll's EPOLLET. Arming reports what is
+ *    what src/core/watch.c expects of epoll's EPOLLET. Arming reports what is
  *    ready now, as EPOLL_CTL_ADD does. A multishot poll the kernel ends (no
  *    IORING_CQE_F_MORE, e.g. when the completion queue overflowed) is armed
  *    again, which reports any readiness it might have missed.

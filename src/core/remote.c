@@ -25,7 +25,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -48,10 +47,7 @@ static void on_sigint(weft_loop *L, int count) {
     }
     /* The second: stop asking nicely. SIGINT is blocked while the handler
      * runs, so the raise lands, with the default action, when it returns. */
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    sigaction(SIGINT, &dfl, NULL);
+    weft__sig_default(SIGINT);
     raise(SIGINT);
 }
 
@@ -70,6 +66,13 @@ static void sigint_check(weft_loop *L, struct weft__remote *R) {
 }
 
 bool weft__sigint_seen(weft_loop *L) { return L->remote && L->remote->sigint_taken; }
+
+void weft__sigint_release(weft_loop *L) {
+    struct weft__remote *R = L->remote;
+    if (!R || !R->sigint_owned) return;
+    weft__sig_release(&sigint, L);
+    R->sigint_owned = false;
+}
 
 /* ------------------------------------------------------------- the queue */
 
@@ -98,7 +101,11 @@ static bool post(weft_loop *L, weft__post_node *n) {
     return ok;
 }
 
-void weft__post(weft_loop *L, weft__post_node *n) { post(L, n); }
+/* A layer posts only before its close hook has run (core_iface.h): a post
+ * refused means a worker outlived its layer's close, a bug to stop at. */
+void weft__post(weft_loop *L, weft__post_node *n) {
+    if (WEFT_UNLIKELY(!post(L, n))) abort();
+}
 
 /* Takes everything posted. */
 static weft__post_node *take_all(weft_loop *L, struct weft__remote *R) {
@@ -207,8 +214,6 @@ int weft__remote_init(weft_loop *L) {
 void weft__remote_shut(weft_loop *L) {
     struct weft__remote *R = L->remote;
     if (!R) return;
-    if (R->sigint_owned) weft__sig_release(&sigint, L);
-    R->sigint_owned = false;
     pthread_mutex_lock(&R->mu);
     R->closed = true;
     weft__post_node *n = R->head;

@@ -47,15 +47,17 @@ bool weft__sig_claim(weft__sigowner *o, weft_loop *L) {
     return false;
 }
 
+void weft__sig_default(int signo) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(signo, &dfl, NULL);
+}
+
 void weft__sig_release(weft__sigowner *o, weft_loop *L) {
     if (__atomic_load_n(&o->loop, __ATOMIC_SEQ_CST) != L) return;
     struct sigaction cur;
-    if (sigaction(o->signo, NULL, &cur) == 0 && cur.sa_handler == handler) {
-        struct sigaction dfl;
-        memset(&dfl, 0, sizeof dfl);
-        dfl.sa_handler = SIG_DFL;
-        sigaction(o->signo, &dfl, NULL);
-    }
+    if (sigaction(o->signo, NULL, &cur) == 0 && cur.sa_handler == handler) weft__sig_default(o->signo);
     __atomic_store_n(&o->loop, NULL, __ATOMIC_SEQ_CST);
     while (__atomic_load_n(&o->busy, __ATOMIC_SEQ_CST)) sched_yield();
 }

@@ -84,7 +84,8 @@ int weft__park(weft_task *t, int64_t deadline, int flags) {
     t->state = WEFT_TASK_WAITING;
     /* After the state is set: a cancel the walk makes here wakes t, as one
      * from another task would while t waits. */
-    if (WEFT_UNLIKELY(weft__point_hook != NULL) && !(flags & WEFT__NOCANCEL)) weft__point_hook(t);
+    void (*hook)(weft_task *) = __atomic_load_n(&weft__point_hook, __ATOMIC_RELAXED);
+    if (WEFT_UNLIKELY(hook != NULL) && !(flags & WEFT__NOCANCEL)) hook(t);
     weft__schedule(L);
     t->waiter = NULL;
     int st = t->wake_status;
@@ -104,6 +105,13 @@ int weft__enter_point(weft_task **out, const char *fn) {
     if (!err) err = weft__checkpoint(t);
     if (!err && out) *out = t;
     return err;
+}
+
+int weft__enter_on(weft_loop *L, const char *fn) {
+    weft_task *t;
+    int err = weft__enter_as(&t, fn);
+    if (!err && t->loop != L) err = WEFT_EWRONGLOOP;
+    return err ? err : weft__checkpoint(t);
 }
 
 int weft__park_for(weft_task *t, int kind, const void *obj, int64_t deadline) {
@@ -128,10 +136,11 @@ void weft__nobody_end(weft_loop *L, weft_task *saved) { L->cur = saved; }
 
 /* --------------------------------------------------------- cancellation */
 
-/* The cancellation walk's state: the walk runs on one loop, whose thread
- * alone reaches walk_point (other loops' points are not counted). */
+/* The cancellation walk's state, per thread: the hook is process-wide, but
+ * only the walking loop's points count (another thread's loop finds its own
+ * `walk.loop` NULL). */
 void (*weft__point_hook)(weft_task *t);
-static struct {
+static __thread struct {
     weft_loop *loop;
     bool own;               /* the cancel came at the target's own point, and
                                that point reports it */
@@ -152,11 +161,11 @@ uint64_t weft__test_cancel_at(bool on, uint64_t k, weft_task *target, bool *own)
     uint64_t n = walk.points;
     if (own) *own = walk.own;
     walk.own = false;
-    walk.loop = L;
+    walk.loop = on ? L : NULL;
     walk.at = k;
     walk.target = target;
     walk.points = 0;
-    weft__point_hook = on ? walk_point : NULL;
+    __atomic_store_n(&weft__point_hook, on ? walk_point : NULL, __ATOMIC_RELAXED);
     return n;
 }
 

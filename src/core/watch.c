@@ -96,14 +96,14 @@ void weft__fd_forget(int fd) {
  * nothing about what else is queued. */
 bool weft__fd_known_empty(int fd) {
     weft_loop *L = weft__tls_loop;
-    if (fd < 0 || (size_t)fd >= L->nfds) return false;
+    if (!L || fd < 0 || (size_t)fd >= L->nfds) return false;
     weft__fd *st = &L->fds[fd];
     return st->drained && !(st->ready & WEFT__IN);
 }
 
 void weft__fd_note_read(int fd, ssize_t n, size_t len) {
     weft_loop *L = weft__tls_loop;
-    if (fd < 0 || (size_t)fd >= L->nfds) return;
+    if (!L || fd < 0 || (size_t)fd >= L->nfds) return;
     weft__fd *st = &L->fds[fd];
     st->drained = st->stream && !st->hup && n > 0 && (size_t)n < len;
 }

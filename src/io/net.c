@@ -1,7 +1,8 @@
 /* Sockets: connect (with Happy Eyeballs), listen, accept, a server that runs
  * a task per connection, UDP datagrams and Unix domain sockets.
  *
- * Everything here is built on the fd waits of fd.c: each call tries its
+ * Everything here is built on the fd waits (weft_wait_readable, the core's
+ * watch table): each call tries its
  * system call first and waits for readiness only on EAGAIN / EINPROGRESS.
  * The one piece with structure of its own is connecting to a list of
  * addresses, where attempts race: each attempt is a task in a group, so that

@@ -176,10 +176,10 @@ static pool *pool_get(weft_loop *L) {
 }
 
 int weft_to_thread(weft_thread_fn fn, void *arg, weft_thread_drop_fn drop, void **result) {
+    if (!weft_current()) return weft__point(NULL);  /* WEFT_ENOTASK, named */
+    if (!fn) return WEFT_EINVAL;
     weft_task *t;
     int err = weft__point(&t);
-    if (err == WEFT_ENOTASK) return err;
-    if (!fn) return WEFT_EINVAL;
     weft_loop *L = weft_loop_current();
     if (err) {  /* a cancellation code: drop owns arg */
         call_drop(L, drop, arg, NULL);

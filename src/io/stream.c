@@ -133,10 +133,7 @@ void *weft__stream_ctx(const weft_stream *s, const weft_transport *ops) {
 
 /* The checks every suspension point starts with: a stream is bound to the
  * loop it was made on. */
-static int enter(weft_stream *s) {
-    if (weft_current() && weft_loop_current() != s->loop) return WEFT_EWRONGLOOP;
-    return weft__point(NULL);
-}
+static int enter(weft_stream *s) { return weft__enter_on(s->loop, "weft_stream_*"); }
 
 /* ------------------------------------------------------------- read side */
 

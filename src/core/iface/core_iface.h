@@ -3,7 +3,7 @@
  * internal.h), so a higher layer reaches the loop only through the calls
  * below. The build gives each higher layer this folder, never src/core
  * itself, and `make check` fails if one of core's objects references a
- * symbol of a higher layer (scripts/layers.sh).
+ * symbol of a higher layer (scripts/layers.py).
  *
  * A suspension point in a higher layer is written:
  *
@@ -61,6 +61,9 @@ char *weft__mem_strndup(weft__mem m, const char *s, size_t len);
  * and *t (if t is not NULL) when it may go on. */
 int weft__enter_point(weft_task **t, const char *fn);
 #define weft__point(t) weft__enter_point((t), __func__)
+/* weft__enter_point for an object bound to loop L (a stream): between the
+ * two checks, WEFT_EWRONGLOOP if the caller is a task of another loop. */
+int weft__enter_on(weft_loop *L, const char *fn);
 
 /* Parks the running task t until weft__wake, recording what it waits for
  * (WEFT_AWAIT_*, and the object) for the dump. The wait ends at `deadline`
@@ -153,9 +156,6 @@ void weft__debug(weft_loop *L, const char *fmt, ...) __attribute__((format(print
  * weft__leak_unwatch is always safe. `what` and `how` are static strings. */
 typedef struct weft__track weft__track;
 void weft__leak_watch(weft__track **slot, const char *what, const char *how, const void *obj);
-void weft__track_end(weft__track *rec);
-static inline void weft__leak_unwatch(weft__track **slot) {
-    if (WEFT_UNLIKELY(*slot != NULL)) weft__track_end(*slot);
-}
+void weft__leak_unwatch(weft__track **slot);
 
 #endif
