@@ -667,15 +667,9 @@ void weft__leak_unwatch(weft__track **slot) {
 
 void weft__track_fd(weft_loop *L, int fd) {
     struct weft__dbg *D = L->dbg;
-    if ((size_t)fd >= D->nfdrec) {
-        size_t n = D->nfdrec ? D->nfdrec : 64;
-        while (n <= (size_t)fd) n *= 2;
-        weft__track **v = weft__realloc(L, D->fdrec, n * sizeof *v);
-        if (!v) return;
-        memset(v + D->nfdrec, 0, (n - D->nfdrec) * sizeof *v);
-        D->fdrec = v;
-        D->nfdrec = n;
-    }
+    weft__track **v = weft__fd_table_fit(L, D->fdrec, &D->nfdrec, sizeof *v, fd);
+    if (!v) return;
+    D->fdrec = v;
     if (D->fdrec[fd]) track_del(L, D->fdrec[fd]);   /* closed behind our back */
     D->fdrec[fd] = track_add(L, NULL, NULL, NULL, fd);
 }

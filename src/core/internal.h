@@ -543,5 +543,10 @@ struct weft__fd {
 };
 typedef struct weft__fd weft__fd;
 void weft__fd_event(weft_loop *L, int fd, unsigned events);
+/* Makes `table`, *n zero-filled elements of `elem` bytes indexed by fd, hold
+ * index fd (doubling from 64, new elements zeroed): the table, perhaps
+ * moved, with *n updated; NULL on ENOMEM, the table then unchanged. The
+ * watch table's, the io_uring generations', debug mode's fd records. */
+void *weft__fd_table_fit(weft_loop *L, void *table, size_t *n, size_t elem, int fd);
 
 #endif

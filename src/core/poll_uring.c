@@ -186,15 +186,9 @@ static void uring_close(weft_loop *L) {
 
 static int uring_watch(weft_loop *L, int fd) {
     uring_state *u = L->uring;
-    if ((size_t)fd >= u->nfdgen) {
-        size_t n = u->nfdgen ? u->nfdgen : 64;
-        while (n <= (size_t)fd) n *= 2;
-        uint32_t *g = weft__realloc(L, u->fdgen, n * sizeof *g);
-        if (!g) return WEFT_ENOMEM;
-        memset(g + u->nfdgen, 0, (n - u->nfdgen) * sizeof *g);
-        u->fdgen = g;
-        u->nfdgen = n;
-    }
+    uint32_t *g = weft__fd_table_fit(L, u->fdgen, &u->nfdgen, sizeof *g, fd);
+    if (!g) return WEFT_ENOMEM;
+    u->fdgen = g;
     uint64_t ud;
     int err = arm_fd(u, fd, &ud);
     if (!err && (err = submit_check(L, u, ud, true))) u->fdgen[fd] = 0;

@@ -14,18 +14,23 @@
 #include <string.h>
 #include <sys/socket.h>
 
+void *weft__fd_table_fit(weft_loop *L, void *table, size_t *n, size_t elem, int fd) {
+    if ((size_t)fd < *n) return table;
+    size_t cap = *n ? *n : 64;
+    while (cap <= (size_t)fd) cap *= 2;
+    char *v = weft__realloc(L, table, cap * elem);
+    if (!v) return NULL;
+    memset(v + *n * elem, 0, (cap - *n) * elem);
+    *n = cap;
+    return v;
+}
+
 /* The state of `fd`, growing the table as needed; NULL on ENOMEM. */
 static weft__fd *fd_state(weft_loop *L, int fd) {
-    if ((size_t)fd >= L->nfds) {
-        size_t n = L->nfds ? L->nfds : 64;
-        while (n <= (size_t)fd) n *= 2;
-        weft__fd *fds = weft__realloc(L, L->fds, n * sizeof *fds);
-        if (!fds) return NULL;
-        memset(fds + L->nfds, 0, (n - L->nfds) * sizeof *fds);
-        L->fds = fds;
-        L->nfds = n;
-    }
-    return &L->fds[fd];
+    weft__fd *fds = weft__fd_table_fit(L, L->fds, &L->nfds, sizeof *fds, fd);
+    if (!fds) return NULL;
+    L->fds = fds;
+    return &fds[fd];
 }
 
 void weft__fd_event(weft_loop *L, int fd, unsigned events) {
