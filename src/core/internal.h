@@ -125,6 +125,10 @@ typedef struct weft__stack_pool {
     size_t nchunks;
     bool guard_markers; /* MADV_GUARD_INSTALL works here */
     bool guard_batch;   /* ... and process_madvise takes it for a chunk */
+    bool prefault;      /* process_madvise takes MADV_POPULATE_WRITE */
+    int pidfd;          /* our own pidfd for process_madvise; -1: not open */
+    size_t prefaulted;  /* the last cold slots whose top page is populated */
+    size_t batch;       /* the next prefault's size (doubles, to PREFAULT_MAX) */
 } weft__stack_pool;
 
 int weft__stack_pool_init(weft_loop *L, weft__stack_pool *p, size_t size);

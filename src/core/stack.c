@@ -39,6 +39,11 @@
 #define CHUNK_SLOTS 256
 #define HOT_MAX 64
 #define DIRTY_MAX 1024
+#define PREFAULT_MAX 64
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 /* Asked once per process; loops on several threads may ask at once, hence
  * the (relaxed: every writer stores the same value) atomics. */
@@ -98,6 +103,9 @@ int weft__stack_pool_init(weft_loop *L, weft__stack_pool *p, size_t size) {
     p->stride = p->size + page;
     p->guard_markers = true;
     p->guard_batch = true;
+    p->prefault = true;
+    p->pidfd = -1;
+    p->batch = 1;
     p->hot = weft__alloc(L, HOT_MAX * sizeof *p->hot);
     return p->hot ? 0 : WEFT_ENOMEM;
 }
@@ -108,6 +116,7 @@ void weft__stack_pool_close(weft_loop *L, weft__stack_pool *p) {
     weft__free(L, p->hot);
     weft__free(L, p->dirty);
     weft__free(L, p->cold);
+    if (p->pidfd >= 0) close(p->pidfd);
     memset(p, 0, sizeof *p);
 }
 
@@ -154,6 +163,36 @@ static int get_single(size_t size, void **lo) {
     return 0;
 }
 
+/* Populates the top page of the next cold stacks, which their tasks touch
+ * first (weft__ctx_make writes the first frame there), in one call. Here a
+ * fault costs 11-13 us a page; one process_madvise(MADV_POPULATE_WRITE) over
+ * a batch ~1.4 us a page, and the first touch after it ~7 us (the
+ * hypervisor's share, which no call of the guest's avoids): 8.3 us a new
+ * stack instead of 13.3 (measured on a 64-page batch). The batch doubles
+ * from 1, so a program with a few tasks populates a few pages. Where the
+ * call fails (before Linux 6.13, under valgrind) it is not asked again. */
+static void prefault(weft__stack_pool *p) {
+#if defined(SYS_process_madvise) && defined(SYS_pidfd_open)
+    if (!p->prefault) return;
+    if (p->pidfd < 0 && (p->pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0)) < 0) {
+        p->prefault = false;
+        return;
+    }
+    struct iovec iov[PREFAULT_MAX];
+    size_t page = weft__page_size(), n = p->batch < p->ncold ? p->batch : p->ncold;
+    for (size_t i = 0; i < n; i++) iov[i] = (struct iovec){ (char *)p->cold[p->ncold - 1 - i] + p->size - page, page };
+    long r = syscall(SYS_process_madvise, p->pidfd, iov, n, MADV_POPULATE_WRITE, 0u);
+    if (r != (long)(n * page)) {
+        p->prefault = false;
+        return;
+    }
+    p->prefaulted = n;
+    if (p->batch < PREFAULT_MAX) p->batch *= 2;
+#else
+    p->prefault = false;
+#endif
+}
+
 int weft__stack_get(weft_loop *L, size_t size, void **lo) {
     weft__stack_pool *p = &L->pool;
     if (size && size != p->size) return get_single(size, lo);
@@ -163,6 +202,8 @@ int weft__stack_get(weft_loop *L, size_t size, void **lo) {
         int err = add_chunk(L, p);
         if (err) return err;
     }
+    if (!p->prefaulted) prefault(p);
+    if (p->prefaulted) p->prefaulted--;
     *lo = p->cold[--p->ncold];
     return 0;
 }
@@ -204,8 +245,9 @@ void weft__stack_trim(weft_loop *L) {
         i = j;
     }
     /* Cold pops come from the end: keep ascending order by pushing the
-     * highest first. */
+     * highest first. They go on top of any populated ones: count none. */
     while (p->ndirty) p->cold[p->ncold++] = p->dirty[--p->ndirty];
+    p->prefaulted = 0;
 }
 
 /* ------------------------------------------------------------- overflow */
