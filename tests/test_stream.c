@@ -195,6 +195,47 @@ static int to_eof(void *arg) {
 }
 TEST(read_to_eof_returns_everything_or_eoverflow_past_its_maximum) { ASSERT_EQ(wt_run(to_eof, NULL), 0); }
 
+/* A stream that waits for input holds no read buffer: the one it read with
+ * went back to the loop when it was read empty, and the next stream to read
+ * takes that one rather than a new allocation. (Lines of up to 8 KiB: the
+ * reads ask for a buffer of the first size, 4 KiB.) */
+#define RBUF_LINE 8192
+static void *read_one_line(void *arg) {
+    char line[RBUF_LINE];
+    ssize_t n = weft_stream_read_line(arg, line, sizeof line);
+    return n == 2 && line[0] == 'a' ? NULL : weft_error(n < 0 ? (int)n : WEFT_EINVAL);
+}
+static int idle_no_buffer(void *arg) {
+    (void)arg;
+    int a[2], b[2];
+    tcp_pair(a);
+    tcp_pair(b);
+    weft_stream *sa = stream_on(a[1], 0), *sb = stream_on(b[1], 0);
+    static char line[RBUF_LINE];
+    /* A first wait and read on sa: the fd table and a spare task record
+     * exist from here on. */
+    weft_task *t = weft_spawn(read_one_line, sa);
+    ASSERT_ERR(weft_yield(), 0);
+    put(a[0], "a\n");
+    ASSERT_ERR(weft_join(t, NULL), 0);
+    long live = wt_live_allocs;
+    t = weft_spawn(read_one_line, sa);
+    ASSERT_ERR(weft_yield(), 0);
+    ASSERT_EQ(weft_task_state(t), WEFT_TASK_WAITING);
+    ASSERT_EQ(wt_live_allocs, live);           /* waiting took no buffer */
+    put(b[0], "y\n");
+    ASSERT_EQ(weft_stream_read_line(sb, line, sizeof line), 2);
+    ASSERT_EQ(wt_live_allocs, live);           /* sb took sa's old one */
+    put(a[0], "a\n");
+    ASSERT_ERR(weft_join(t, NULL), 0);
+    ASSERT_ERR(weft_stream_free(sa), 0);
+    ASSERT_ERR(weft_stream_free(sb), 0);
+    ASSERT_ERR(weft_close(a[0]), 0);
+    ASSERT_ERR(weft_close(b[0]), 0);
+    return 0;
+}
+TEST(stream_waiting_for_input_holds_no_read_buffer) { ASSERT_EQ(wt_run(idle_no_buffer, NULL), 0); }
+
 static void *write_pattern(void *arg) {
     int fd = *(int *)arg;
     unsigned char buf[1000];
@@ -630,7 +671,7 @@ static ssize_t trickle_writev(void *ctx, const struct iovec *iov, int n) {
 }
 static int trickle_shutdown(void *ctx) { ((trickle *)ctx)->shutdowns++; return 0; }
 static int trickle_close(void *ctx) { ((trickle *)ctx)->closes++; return 0; }
-static const weft_transport trickle_ops = { trickle_read, trickle_writev, trickle_shutdown, trickle_close };
+static const weft_transport trickle_ops = { trickle_read, trickle_writev, trickle_shutdown, trickle_close, NULL };
 
 static int custom(void *arg) {
     (void)arg;

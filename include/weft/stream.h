@@ -14,7 +14,11 @@
  * WEFT_STREAM_LIMIT, 64 KiB, asyncio's default) on its own initiative: only
  * weft_stream_read_exactly and weft_stream_read_to_eof, whose caller names a
  * larger size, buffer beyond it, and the buffer shrinks back once they have
- * taken their bytes. Writes are copied into an output buffer and never wait.
+ * taken their bytes. A 4 KiB buffer that has been read empty goes back to
+ * the loop, for the next stream that needs one: with a transport that can
+ * wait before reading (weft_transport.wait_readable, as the fd transport
+ * does), a stream that waits for input holds no read buffer. Writes are
+ * copied into an output buffer and never wait.
  *
  * Draining. weft_stream_drain hands everything buffered to the transport,
  * waiting while the transport has no room; that wait is the backpressure. It
@@ -90,6 +94,14 @@ typedef struct weft_transport {
      * (weft_stream_free). Called exactly once, when the stream is freed.
      * Returns 0 or a negative code (reported by weft_stream_close/free). */
     int (*close)(void *ctx);
+    /* Optional. Suspends until read_some would likely find bytes (or the end
+     * of the stream, or an error) without waiting, consuming nothing; it may
+     * return 0 early (read_some then waits as usual). Returns 0 or a
+     * negative code (a cancellation code when it did nothing). With it, a
+     * stream with nothing buffered waits holding no read buffer, so an idle
+     * connection costs no buffer memory; NULL: read_some waits with the
+     * buffer lent to it. */
+    int (*wait_readable)(void *ctx);
 } weft_transport;
 
 /* ---------------------------------------------------------- making streams */

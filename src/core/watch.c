@@ -106,6 +106,14 @@ bool weft__fd_known_empty(int fd) {
     return st->drained && !(st->ready & WEFT__IN);
 }
 
+bool weft__fd_input_unknown(int fd) {
+    weft_loop *L = weft__tls_loop;
+    if (!L || fd < 0) return false;
+    if ((size_t)fd >= L->nfds || !L->fds[fd].watched) return true;
+    weft__fd *st = &L->fds[fd];
+    return st->drained && !(st->ready & WEFT__IN);
+}
+
 void weft__fd_note_read(int fd, ssize_t n, size_t len) {
     weft_loop *L = weft__tls_loop;
     if (!L || fd < 0 || (size_t)fd >= L->nfds) return;

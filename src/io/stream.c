@@ -4,7 +4,12 @@
  * The read side is one contiguous buffer, rbuf[rpos, rend): delimiter search
  * and peeking want the bytes in one piece. Each fill first moves what is
  * buffered to the front (usually a partial line, a few bytes), so the free
- * space is all at the end, then does one transport read into it.
+ * space is all at the end, then does one transport read into it. A buffer of
+ * the first size (RBUF_MIN) that is read empty goes back to a per-loop cache
+ * at once, and a fill with no buffer waits for input (the transport's
+ * wait_readable) before it takes one: so a connection that waits holds no
+ * read buffer (nginx and h2o do the same), and the next connection to read
+ * gets a hot one.
  *
  * The write side is a list of chunks. A drain hands the transport pointers
  * into the chunks and suspends; meanwhile another task may append, and a
@@ -32,6 +37,8 @@
 /* The read buffer's first size: a connection that trades small messages
  * never holds more than a page; bulk reads double it up to the limit. */
 #define RBUF_MIN 4096
+/* Read buffers of RBUF_MIN kept per loop (256 KiB at most). */
+#define RBUF_CACHE 64
 /* A read of at least this much into an empty buffer goes straight to the
  * caller's memory, saving a copy. */
 #define DIRECT_READ RBUF_MIN
@@ -135,6 +142,53 @@ void *weft__stream_ctx(const weft_stream *s, const weft_transport *ops) {
  * loop it was made on. */
 static int enter(weft_stream *s) { return weft__enter_on(s->loop, "weft_stream_*"); }
 
+/* --------------------------------------------------- the buffer cache */
+
+typedef struct rbuf_cache {
+    weft__mem mem;
+    size_t n;
+    char *b[RBUF_CACHE];
+} rbuf_cache;
+
+static void cache_close(weft_loop *L, void *state) {
+    (void)L;
+    rbuf_cache *c = state;
+    while (c->n) weft__mem_free(c->mem, c->b[--c->n]);
+    weft__mem_free(c->mem, c);
+}
+
+static const weft__local_key cache_key = { cache_close };
+
+/* The loop's cache, made on first use; NULL if it cannot be. Called only in
+ * the stream's loop (the read side runs in its tasks). */
+static rbuf_cache *cache_of(weft_stream *s) {
+    rbuf_cache *c = weft__local_get(s->loop, &cache_key);
+    if (c) return c;
+    if (!(c = weft__mem_alloc(s->mem, sizeof *c))) return NULL;
+    c->mem = s->mem;
+    c->n = 0;
+    if (!weft__local_set(s->loop, &cache_key, c)) return c;
+    weft__mem_free(s->mem, c);
+    return NULL;
+}
+
+/* Gives an empty buffer back: one of the first size to the cache, any other
+ * (smaller for a short read, or grown for a long one) to the allocator. */
+static void rbuf_release(weft_stream *s) {
+    rbuf_cache *c = s->rcap == RBUF_MIN ? cache_of(s) : NULL;
+    if (c && c->n < RBUF_CACHE) c->b[c->n++] = s->rbuf;
+    else weft__mem_free(s->mem, s->rbuf);
+    s->rbuf = NULL;
+    s->rcap = 0;
+}
+
+/* A buffer of RBUF_MIN: the cache's hottest, or a new one. */
+static char *rbuf_take(weft_stream *s) {
+    rbuf_cache *c = weft__local_get(s->loop, &cache_key);
+    if (c && c->n) return c->b[--c->n];
+    return weft__mem_alloc(s->mem, RBUF_MIN);
+}
+
 /* ------------------------------------------------------------- read side */
 
 size_t weft_stream_buffered(const weft_stream *s) { return s->rend - s->rpos; }
@@ -148,17 +202,12 @@ static int read_begin(weft_stream *s) {
     return err;
 }
 
-/* Drops n buffered bytes. A buffer grown past the limit for one big read
- * goes once that read has taken its bytes. */
+/* Drops n buffered bytes; an emptied buffer goes back (rbuf_release). */
 static void consume(weft_stream *s, size_t n) {
     s->rpos += n;
     if (s->rpos < s->rend) return;
     s->rpos = s->rend = 0;
-    if (s->rcap > s->limit) {
-        weft__mem_free(s->mem, s->rbuf);
-        s->rbuf = NULL;
-        s->rcap = 0;
-    }
+    if (s->rbuf) rbuf_release(s);
 }
 
 /* Copies n buffered bytes to buf and consumes them. */
@@ -194,7 +243,7 @@ static int reserve(weft_stream *s, size_t want, size_t bound) {
     size_t cap = s->rcap ? s->rcap : RBUF_MIN;
     while (cap < want && cap <= SIZE_MAX / 2) cap *= 2;
     cap = min_sz(cap, max_sz(want, bound));
-    char *b = weft__mem_grow(s->mem, s->rbuf, cap);
+    char *b = !s->rbuf && cap == RBUF_MIN ? rbuf_take(s) : weft__mem_grow(s->mem, s->rbuf, cap);
     if (!b) return WEFT_ENOMEM;
     s->rbuf = b;
     s->rcap = cap;
@@ -206,7 +255,10 @@ static int reserve(weft_stream *s, size_t want, size_t bound) {
 static ssize_t fill(weft_stream *s, size_t want, size_t bound) {
     if (s->eof) return WEFT_EOF;
     if (s->rerr) return s->rerr;
-    int err = reserve(s, want, bound);
+    int err;
+    /* Nothing buffered: wait for input before taking a buffer. */
+    if (!s->rbuf && s->ops->wait_readable && (err = s->ops->wait_readable(s->ctx))) return err;
+    err = reserve(s, want, bound);
     if (err) return err;
     ssize_t n = transport_read(s, s->rbuf + s->rend, s->rcap - s->rend);
     if (n > 0) s->rend += (size_t)n;
@@ -454,6 +506,16 @@ static int fd_of(void *ctx) { return (int)((intptr_t)ctx >> 1); }
 
 static ssize_t fd_read(void *ctx, void *buf, size_t len) { return weft_read(fd_of(ctx), buf, len); }
 
+/* A socket waits unless bytes are known to be there: a new connection's
+ * first wait costs a poll (epoll reports what is ready when an fd is
+ * added), where a read would have found its bytes, but it never holds a
+ * buffer through the wait for a request that has not come. (Not for other
+ * fds: a regular file cannot be polled, and reads it at once.) */
+static int sock_wait(void *ctx) {
+    int fd = fd_of(ctx);
+    return weft__fd_input_unknown(fd) ? weft_wait_readable(fd, WEFT_FOREVER) : 0;
+}
+
 /* One write attempt: sendmsg with MSG_NOSIGNAL on a socket, else writev. */
 static ssize_t fd_writev_once(int fd, bool sock, const struct iovec *iov, int n) {
     if (!sock) return weft__sys.writev(fd, iov, n);
@@ -484,8 +546,8 @@ static int fd_close(void *ctx) {
     return weft_close(fd_of(ctx));
 }
 
-static const weft_transport sock_transport = { fd_read, sock_writev, sock_shutdown, fd_close };
-static const weft_transport file_transport = { fd_read, file_writev, NULL, fd_close };
+static const weft_transport sock_transport = { fd_read, sock_writev, sock_shutdown, fd_close, sock_wait };
+static const weft_transport file_transport = { fd_read, file_writev, NULL, fd_close, NULL };
 
 int weft_stream_new_fd(weft_stream **out, int fd, const weft_stream_opts *opts) {
     if (fd < 0) return WEFT_EINVAL;

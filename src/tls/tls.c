@@ -607,7 +607,10 @@ static int tls_close(void *ctx) {
     return err;
 }
 
-static const weft_transport tls_transport = { tls_read, tls_writev, tls_shutdown, tls_close };
+/* No wait_readable yet: OpenSSL may hold decrypted bytes the fd does not
+ * show, and the reader shares the fd with a writer (conn_wait), so an idle
+ * TLS stream still lends its buffer to the read that waits. */
+static const weft_transport tls_transport = { tls_read, tls_writev, tls_shutdown, tls_close, NULL };
 
 const char *weft_tls_alpn(const weft_stream *s) {
     conn *c = weft__stream_ctx(s, &tls_transport);

@@ -140,6 +140,11 @@ void weft__fd_forget(int fd);
 /* A stream socket whose last read came up short, with no readable edge
  * since: its queue is known empty, and a read would only say EAGAIN. */
 bool weft__fd_known_empty(int fd);
+/* Is nothing known to be there to read on a socket: never waited on (a new
+ * connection), or known empty? A stream waits for input before it takes a
+ * buffer when this says so; false once an edge or a full read says bytes
+ * (or the end) are there. */
+bool weft__fd_input_unknown(int fd);
 /* Tells the table a read of `len` bytes returned n. */
 void weft__fd_note_read(int fd, ssize_t n, size_t len);
 
