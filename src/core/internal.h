@@ -266,6 +266,9 @@ struct weft_loop {
     weft__stack_pool pool;
     const weft__poller *poller;
     int epfd;                       /* epoll backend */
+    void *epoll_ev;                 /* ... and its events array: off the
+                                       stack, since the poll runs on
+                                       whichever task's stack is current */
     void *uring;                    /* io_uring backend's state */
     size_t nwatch;                  /* waits that only the poller or another
                                        thread can end (fds, weft__loop_ref):

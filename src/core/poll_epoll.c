@@ -13,14 +13,25 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Events taken per wait. Their array lives with the loop, not on the stack:
+ * the wait runs on whichever task's stack is current, and 1.5 KiB there is
+ * one page more for a task that sleeps at the bottom of a deep call. */
+#define EVENTS 128
+
 static int epoll_init(weft_loop *L) {
-    L->epfd = epoll_create1(EPOLL_CLOEXEC);
-    return L->epfd < 0 ? -errno : 0;
+    if (!(L->epoll_ev = weft__alloc(L, EVENTS * sizeof(struct epoll_event)))) return WEFT_ENOMEM;
+    if ((L->epfd = epoll_create1(EPOLL_CLOEXEC)) >= 0) return 0;
+    int err = -errno;
+    weft__free(L, L->epoll_ev);
+    L->epoll_ev = NULL;
+    return err;
 }
 
 static void epoll_close_(weft_loop *L) {
     if (L->epfd >= 0) close(L->epfd);
     L->epfd = -1;
+    weft__free(L, L->epoll_ev);
+    L->epoll_ev = NULL;
 }
 
 static int epoll_watch(weft_loop *L, int fd) {
@@ -58,13 +69,13 @@ static void dispatch(weft_loop *L, const struct epoll_event *ev) {
 }
 
 static void epoll_wait_(weft_loop *L, int64_t timeout) {
-    struct epoll_event ev[128];
+    struct epoll_event *ev = L->epoll_ev;
     static int no_pwait2;   /* process-wide, set by any loop's thread: atomic */
     int n = -1;
     bool pwait2 = !__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED);
     if (pwait2) {
         struct timespec ts = { (time_t)(timeout / WEFT_SECOND), (long)(timeout % WEFT_SECOND) };
-        n = epoll_pwait2(L->epfd, ev, 128, timeout < 0 ? NULL : &ts, NULL);
+        n = epoll_pwait2(L->epfd, ev, EVENTS, timeout < 0 ? NULL : &ts, NULL);
         if (n < 0 && errno == ENOSYS) {
             __atomic_store_n(&no_pwait2, 1, __ATOMIC_RELAXED);
             pwait2 = false;
@@ -73,7 +84,7 @@ static void epoll_wait_(weft_loop *L, int64_t timeout) {
     if (!pwait2) {
         int ms = timeout < 0 ? -1 : (int)((timeout + WEFT_MILLISECOND - 1) / WEFT_MILLISECOND);
         if (timeout > (int64_t)INT32_MAX * WEFT_MILLISECOND) ms = INT32_MAX;
-        n = epoll_wait(L->epfd, ev, 128, ms);
+        n = epoll_wait(L->epfd, ev, EVENTS, ms);
     }
     for (int i = 0; i < n; i++) dispatch(L, &ev[i]);
 }

@@ -61,6 +61,9 @@ typedef struct uring_state {
     size_t nbacklog;   /* to dispatch at the next wait */
     uint64_t *rearm;   /* tags of multishot polls the kernel ended, to */
     size_t nrearm, caprearm;  /* arm again once the ring is empty */
+    done batch[BATCH]; /* completions being dispatched: here, not on the
+                          stack, since the wait runs on whichever task's
+                          stack is current and 2 KiB there is a page more */
 } uring_state;
 
 static uint64_t tag(unsigned kind, size_t idx, uint32_t gen) {
@@ -306,7 +309,7 @@ static void drain(weft_loop *L, uring_state *u) {
         for (size_t i = 0; i < nb; i++) dispatch(L, u, &b[i]);
         weft__free(L, b);
     }
-    done batch[BATCH];
+    done *batch = u->batch;
     unsigned n;
     do {
         unsigned head;
