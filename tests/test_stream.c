@@ -236,6 +236,30 @@ static int idle_no_buffer(void *arg) {
 }
 TEST(stream_waiting_for_input_holds_no_read_buffer) { ASSERT_EQ(wt_run(idle_no_buffer, NULL), 0); }
 
+/* A stream may outlive its loop (weft_stream.h), and weft_stream_consume is
+ * not a suspension point: emptying the buffer after the loop has ended hands
+ * it back to the allocator, not to the ended loop's cache. */
+static weft_stream *outliving;
+static int leave_bytes(void *arg) {
+    int *sv = arg;
+    nb_pair(sv);
+    outliving = stream_on(sv[1], 0);
+    put(sv[0], "abcdef");
+    const void *data;
+    ASSERT_EQ(weft_stream_peek(outliving, 6, &data), 6);
+    ASSERT_ERR(weft_close(sv[0]), 0);
+    return 0;
+}
+TEST(stream_consumed_after_its_loop_ended_gives_its_buffer_to_the_allocator) {
+    int sv[2];
+    long live = wt_live_allocs;
+    weft_loop_opts o = { .realloc = wt_realloc };
+    ASSERT_EQ(weft_run_opts(&o, leave_bytes, sv), 0);
+    ASSERT_ERR(weft_stream_consume(outliving, 6), 0);
+    ASSERT_ERR(weft_stream_free(outliving), 0);
+    ASSERT_EQ(wt_live_allocs, live);
+}
+
 static void *write_pattern(void *arg) {
     int fd = *(int *)arg;
     unsigned char buf[1000];

@@ -173,9 +173,12 @@ static rbuf_cache *cache_of(weft_stream *s) {
 }
 
 /* Gives an empty buffer back: one of the first size to the cache, any other
- * (smaller for a short read, or grown for a long one) to the allocator. */
+ * (smaller for a short read, or grown for a long one) to the allocator. The
+ * cache only on the stream's own loop: weft_stream_consume is not a
+ * suspension point, and may come from anywhere. */
 static void rbuf_release(weft_stream *s) {
-    rbuf_cache *c = s->rcap == RBUF_MIN ? cache_of(s) : NULL;
+    bool home = weft_loop_current() == s->loop;
+    rbuf_cache *c = s->rcap == RBUF_MIN && home ? cache_of(s) : NULL;
     if (c && c->n < RBUF_CACHE) c->b[c->n++] = s->rbuf;
     else weft__mem_free(s->mem, s->rbuf);
     s->rbuf = NULL;
