@@ -236,6 +236,30 @@ static int idle_no_buffer(void *arg) {
 }
 TEST(stream_waiting_for_input_holds_no_read_buffer) { ASSERT_EQ(wt_run(idle_no_buffer, NULL), 0); }
 
+/* The same for a client's first read: a socket that has only been waited
+ * on for writing (a connect) says nothing of input, and a stream waiting
+ * for the reply takes no buffer until the reply comes. */
+static void *nothing(void *arg) { return arg; }
+static int reply_no_buffer(void *arg) {
+    (void)arg;
+    int sv[2];
+    tcp_pair(sv);
+    ASSERT_ERR(weft_join(weft_spawn(nothing, NULL), NULL), 0);  /* a spare task record */
+    ASSERT_ERR(weft_wait_writable(sv[1], WEFT_FOREVER), 0);
+    weft_stream *s = stream_on(sv[1], 0);
+    long live = wt_live_allocs;
+    weft_task *t = weft_spawn(read_one_line, s);
+    ASSERT_ERR(weft_yield(), 0);
+    ASSERT_EQ(weft_task_state(t), WEFT_TASK_WAITING);
+    ASSERT_EQ(wt_live_allocs, live);           /* no buffer while it waits */
+    put(sv[0], "a\n");
+    ASSERT_ERR(weft_join(t, NULL), 0);
+    ASSERT_ERR(weft_stream_free(s), 0);
+    ASSERT_ERR(weft_close(sv[0]), 0);
+    return 0;
+}
+TEST(stream_waiting_for_a_first_reply_holds_no_read_buffer) { ASSERT_EQ(wt_run(reply_no_buffer, NULL), 0); }
+
 /* A stream may outlive its loop (weft_stream.h), and weft_stream_consume is
  * not a suspension point: emptying the buffer after the loop has ended hands
  * it back to the allocator, not to the ended loop's cache. */

@@ -127,6 +127,7 @@ typedef struct weft__stack_pool {
     bool guard_batch;   /* ... and process_madvise takes it for a chunk */
     bool prefault;      /* process_madvise takes MADV_POPULATE_WRITE */
     int pidfd;          /* our own pidfd for process_madvise; -1: not open */
+    struct iovec *iov;  /* its vector (CHUNK_SLOTS), made on first use */
     size_t prefaulted;  /* the last cold slots whose top page is populated */
     size_t batch;       /* the next prefault's size (doubles, to PREFAULT_MAX) */
 } weft__stack_pool;

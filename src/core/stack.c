@@ -68,27 +68,38 @@ static int guard(weft__stack_pool *p, void *at) {
     return mprotect(at, page, PROT_NONE) == 0 ? 0 : -errno;
 }
 
-/* All of a chunk's guards in one call: process_madvise on our own pidfd
- * takes a vector of ranges, and since Linux 6.13 any advice for the calling
- * process. Here a guard costs ~0.15 us that way against ~1.5 us a call. Any
- * failure (older kernel, emulator) leaves the slot-by-slot way; installing a
- * guard twice is harmless. */
-static bool guard_chunk_batched(weft__stack_pool *p, char *base) {
+/* Gives `advice` for one page at each of the first n entries of p->iov in
+ * one call: process_madvise on our own pidfd (opened once, kept by the
+ * pool) takes a vector of ranges, and since Linux 6.13 any advice for the
+ * calling process. True if the kernel took every page. The vector lives
+ * with the pool, not on the stack of the task that spawns. */
+static bool advise_pages(weft__stack_pool *p, size_t n, int advice) {
 #if defined(SYS_process_madvise) && defined(SYS_pidfd_open)
-    if (!p->guard_markers || !p->guard_batch) return false;
-    int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
-    if (pidfd >= 0) {
-        struct iovec iov[CHUNK_SLOTS];
-        size_t page = weft__page_size();
-        for (size_t i = 0; i < CHUNK_SLOTS; i++) iov[i] = (struct iovec){ base + i * p->stride, page };
-        long r = syscall(SYS_process_madvise, pidfd, iov, (size_t)CHUNK_SLOTS, MADV_GUARD_INSTALL, 0u);
-        close(pidfd);
-        if (r == (long)(CHUNK_SLOTS * page)) return true;
-    }
-    p->guard_batch = false;
+    if (p->pidfd < 0 && (p->pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0)) < 0) return false;
+    long r = syscall(SYS_process_madvise, p->pidfd, p->iov, n, advice, 0u);
+    return r == (long)(n * weft__page_size());
 #else
-    (void)p; (void)base;
+    (void)p; (void)n; (void)advice;
+    return false;
 #endif
+}
+
+/* p->iov, made on first use: NULL on ENOMEM (the caller does without). */
+static struct iovec *iov_of(weft_loop *L, weft__stack_pool *p) {
+    if (!p->iov) p->iov = weft__alloc(L, CHUNK_SLOTS * sizeof *p->iov);
+    return p->iov;
+}
+
+/* All of a chunk's guards in one call (advise_pages). Here a guard costs
+ * ~0.15 us that way against ~1.5 us a call. Any failure (older kernel,
+ * emulator) leaves the slot-by-slot way; installing a guard twice is
+ * harmless. */
+static bool guard_chunk_batched(weft_loop *L, weft__stack_pool *p, char *base) {
+    if (!p->guard_markers || !p->guard_batch || !iov_of(L, p)) return false;
+    size_t page = weft__page_size();
+    for (size_t i = 0; i < CHUNK_SLOTS; i++) p->iov[i] = (struct iovec){ base + i * p->stride, page };
+    if (advise_pages(p, CHUNK_SLOTS, MADV_GUARD_INSTALL)) return true;
+    p->guard_batch = false;
     return false;
 }
 
@@ -116,6 +127,7 @@ void weft__stack_pool_close(weft_loop *L, weft__stack_pool *p) {
     weft__free(L, p->hot);
     weft__free(L, p->dirty);
     weft__free(L, p->cold);
+    weft__free(L, p->iov);
     if (p->pidfd >= 0) close(p->pidfd);
     memset(p, 0, sizeof *p);
 }
@@ -134,7 +146,7 @@ static int add_chunk(weft_loop *L, weft__stack_pool *p) {
     char *base = mmap(NULL, CHUNK_SLOTS * p->stride, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED) return WEFT_ENOMEM;
-    bool guarded = guard_chunk_batched(p, base);
+    bool guarded = guard_chunk_batched(L, p, base);
     for (size_t i = 0; !guarded && i < CHUNK_SLOTS; i++) {
         if (guard(p, base + i * p->stride)) {
             munmap(base, CHUNK_SLOTS * p->stride);
@@ -171,26 +183,16 @@ static int get_single(size_t size, void **lo) {
  * stack instead of 13.3 (measured on a 64-page batch). The batch doubles
  * from 1, so a program with a few tasks populates a few pages. Where the
  * call fails (before Linux 6.13, under valgrind) it is not asked again. */
-static void prefault(weft__stack_pool *p) {
-#if defined(SYS_process_madvise) && defined(SYS_pidfd_open)
-    if (!p->prefault) return;
-    if (p->pidfd < 0 && (p->pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0)) < 0) {
-        p->prefault = false;
-        return;
-    }
-    struct iovec iov[PREFAULT_MAX];
+static void prefault(weft_loop *L, weft__stack_pool *p) {
+    if (!p->prefault || !iov_of(L, p)) return;
     size_t page = weft__page_size(), n = p->batch < p->ncold ? p->batch : p->ncold;
-    for (size_t i = 0; i < n; i++) iov[i] = (struct iovec){ (char *)p->cold[p->ncold - 1 - i] + p->size - page, page };
-    long r = syscall(SYS_process_madvise, p->pidfd, iov, n, MADV_POPULATE_WRITE, 0u);
-    if (r != (long)(n * page)) {
+    for (size_t i = 0; i < n; i++) p->iov[i] = (struct iovec){ (char *)p->cold[p->ncold - 1 - i] + p->size - page, page };
+    if (!advise_pages(p, n, MADV_POPULATE_WRITE)) {
         p->prefault = false;
         return;
     }
     p->prefaulted = n;
     if (p->batch < PREFAULT_MAX) p->batch *= 2;
-#else
-    p->prefault = false;
-#endif
 }
 
 int weft__stack_get(weft_loop *L, size_t size, void **lo) {
@@ -202,7 +204,7 @@ int weft__stack_get(weft_loop *L, size_t size, void **lo) {
         int err = add_chunk(L, p);
         if (err) return err;
     }
-    if (!p->prefaulted) prefault(p);
+    if (!p->prefaulted) prefault(L, p);
     if (p->prefaulted) p->prefaulted--;
     *lo = p->cold[--p->ncold];
     return 0;

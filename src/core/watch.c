@@ -43,7 +43,9 @@ void weft__fd_event(weft_loop *L, int fd, unsigned events) {
         if ((events & (1u << dir)) && st->waiter[dir]) weft__wake(st->waiter[dir], 0);
 }
 
-/* Starts watching fd: the poller's first report is whatever is ready now. */
+/* Starts watching fd: the poller's first report is whatever is ready now,
+ * so a stream socket starts as known empty until that report says
+ * otherwise (a connect waited for writable says nothing of input). */
 static int watch(weft_loop *L, weft__fd *st, int fd) {
     int err = weft__poll_watch(L, fd);
     if (err) return err;
@@ -51,7 +53,8 @@ static int watch(weft_loop *L, weft__fd *st, int fd) {
     int type = 0;
     socklen_t tlen = sizeof type;
     st->stream = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0 && type == SOCK_STREAM;
-    st->drained = st->hup = false;
+    st->drained = st->stream;
+    st->hup = false;
     if (WEFT_UNLIKELY(L->dbg)) weft__track_fd(L, fd);
     return 0;
 }
@@ -110,8 +113,7 @@ bool weft__fd_input_unknown(int fd) {
     weft_loop *L = weft__tls_loop;
     if (!L || fd < 0) return false;
     if ((size_t)fd >= L->nfds || !L->fds[fd].watched) return true;
-    weft__fd *st = &L->fds[fd];
-    return st->drained && !(st->ready & WEFT__IN);
+    return weft__fd_known_empty(fd);
 }
 
 void weft__fd_note_read(int fd, ssize_t n, size_t len) {

@@ -141,7 +141,8 @@ void weft__fd_forget(int fd);
  * since: its queue is known empty, and a read would only say EAGAIN. */
 bool weft__fd_known_empty(int fd);
 /* Is nothing known to be there to read on a socket: never waited on (a new
- * connection), or known empty? A stream waits for input before it takes a
+ * connection), or known empty (which a socket is from its first wait until
+ * the poller reports input)? A stream waits for input before it takes a
  * buffer when this says so; false once an edge or a full read says bytes
  * (or the end) are there. */
 bool weft__fd_input_unknown(int fd);
