@@ -39,7 +39,7 @@ static int add_default_header(weft_http_client *c, const char *line) {
     size_t vl = strlen(v);
     while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
     size_t nl = (size_t)(colon - line);
-    if (!weft__http_token_ok(line, nl) || !weft__http_value_ok(v, vl)) return WEFT_EINVAL;
+    if (!weft__http_field_ok(line, nl, v, vl)) return WEFT_EINVAL;
     return weft__fields_add(c->mem, &c->hdrs, line, nl, v, vl);
 }
 

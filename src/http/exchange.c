@@ -302,8 +302,7 @@ static int append_hdr(weft_httpd_res *w, const char *name, const char *value) {
 }
 
 int weft_httpd_res_header(weft_httpd_res *w, const char *name, const char *value) {
-    if (w->head_sent || !name || !value || !weft__http_token_ok(name, strlen(name)) ||
-        !weft__http_value_ok(value, strlen(value)))
+    if (w->head_sent || !name || !value || !weft__http_field_ok(name, strlen(name), value, strlen(value)))
         return WEFT_EINVAL;
     if (!strcasecmp(name, "transfer-encoding")) return WEFT_EINVAL;
     if (!strcasecmp(name, "connection")) {

@@ -204,6 +204,10 @@ bool weft__http_token_ok(const char *s, size_t len) {
 
 bool weft__http_value_ok(const char *s, size_t len) { return skip_value(s, 0, len) == len; }
 
+bool weft__http_field_ok(const char *name, size_t nlen, const char *value, size_t vlen) {
+    return weft__http_token_ok(name, nlen) && weft__http_value_ok(value, vlen);
+}
+
 /* One field line at b[i, end) into *f: its end, CRLF included. Whitespace
  * before the colon, a leading space (obs-fold), a control character in the
  * value and a CR without LF are all -400. */

@@ -109,6 +109,8 @@ bool weft__http_token_ok(const char *s, size_t len);
  * obs-text; never CR, LF, NUL or another control character (any of them
  * would let a value split the message). */
 bool weft__http_value_ok(const char *s, size_t len);
+/* Both: name[0, nlen) a token and value[0, vlen) a field value. */
+bool weft__http_field_ok(const char *name, size_t nlen, const char *value, size_t vlen);
 
 /* Case-insensitive comparison of a token with a NUL-terminated lower-case
  * literal. */

@@ -77,8 +77,7 @@ void weft_http_request_free(weft_http_request *r) {
 }
 
 int weft_http_request_add_header(weft_http_request *r, const char *name, const char *value) {
-    if (!r || !name || !value || !weft__http_token_ok(name, strlen(name)) ||
-        !weft__http_value_ok(value, strlen(value)))
+    if (!r || !name || !value || !weft__http_field_ok(name, strlen(name), value, strlen(value)))
         return WEFT_EINVAL;
     return weft__fields_add(r->mem, &r->hdrs, name, strlen(name), value, strlen(value));
 }
