@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -268,3 +269,210 @@ static int short_read_then_eof(void *arg) {
     return 0;
 }
 TEST(a_short_read_followed_by_end_of_file_does_not_wait_forever) { ASSERT_EQ(wt_run(short_read_then_eof, NULL), 0); }
+
+/* ------------------------------------------- tasks that start on input */
+
+typedef struct started { int fd; int64_t at; int started; ssize_t got; char buf[8]; } started;
+
+static void *starter(void *arg) {
+    started *s = arg;
+    s->started++;
+    s->at = weft_now();
+    s->got = weft_read(s->fd, s->buf, sizeof s->buf);
+    return NULL;
+}
+
+static int starts_on_input(void *arg) {
+    (void)arg;
+    int sv[2];
+    nb_pair(sv);
+    started s = { .fd = sv[0] };
+    weft_task *t;
+    ASSERT_ERR(weft_spawn_when_readable(&t, NULL, sv[0], WEFT_FOREVER, starter, &s), 0);
+    ASSERT_ERR(weft_sleep(WEFT_SECOND), 0);
+    ASSERT_EQ(s.started, 0);
+    ASSERT_EQ(weft_task_state(t), WEFT_TASK_WAITING);
+    /* It is fd's reader meanwhile. */
+    ASSERT_ERR(weft_wait_readable(sv[0], WEFT_FOREVER), WEFT_EBUSY);
+    ASSERT_ERR(weft_spawn_when_readable(NULL, &(weft_spawn_opts){ .detached = 1 }, sv[0],
+                                        WEFT_FOREVER, starter, &s), WEFT_EBUSY);
+    int64_t t0 = weft_now();
+    ASSERT_EQ(weft_write(sv[1], "hello", 5), 5);
+    ASSERT_ERR(weft_join(t, NULL), 0);
+    ASSERT_EQ(s.started, 1);
+    ASSERT_EQ(s.at, t0);
+    ASSERT_EQ(s.got, 5);
+    ASSERT(memcmp(s.buf, "hello", 5) == 0);
+    /* Input already there when it is spawned: it starts at once. */
+    s.started = 0;
+    ASSERT_EQ(weft_write(sv[1], "again", 5), 5);
+    ASSERT_ERR(weft_spawn_when_readable(&t, NULL, sv[0], WEFT_FOREVER, starter, &s), 0);
+    ASSERT_ERR(weft_join(t, NULL), 0);
+    ASSERT_EQ(s.started, 1);
+    ASSERT_EQ(s.got, 5);
+    weft_close(sv[0]);
+    weft_close(sv[1]);
+    return 0;
+}
+TEST(spawn_when_readable_starts_the_task_when_input_comes_not_before) {
+    ASSERT_EQ(wt_run(starts_on_input, NULL), 0);
+}
+
+static int starts_at_deadline(void *arg) {
+    (void)arg;
+    int sv[2];
+    nb_pair(sv);
+    started s = { .fd = sv[0] };
+    weft_task *t;
+    int64_t d = weft_now() + 3 * WEFT_SECOND;
+    ASSERT_ERR(weft_spawn_when_readable(&t, NULL, sv[0], d, starter, &s), 0);
+    ASSERT_ERR(weft_sleep_until(d + WEFT_SECOND), 0);
+    ASSERT_EQ(s.started, 1);
+    ASSERT_EQ(s.at, d);
+    /* It found nothing there, so its read waits: the peer's close ends it. */
+    ASSERT_EQ(weft_task_state(t), WEFT_TASK_WAITING);
+    weft_close(sv[1]);
+    ASSERT_ERR(weft_join(t, NULL), 0);
+    ASSERT_EQ(s.got, 0);
+    weft_close(sv[0]);
+    return 0;
+}
+TEST(spawn_when_readable_starts_the_task_at_its_deadline_without_input) {
+    ASSERT_EQ(wt_run(starts_at_deadline, NULL), 0);
+}
+
+static int cancelled_before_start(void *arg) {
+    (void)arg;
+    int sv[2];
+    nb_pair(sv);
+    started s = { .fd = sv[0] };
+    weft_task *t;
+    ASSERT_ERR(weft_spawn_when_readable(&t, NULL, sv[0], WEFT_FOREVER, starter, &s), 0);
+    ASSERT_ERR(weft_yield(), 0);
+    weft_cancel(t);
+    ASSERT_ERR(weft_join(t, NULL), 0);
+    ASSERT_EQ(s.started, 1);
+    ASSERT_ERR(s.got, WEFT_ECANCELED);
+    /* The fd has no reader left. */
+    ASSERT_EQ(weft_write(sv[1], "x", 1), 1);
+    ASSERT_ERR(weft_wait_readable(sv[0], WEFT_FOREVER), 0);
+    /* Closed while it waits: it starts, and its read fails. */
+    char c;
+    ASSERT_EQ(weft_read(sv[0], &c, 1), 1);
+    s.started = 0;
+    ASSERT_ERR(weft_spawn_when_readable(&t, NULL, sv[0], WEFT_FOREVER, starter, &s), 0);
+    ASSERT_ERR(weft_yield(), 0);
+    ASSERT_EQ(s.started, 0);
+    weft_close(sv[0]);
+    ASSERT_ERR(weft_join(t, NULL), 0);
+    ASSERT_EQ(s.started, 1);
+    ASSERT(s.got < 0);
+    weft_close(sv[1]);
+    return 0;
+}
+TEST(spawn_when_readable_cancelled_or_closed_before_input_still_starts_and_fails_its_read) {
+    ASSERT_EQ(wt_run(cancelled_before_start, NULL), 0);
+}
+
+static int in_group(void *arg) {
+    (void)arg;
+    enum { N = 3 };
+    int sv[N][2];
+    started s[N];
+    weft_group g;
+    ASSERT_ERR(weft_group_enter(&g), 0);
+    for (int i = 0; i < N; i++) {
+        nb_pair(sv[i]);
+        s[i] = (started){ .fd = sv[i][0] };
+        ASSERT_ERR(weft_group_spawn_when_readable(&g, NULL, sv[i][0], WEFT_FOREVER, starter, &s[i]), 0);
+    }
+    ASSERT_EQ(weft_write(sv[1][1], "one", 3), 3);
+    ASSERT_ERR(weft_sleep(WEFT_SECOND), 0);
+    ASSERT_EQ(s[0].started + s[1].started + s[2].started, 1);
+    ASSERT_EQ(s[1].got, 3);
+    weft_group_cancel(&g);
+    ASSERT_ERR(weft_group_leave(&g), 0);
+    for (int i = 0; i < N; i++) {
+        ASSERT_EQ(s[i].started, 1);
+        if (i != 1) ASSERT_ERR(s[i].got, WEFT_ECANCELED);
+        weft_close(sv[i][0]);
+        weft_close(sv[i][1]);
+    }
+    ASSERT_ERR(weft_group_spawn_when_readable(NULL, NULL, 0, WEFT_FOREVER, starter, NULL), WEFT_EINVAL);
+    return 0;
+}
+TEST(spawn_when_readable_in_a_group_is_started_cancelled_by_the_groups_cancel) {
+    ASSERT_EQ(wt_run(in_group, NULL), 0);
+}
+
+/* A task left waiting for input when main returns starts, cancelled, in
+ * the loop's teardown: nothing it owns is lost. */
+static started teardown_s;
+static int left_waiting(void *arg) {
+    int *sv = arg;
+    teardown_s = (started){ .fd = sv[0] };
+    ASSERT_ERR(weft_spawn_when_readable(NULL, &(weft_spawn_opts){ .detached = 1 }, sv[0],
+                                        WEFT_FOREVER, starter, &teardown_s), 0);
+    ASSERT_ERR(weft_spawn_when_readable(NULL, NULL, sv[0], WEFT_FOREVER, starter, &teardown_s),
+               WEFT_EINVAL);
+    ASSERT_ERR(weft_spawn_when_readable(NULL, &(weft_spawn_opts){ .detached = 1 }, -1,
+                                        WEFT_FOREVER, starter, &teardown_s), -EBADF);
+    return 0;
+}
+TEST(spawn_when_readable_left_waiting_at_the_end_starts_cancelled) {
+    int sv[2];
+    nb_pair(sv);
+    ASSERT_EQ(wt_run(left_waiting, sv), 0);
+    ASSERT_EQ(teardown_s.started, 1);
+    ASSERT_ERR(teardown_s.got, WEFT_ECANCELED);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* The point of it: waiting to start holds no stack. A thousand tasks with
+ * 1 MiB stacks would map a GiB; waiting, they map nothing. */
+static long vm_size_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %ld kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return kb;
+}
+static int no_stacks(void *arg) {
+    (void)arg;
+    enum { N = 1000 };
+    static int sv[N][2];
+    static started s[N];
+    weft_group g;
+    ASSERT_ERR(weft_group_enter(&g), 0);
+    long before = vm_size_kb();
+    weft_spawn_opts so = { .stack_size = 1 << 20 };
+    for (int i = 0; i < N; i++) {
+        nb_pair(sv[i]);
+        s[i] = (started){ .fd = sv[i][0] };
+        ASSERT_ERR(weft_group_spawn_when_readable(&g, &so, sv[i][0], WEFT_FOREVER, starter, &s[i]), 0);
+    }
+    long grew = vm_size_kb() - before;
+    ASSERT(before > 0);
+    ASSERT(grew < 64 * 1024);  /* not the 1 GiB of stacks */
+    for (int i = 0; i < N; i++) ASSERT_EQ(weft_write(sv[i][1], "z", 1), 1);
+    ASSERT_ERR(weft_group_leave(&g), 0);
+    for (int i = 0; i < N; i++) {
+        ASSERT_EQ(s[i].got, 1);
+        weft_close(sv[i][0]);
+        weft_close(sv[i][1]);
+    }
+    return 0;
+}
+TEST(tasks_waiting_to_start_on_input_hold_no_stack) {
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < 2100) {
+        rl.rlim_cur = rl.rlim_max < 2100 ? rl.rlim_max : 2100;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        if (rl.rlim_cur < 2100) wt_skip("RLIMIT_NOFILE below 2100");
+    }
+    ASSERT_EQ(wt_run(no_stacks, NULL), 0);
+}

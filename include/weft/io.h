@@ -33,6 +33,37 @@ WEFT_EXTERN int weft_wait_readable(int fd, int64_t deadline);
 /* The same for writability (room to write, a finished connect, an error). */
 WEFT_EXTERN int weft_wait_writable(int fd, int64_t deadline);
 
+/* Spawns a task, as weft_spawn_ex, that starts only once `fd` is readable
+ * (as weft_wait_readable means it), or `deadline` (absolute; or
+ * WEFT_FOREVER) passes, or it is cancelled: whichever comes first. Until it
+ * starts it has no stack, only its record (a few hundred bytes), and is
+ * what waits to read fd; so a server can keep thousands of idle
+ * connections each waiting for its next request, none of them holding a
+ * stack (nginx's idle connections work this way). It is not a suspension
+ * point: the caller runs on.
+ *
+ * The task is alive from the call: weft_task_state says WEFT_TASK_WAITING,
+ * dumps show it waiting for fd, weft_cancel and weft_join work on it, and
+ * the loop runs while it waits. `fn` is not told why it started: it reads
+ * fd (or waits on it, with the same deadline), and finds out. A task
+ * cancelled before it started still runs, and its first suspension point
+ * reports the cancel; one whose fd is closed with weft_close (or
+ * forgotten) meanwhile starts, and its reads of fd then fail. During a
+ * loop's teardown the task starts at once, cancelled (as weft_spawn_ex's).
+ *
+ * While it waits, fd has its reader: weft_wait_readable on fd, or a second
+ * such spawn, gets WEFT_EBUSY. Returns 0, or what weft_spawn_ex returns
+ * (WEFT_EINVAL also for out NULL without opts->detached), or -EBADF (fd <
+ * 0), WEFT_EBUSY, or the poller's error for an fd it cannot watch (-EPERM:
+ * a regular file under epoll); on an error nothing was spawned. */
+WEFT_EXTERN int weft_spawn_when_readable(weft_task **out, const weft_spawn_opts *opts, int fd,
+                                         int64_t deadline, weft_task_fn fn, void *arg);
+/* The same for a child of group `g` (as weft_group_spawn; returns its
+ * codes as well): the group's cancellation starts the task, cancelled, and
+ * weft_group_leave waits for it as for any child. */
+WEFT_EXTERN int weft_group_spawn_when_readable(weft_group *g, const weft_spawn_opts *opts, int fd,
+                                               int64_t deadline, weft_task_fn fn, void *arg);
+
 /* Suspension point. Reads up to `len` bytes from the non-blocking `fd` into
  * `buf`, waiting while nothing is there. Returns the count read (> 0), 0 at
  * end of file, or a negative code: -errno from read(2) (e.g. -ECONNRESET), or

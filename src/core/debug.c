@@ -208,7 +208,7 @@ static void fill_info(weft_loop *L, weft_task *t, weft_task_info *ti) {
         int n = backtrace(pc, WEFT_INFO_FRAMES + 2) - 2;
         if (n > 0) memcpy(ti->frames, pc + 2, (size_t)n * sizeof *pc);
         ti->nframes = n > 0 ? n : 0;
-    } else if (t->state != WEFT__NEW) {
+    } else if (t->state != WEFT__NEW && t->stack_lo) {  /* not a task yet to start on an fd */
         ti->nframes = walk_saved(t, t->stack_size ? t->stack_size : L->pool.size, ti->frames, WEFT_INFO_FRAMES);
     }
 }

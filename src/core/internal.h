@@ -423,6 +423,10 @@ void weft__cancel_propagate(weft_task *t, weft_scope *upto);
 /* Spawns with an explicit parent scope (a group's) and group. */
 int weft__spawn(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
                 weft_task_fn fn, void *arg, weft_group *g);
+/* The same, starting only when fd (>= 0) is readable or at `deadline`
+ * (weft__spawn_when_readable); fd -1: now. */
+int weft__spawn_on(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
+                   weft_task_fn fn, void *arg, weft_group *g, int fd, int64_t deadline);
 bool weft__on_valgrind(void);
 /* Frees the last ended task's stack (loop.c). */
 void weft__reap(weft_loop *L);
@@ -551,6 +555,12 @@ struct weft__fd {
 };
 typedef struct weft__fd weft__fd;
 void weft__fd_event(weft_loop *L, int fd, unsigned events);
+/* Makes t, a task not started yet, fd's reader: 0; 1 if an edge is already
+ * there (t should start now: the edge is used); WEFT_EBUSY, WEFT_ENOMEM or
+ * the poller's error. */
+int weft__fd_defer(weft_loop *L, weft_task *t, int fd);
+/* t, starting, stops being fd's reader; `used`: it starts on the edge. */
+void weft__fd_undefer(weft_loop *L, weft_task *t, int fd, bool used);
 /* Makes `table`, *n zero-filled elements of `elem` bytes indexed by fd, hold
  * index fd (doubling from 64, new elements zeroed): the table, perhaps
  * moved, with *n updated; NULL on ENOMEM, the table then unchanged. The

@@ -486,10 +486,14 @@ static void abandon_all(weft_loop *L) {
         weft_task *t = L->all;
         L->all = t->next_all;
         L->nalive--;
+        if (!t->stack_lo) {  /* never started (weft__spawn_on): it waits on an fd */
+            weft__fd_undefer(L, t, (int)(intptr_t)t->await_obj, false);
+        } else {
 #if WEFT_TSAN
-        __tsan_destroy_fiber(t->tsan_fiber);
+            __tsan_destroy_fiber(t->tsan_fiber);
 #endif
-        weft__stack_put(L, t->stack_lo, t->stack_size);
+            weft__stack_put(L, t->stack_lo, t->stack_size);
+        }
         if (t == L->main) continue;  /* weft_run frees main's record */
         weft__task_free(L, t);
     }

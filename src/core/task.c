@@ -4,6 +4,7 @@
  * point reports once something is cancelled. */
 #include "internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,8 +65,14 @@ static void park_timer_fire(weft_loop *L, weft__timer *tm) {
     weft__wake(container_of(tm, weft_task, timer), WEFT__WAKE_TIMER);
 }
 
+static void start_later(weft_task *t, int status);
+
 void weft__wake(weft_task *t, int status) {
     if (t->state != WEFT_TASK_WAITING) return;
+    if (WEFT_UNLIKELY(!t->stack_lo)) {
+        start_later(t, status);
+        return;
+    }
     if (t->waiter) {
         weft__wq_remove(t->waiter);
         t->waiter = NULL;
@@ -274,8 +281,45 @@ static size_t check_stack_size(size_t size) {
     return (size + page - 1) & ~(page - 1);
 }
 
-int weft__spawn(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
-                weft_task_fn fn, void *arg, weft_group *g) {
+/* Gives t its stack and its first context: at spawn, or, for a task that
+ * starts on readability, when it starts. */
+static int task_stack(weft_loop *L, weft_task *t) {
+    int err = weft__stack_get(L, t->stack_size, &t->stack_lo);
+    if (err) {
+        t->stack_lo = NULL;
+        return err;
+    }
+    size_t size = t->stack_size ? t->stack_size : L->pool.size;
+#if WEFT_VALGRIND
+    if (L->valgrind) t->stack_id = VALGRIND_STACK_REGISTER(t->stack_lo, (char *)t->stack_lo + size);
+#endif
+    weft__ctx_make(&t->ctx, t->stack_lo, size, t);
+#if WEFT_TSAN
+    t->tsan_fiber = __tsan_create_fiber(0);
+#endif
+    return 0;
+}
+
+/* A task spawned to start on readability starts (weft__wake found it
+ * waiting with no stack): it leaves the fd, takes a stack and goes to the
+ * ready queue as a new task. */
+static void start_later(weft_task *t, int status) {
+    weft_loop *L = t->loop;
+    if (weft__timer_armed(&t->timer)) weft__timer_cancel(L, &t->timer);
+    weft__fd_undefer(L, t, (int)(intptr_t)t->await_obj, status == 0);
+    if (task_stack(L, t)) {
+        /* It must run, to release what its arg owns: try again shortly. */
+        weft__debug(L, "task '%s': no stack to start on; retrying in 10 ms", weft__task_name(t));
+        weft__timer_arm(L, &t->timer, weft__mono() + 10 * WEFT_MILLISECOND);
+        return;
+    }
+    t->wake_status = 0;
+    t->state = WEFT__NEW;
+    weft__ready_push(L, t);
+}
+
+int weft__spawn_on(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
+                   weft_task_fn fn, void *arg, weft_group *g, int fd, int64_t deadline) {
     if (!fn) return WEFT_EINVAL;
     size_t ssize = check_stack_size(opts ? opts->stack_size : 0);
     if (ssize == SIZE_MAX) return WEFT_EINVAL;
@@ -289,7 +333,13 @@ int weft__spawn(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
     }
     int err = weft__timer_reserve(L, 1);
     if (err) goto fail;
-    if ((err = weft__stack_get(L, ssize, &t->stack_lo))) {
+    t->stack_size = ssize;
+    t->stack_lo = NULL;
+    /* A task spawned during teardown starts at once, cancelled. */
+    bool later = fd >= 0 && !L->tearing_down;
+    if (later && (err = weft__fd_defer(L, t, fd)) > 0) later = false, err = 0;  /* already readable */
+    if (!err && !later) err = task_stack(L, t);
+    if (err) {
         weft__timer_unreserve(L, 1);
         goto fail;
     }
@@ -310,7 +360,6 @@ int weft__spawn(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
     t->result = NULL;
     t->id = L->next_id++;
     t->finish_seq = 0;
-    t->stack_size = ssize;
     t->prev_all = NULL;
     t->group = NULL;
     t->gprev = t->gnext = NULL;
@@ -328,27 +377,43 @@ int weft__spawn(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
     if (L->tearing_down) { t->root.cancelled = 1; L->ncancelled++; }
     t->scope = &t->root;
     set_name(t, opts ? opts->name : NULL);
-#if WEFT_VALGRIND
-    if (L->valgrind) {
-        size_t sz = ssize ? ssize : L->pool.size;
-        t->stack_id = VALGRIND_STACK_REGISTER(t->stack_lo, (char *)t->stack_lo + sz);
-    }
-#endif
-    weft__ctx_make(&t->ctx, t->stack_lo, ssize ? ssize : L->pool.size, t);
-#if WEFT_TSAN
-    t->tsan_fiber = __tsan_create_fiber(0);
-#endif
     t->next_all = L->all;
     if (L->all) L->all->prev_all = t;
     L->all = t;
     L->nalive++;
-    weft__ready_push(L, t);
+    if (later) {
+        /* Waiting for fd with no stack: weft__wake starts it. */
+        t->state = WEFT_TASK_WAITING;
+        weft__awaits(t, WEFT_AWAIT_READABLE, (const void *)(intptr_t)fd);
+        int64_t d = deadline < t->root.eff_deadline ? deadline : t->root.eff_deadline;
+        if (d != WEFT_FOREVER) weft__timer_arm(L, &t->timer, d);
+    } else {
+        weft__ready_push(L, t);
+    }
     if (WEFT_UNLIKELY(L->observe)) weft__obs_spawn(L, t);
     if (out) *out = detached ? NULL : t;
     return 0;
 fail:
     weft__task_free(L, t);
     return err;
+}
+
+int weft__spawn(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
+                weft_task_fn fn, void *arg, weft_group *g) {
+    return weft__spawn_on(L, out, opts, fn, arg, g, -1, WEFT_FOREVER);
+}
+
+int weft__spawn_when_readable(weft_task **out, const weft_spawn_opts *opts, int fd,
+                              int64_t deadline, weft_task_fn fn, void *arg, weft_group *g) {
+    weft_loop *L = weft__tls_loop;
+    if (!L) return WEFT_ENOTASK;
+    if (!out && !g && !(opts && opts->detached)) return WEFT_EINVAL;
+    if (fd < 0) return -EBADF;
+    if (g) {
+        if (!g->scope.owner) return WEFT_ECLOSED;
+        if (g->scope.owner->loop != L) return WEFT_EWRONGLOOP;
+    }
+    return weft__spawn_on(L, out, opts, fn, arg, g, fd, deadline);
 }
 
 int weft_spawn_ex(weft_task **out, const weft_spawn_opts *opts, weft_task_fn fn, void *arg) {

@@ -87,6 +87,29 @@ int weft__fd_wait(int fd, int dir, int64_t deadline, const char *fn) {
     return err;
 }
 
+int weft__fd_defer(weft_loop *L, weft_task *t, int fd) {
+    weft__fd *st = fd_state(L, fd);
+    if (!st) return WEFT_ENOMEM;
+    if (st->waiter[0]) return WEFT_EBUSY;
+    if (st->ready & WEFT__IN) {
+        st->ready &= (unsigned char)~WEFT__IN;
+        return 1;
+    }
+    int err;
+    if (!st->watched && (err = watch(L, st, fd))) return err;
+    st->waiter[0] = t;
+    L->nwatch++;
+    return 0;
+}
+
+void weft__fd_undefer(weft_loop *L, weft_task *t, int fd, bool used) {
+    if (fd < 0 || (size_t)fd >= L->nfds || L->fds[fd].waiter[0] != t) return;
+    weft__fd *st = &L->fds[fd];
+    st->waiter[0] = NULL;
+    L->nwatch--;
+    if (used) st->ready &= (unsigned char)~WEFT__IN;
+}
+
 void weft__fd_forget(int fd) {
     weft_loop *L = weft__tls_loop;
     if (!L || fd < 0 || (size_t)fd >= L->nfds) return;

@@ -18,6 +18,16 @@
 int weft_wait_readable(int fd, int64_t deadline) { return weft__fd_wait(fd, 0, deadline, __func__); }
 int weft_wait_writable(int fd, int64_t deadline) { return weft__fd_wait(fd, 1, deadline, __func__); }
 
+int weft_spawn_when_readable(weft_task **out, const weft_spawn_opts *opts, int fd,
+                             int64_t deadline, weft_task_fn fn, void *arg) {
+    return weft__spawn_when_readable(out, opts, fd, deadline, fn, arg, NULL);
+}
+
+int weft_group_spawn_when_readable(weft_group *g, const weft_spawn_opts *opts, int fd,
+                                   int64_t deadline, weft_task_fn fn, void *arg) {
+    return g ? weft__spawn_when_readable(NULL, opts, fd, deadline, fn, arg, g) : WEFT_EINVAL;
+}
+
 /* The entry of a read or write: like every suspension point, report a
  * cancellation before doing anything. */
 #define enter_io() weft__enter_point(NULL, __func__)  /* names the public call */

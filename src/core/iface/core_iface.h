@@ -135,6 +135,11 @@ void weft__post(weft_loop *L, weft__post_node *n);
  * direction), -EBADF, WEFT_ENOMEM or the poller's error. `fn` names the
  * public call for WEFT_ENOTASK's message. */
 int weft__fd_wait(int fd, int dir, int64_t deadline, const char *fn);
+/* weft_spawn_when_readable (weft/io.h), and the same for a child of group
+ * g (g non-NULL; out is then unused and the task detached, as
+ * weft_group_spawn's). */
+int weft__spawn_when_readable(weft_task **out, const weft_spawn_opts *opts, int fd,
+                              int64_t deadline, weft_task_fn fn, void *arg, weft_group *g);
 /* Wakes the fd's waiters with WEFT_ECLOSED and stops watching it. */
 void weft__fd_forget(int fd);
 /* A stream socket whose last read came up short, with no readable edge
