@@ -12,7 +12,12 @@
 #include <weft/io.h>
 #include <weft/net.h>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <stdbool.h>
 #include <strings.h>
 #include <unistd.h>
@@ -1136,3 +1141,136 @@ static int t_junk(void *arg) {
     return 0;
 }
 TEST(junk_requests_get_an_error_or_a_close_and_the_server_goes_on) { ASSERT_EQ(wt_run_real(t_junk, NULL), 0); }
+
+/* ------------------------------------------- idle connections, no task */
+
+/* The connection's task, as weft_tasks_info sees it. */
+static bool conn_task_info(weft_httpd *srv, weft_task_info *out) {
+    static weft_task_info all[64];
+    int n = weft_tasks_info(all, 64);
+    uint64_t id = weft_task_id(srv->conns->task);
+    for (int i = 0; i < n && i < 64; i++)
+        if (all[i].id == id) { *out = all[i]; return true; }
+    return false;
+}
+
+static int t_idle_woken(void *arg) {
+    (void)arg;
+    fixture fx;
+    start(&fx, NULL, echo, NULL);
+    char buf[4096];
+    int fd = dial(fx.port);
+    for (int i = 0; i < 3; i++) {
+        /* Idle: a task that has not started waits for the fd, and says so. */
+        weft_sleep(20 * WEFT_MILLISECOND);
+        ASSERT_EQ(weft_httpd_conns(fx.srv), 1);
+        weft_task_info ti;
+        ASSERT(conn_task_info(fx.srv, &ti));
+        ASSERT_EQ(ti.state, WEFT_TASK_WAITING);
+        ASSERT_EQ(ti.await, WEFT_AWAIT_READABLE);
+        ASSERT_EQ(ti.nframes, 0);  /* it never ran: no stack */
+        ASSERT(strstr(ti.context, "HTTP request on connection from 127.0.0.1:"));
+        /* A request in two parts: the first wakes it, it waits for the rest. */
+        char req[128];
+        snprintf(req, sizeof req, "GET /p%d HTTP/1.1\r\nHost: x\r\n\r\n", i);
+        ASSERT_EQ(weft_write(fd, req, 7), 7);
+        weft_sleep(20 * WEFT_MILLISECOND);
+        ASSERT(conn_task_info(fx.srv, &ti));
+        ASSERT_EQ(ti.state, WEFT_TASK_WAITING);
+        ASSERT(ti.nframes > 0 || ti.context[0]);  /* started: reading the head */
+        put(fd, req + 7);
+        read_responses(fd, buf, sizeof buf, 1);
+        char want[32];
+        snprintf(want, sizeof want, "X-Path: /p%d\r\n", i);
+        ASSERT(strstr(buf, want));
+    }
+    weft_close(fd);
+    ASSERT_ERR(stop(&fx), 0);
+    return 0;
+}
+TEST(idle_connection_holds_no_task_and_its_next_request_in_two_parts_is_answered) {
+    ASSERT_EQ(wt_run_real(t_idle_woken, NULL), 0);
+}
+
+static int t_silent_conn(void *arg) {
+    (void)arg;
+    fixture fx;
+    weft_httpd_opts o = { .header_timeout = 300 * WEFT_MILLISECOND };
+    start(&fx, &o, hello, NULL);
+    int fd = dial(fx.port);
+    int64_t t0 = weft_now();
+    char buf[512];
+    ASSERT(read_all(fd, buf, sizeof buf) == 0);  /* closed, silently */
+    ASSERT(weft_now() - t0 >= 250 * WEFT_MILLISECOND);
+    ASSERT(weft_now() - t0 < 2 * WEFT_SECOND);
+    ASSERT_EQ(weft_httpd_conns(fx.srv), 0);
+    weft_close(fd);
+    ASSERT_ERR(stop(&fx), 0);
+    return 0;
+}
+TEST(connection_that_never_sends_is_closed_at_header_timeout) {
+    ASSERT_EQ(wt_run_real(t_silent_conn, NULL), 0);
+}
+
+/* 10,000 idle keep-alive connections from another process, then a
+ * shutdown: every one closed at once, each answered exactly once. */
+enum { MANY = 10000 };
+
+static int many_client(int port, int ready_fd) {
+    static int fds[MANY];
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    alarm(60);
+    for (int i = 0; i < MANY; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fds[i] < 0 || connect(fds[i], (struct sockaddr *)&a, sizeof a)) return 2;
+        if (write(fds[i], req, sizeof req - 1) != (ssize_t)sizeof req - 1) return 3;
+    }
+    char buf[1024];
+    for (int i = 0; i < MANY; i++) {  /* one response each, "hello\n" last */
+        size_t n = 0;
+        while (n < 6 || memcmp(buf + n - 6, "hello\n", 6)) {
+            ssize_t r = read(fds[i], buf + n, sizeof buf - n);
+            if (r <= 0) return 4;
+            n += (size_t)r;
+        }
+        if (count(buf, "HTTP/1.1 200") != 1) return 5;
+    }
+    if (write(ready_fd, "r", 1) != 1) return 6;
+    for (int i = 0; i < MANY; i++)  /* then nothing more: the end */
+        if (read(fds[i], buf, sizeof buf) != 0) return 7;
+    return 0;
+}
+
+static int t_many_idle(void *arg) {
+    int *pid = arg;
+    fixture fx;
+    start(&fx, NULL, hello, NULL);
+    int p[2];
+    ASSERT(pipe2(p, O_CLOEXEC | O_NONBLOCK) == 0);
+    *pid = fork();
+    ASSERT(*pid >= 0);
+    if (*pid == 0) _exit(many_client(fx.port, p[1]));
+    close(p[1]);
+    char c;
+    ASSERT_EQ(weft_read(p[0], &c, 1), 1);
+    ASSERT_EQ(weft_httpd_conns(fx.srv), MANY);
+    int64_t t0 = weft_now();
+    ASSERT_ERR(stop(&fx), 0);
+    ASSERT(weft_now() - t0 < 5 * WEFT_SECOND);  /* not the 10 s grace period */
+    weft_close(p[0]);
+    return 0;
+}
+TEST(shutdown_with_ten_thousand_idle_connections_closes_them_all_at_once) {
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_max < MANY + 200) wt_skip("RLIMIT_NOFILE's hard limit is below 10,200");
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    int pid = -1, status = -1;
+    ASSERT_EQ(wt_run_real(t_many_idle, &pid), 0);
+    ASSERT(waitpid(pid, &status, 0) == pid);
+    ASSERT(WIFEXITED(status));
+    ASSERT_EQ(WEXITSTATUS(status), 0);
+}

@@ -133,6 +133,12 @@ void weft__await_context(const char *what, const char *on) {
     L->cur->await_on = what ? on : NULL;
 }
 
+void weft__await_context_of(weft_task *t, const char *what, const char *on) {
+    if (t->stack_lo) return;  /* started: its own calls say */
+    t->await_what = what;
+    t->await_on = what ? on : NULL;
+}
+
 weft_task *weft__nobody_begin(weft_loop *L) {
     weft_task *cur = L->cur;
     L->cur = NULL;
@@ -315,6 +321,7 @@ static void start_later(weft_task *t, int status) {
     }
     t->wake_status = 0;
     t->state = WEFT__NEW;
+    t->await_what = t->await_on = NULL;
     weft__ready_push(L, t);
 }
 

@@ -155,19 +155,41 @@ static ssize_t peek_by(weft__httpd_conn *c, size_t want, int64_t deadline, const
     return weft__timed_end(&sc, n, WEFT_ETIMEDOUT);
 }
 
-/* Waits for the first byte of the next head. Idle connections are what a
+static void *conn_main(void *arg);
+
+/* A task serving c starts when c's fd is readable, or at c->until: at
+ * accept, and between requests on a plain connection, so that an idle
+ * connection holds no task and no stack (a TLS one parks its task instead:
+ * OpenSSL may hold decrypted bytes the fd does not show). */
+static int spawn_conn(weft__httpd_conn *c) {
+    weft_spawn_opts so = { .name = "httpd-conn", .stack_size = c->srv->o.stack_size };
+    weft_task *t;
+    int err = weft_spawn_when_readable(&t, &so, c->fd, c->until, conn_main, c);
+    if (err) return err;
+    c->task = t;
+    weft_detach(t);  /* c->task stays valid until it ends (see weft__httpd_conn) */
+    weft__await_context_of(t, "HTTP request on connection from", c->peer_name);
+    return 0;
+}
+
+/* Waits for the first byte of the next head: 0, 1 when a successor task
+ * will (this one should end), or an error. Idle connections are what a
  * shutdown closes at once, so the flag is up only while nothing came. */
 static int wait_first_byte(weft__httpd_conn *c) {
     if (weft_stream_buffered(c->st)) return 0;
     weft_httpd *s = c->srv;
-    int64_t d = c->nreq ? weft_deadline_after(s->o.keepalive_timeout)
-                        : c->accepted + s->o.header_timeout;
-    const void *data;
     c->idle = true;
+    if (!c->until) {  /* a new idle time */
+        c->until = c->nreq ? weft_deadline_after(s->o.keepalive_timeout)
+                           : c->accepted + s->o.header_timeout;
+        if (!s->o.tls && spawn_conn(c) == 0) return 1;
+    }
+    const void *data;
     weft__await_context("HTTP request on connection from", c->peer_name);
-    ssize_t n = peek_by(c, 1, d, &data);
+    ssize_t n = peek_by(c, 1, c->until, &data);
     weft__await_context(NULL, NULL);
     c->idle = false;
+    c->until = 0;
     return n < 0 ? (int)n : 0;
 }
 
@@ -201,15 +223,17 @@ static int read_head(weft__httpd_conn *c, weft__httpd_exchange *x, const weft__h
 
 /* ------------------------------------------------------ a connection */
 
-/* Serves requests until one says to close. */
-static void serve_requests(weft__httpd_conn *c) {
+/* Serves requests until one says to close (0), or the connection goes
+ * idle with a successor task waiting for its next request (1). */
+static int serve_requests(weft__httpd_conn *c) {
     weft_httpd *s = c->srv;
     weft__http_limits lim = { s->o.max_request_line, s->o.max_header_bytes, s->o.max_headers };
     size_t xsize = sizeof(weft__httpd_exchange) + s->o.max_headers * sizeof(weft__hdr);
     while (!s->stopping) {
-        if (wait_first_byte(c)) return;
+        int w = wait_first_byte(c);
+        if (w) return w == 1;
         weft__httpd_exchange *x = weft__mem_alloc(s->mem, xsize);
-        if (!x) { weft__httpd_send_error(c, 503, false); return; }
+        if (!x) { weft__httpd_send_error(c, 503, false); return 0; }
         weft__httpd_exchange_init(x, c);
         c->nreq++;
         int st = read_head(c, x, &lim);
@@ -224,8 +248,9 @@ static void serve_requests(weft__httpd_conn *c) {
             again = r == 0;
         }
         weft__httpd_exchange_free(x);
-        if (st || !again) return;
+        if (st || !again) return 0;
     }
+    return 0;
 }
 
 static void conn_link(weft__httpd_conn *c) {
@@ -259,19 +284,20 @@ static int open_stream(weft__httpd_conn *c) {
     return (int)weft__timed_end(&sc, err, WEFT_ETIMEDOUT);
 }
 
+/* A connection's task: the first opens its stream; each serves requests
+ * until the connection closes or goes idle, when a successor takes over. */
 static void *conn_main(void *arg) {
     weft__httpd_conn *c = arg;
-    weft__httpd_name_peer(c);
-    weft_scope sc;
-    weft_scope_enter(&sc, WEFT_FOREVER);
-    c->scope = &sc;
-    if (open_stream(c) == 0) {
-        serve_requests(c);
-        weft_stream_free(c->st);
-    } else {
-        weft_close(c->fd);
+    if (!c->st) {
+        c->idle = false;  /* a handshake gets the grace period */
+        if (open_stream(c)) {
+            weft_close(c->fd);
+            goto closed;
+        }
     }
-    weft_scope_leave(&sc);
+    if (serve_requests(c)) return NULL;
+    weft_stream_free(c->st);
+closed:
     conn_unlink(c);
     weft_sem_release(&c->srv->slots);
     weft__mem_free(c->srv->mem, c);
@@ -290,9 +316,11 @@ static int accept_one(weft_httpd *s, int lfd) {
     int err = weft_accept(lfd, (struct sockaddr *)&c->peer, &c->peer_len, &c->fd);
     if (err) { weft__mem_free(s->mem, c); return err; }
     c->accepted = weft_now();
-    weft_spawn_opts so = { .name = "httpd-conn", .stack_size = s->o.stack_size, .detached = 1 };
+    weft__httpd_name_peer(c);
+    c->until = c->accepted + s->o.header_timeout;
+    c->idle = true;
     conn_link(c);
-    err = weft_spawn_ex(NULL, &so, conn_main, c);
+    err = spawn_conn(c);
     if (err) {
         weft_close(c->fd);
         conn_unlink(c);
@@ -343,10 +371,11 @@ static void *signal_main(void *arg) {
 
 /* ------------------------------------------------------ shutting down */
 
-/* Cancels connections: the idle ones, or all. */
+/* Cancels connections: the idle ones, or all. An idle one with no task
+ * started has its task start, cancelled, and close it. */
 static void cancel_conns(weft_httpd *s, bool all) {
     for (weft__httpd_conn *c = s->conns; c; c = c->next)
-        if ((all || c->idle) && c->scope) weft_scope_cancel(c->scope);
+        if (all || c->idle) weft_cancel(c->task);
 }
 
 /* Waits until no connection is left, or `deadline`. */

@@ -46,16 +46,19 @@ struct weft_httpd {
     struct weft__track *trk;          /* debug mode's leak record, else NULL */
 };
 
-/* A connection. Invariant: on srv->conns from its task's start to its end;
- * `idle` is true exactly while the task waits for the first byte of a head
- * with nothing buffered, or lingers before its close (a shutdown cancels
+/* A connection. Invariant: on srv->conns from accept to its last task's
+ * end; `task` is the task serving it (borrowed: it unlinks the connection,
+ * or hands it to a successor, before it ends); `idle` is true exactly while
+ * it waits for the first byte of a head with nothing buffered (with no task
+ * started, or in one), or lingers before its close (a shutdown cancels
  * those at once). */
 struct weft__httpd_conn {
     weft_httpd *srv;
     weft__httpd_conn *prev, *next;
     int fd;
-    weft_stream *st;
-    weft_scope *scope;                /* the task's outer scope, on its stack */
+    weft_stream *st;                  /* NULL until the first task opens it */
+    weft_task *task;
+    int64_t until;                    /* the idle wait's deadline; 0: none begun */
     struct sockaddr_storage peer;
     socklen_t peer_len;
     char peer_name[64];               /* "host:port", for the task dump */
