@@ -391,7 +391,16 @@ static int in_group(void *arg) {
     ASSERT_EQ(s[0].started + s[1].started + s[2].started, 1);
     ASSERT_EQ(s[1].got, 3);
     weft_group_cancel(&g);
+    /* One spawned into the cancelled group starts at once, to see it. */
+    int late[2];
+    nb_pair(late);
+    started ls = { .fd = late[0] };
+    ASSERT_ERR(weft_group_spawn_when_readable(&g, NULL, late[0], WEFT_FOREVER, starter, &ls), 0);
     ASSERT_ERR(weft_group_leave(&g), 0);
+    ASSERT_EQ(ls.started, 1);
+    ASSERT_ERR(ls.got, WEFT_ECANCELED);
+    weft_close(late[0]);
+    weft_close(late[1]);
     for (int i = 0; i < N; i++) {
         ASSERT_EQ(s[i].started, 1);
         if (i != 1) ASSERT_ERR(s[i].got, WEFT_ECANCELED);

@@ -4,6 +4,7 @@
  * on the virtual one. */
 #include "test.h"
 
+#include <weft/debug.h>
 #include <weft/io.h>
 #include <weft/net.h>
 
@@ -851,4 +852,79 @@ static int unix_full_backlog(void *arg) {
 }
 TEST(unix_connect_to_a_full_backlog_retries_until_the_server_accepts) {
     ASSERT_EQ(wt_run(unix_full_backlog, NULL), 0);
+}
+
+/* ------------------------------------- serve: handlers called again on input */
+
+/* Echoes what is there, then asks to be called again on the next input,
+ * or at the deadline `when_after` on (0: none): then it says "bye" and
+ * lets the server close. */
+static int when_calls;
+static int64_t when_after, when_until[1024];
+static void echo_when_readable(int fd, const struct sockaddr *peer, socklen_t len, void *arg) {
+    (void)peer, (void)len, (void)arg;
+    when_calls++;
+    if (when_until[fd] && weft_now() >= when_until[fd]) {
+        ASSERT_EQ(weft_write(fd, "bye", 3), 3);
+        return;
+    }
+    char buf[64];
+    ssize_t n = weft_read(fd, buf, sizeof buf);
+    if (n <= 0) return;  /* the client's close, or the server's shutdown */
+    ASSERT_EQ(weft_write(fd, buf, (size_t)n), n);
+    when_until[fd] = when_after ? weft_now() + when_after : 0;
+    ASSERT_ERR(weft_serve_when_readable(when_after ? when_until[fd] : WEFT_FOREVER), 0);
+}
+
+static int serve_again(void *arg) {
+    when_after = *(int64_t *)arg;
+    int lfd, c[2];
+    ASSERT_ERR(weft_tcp_listen("127.0.0.1", "0", 16, &lfd), 0);
+    char port[8];
+    snprintf(port, sizeof port, "%d", weft_sock_port(lfd));
+    serve_args sa = { .lfd = lfd, .fn = echo_when_readable };
+    weft_task *srv = weft_spawn(serve_task, &sa);
+    ASSERT_ERR(weft_serve_when_readable(WEFT_FOREVER), WEFT_EINVAL);  /* not a handler */
+    for (int i = 0; i < 2; i++) ASSERT_ERR(weft_tcp_connect("127.0.0.1", port, &c[i]), 0);
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < 2; i++) {
+            ping(c[i], (char)('a' + round));
+            ASSERT_ERR(weft_sleep(WEFT_SECOND), 0);
+        }
+    /* Between messages no handler runs: two tasks wait to start on their
+     * fds, and have never run (no frames). */
+    weft_task_info ti[16];
+    int n = weft_tasks_info(ti, 16), waiting_unstarted = 0;
+    for (int i = 0; i < n && i < 16; i++)
+        if (ti[i].state == WEFT_TASK_WAITING && ti[i].await == WEFT_AWAIT_READABLE && ti[i].nframes == 0)
+            waiting_unstarted++;
+    ASSERT_EQ(waiting_unstarted, 2);
+    ASSERT_EQ(when_calls, 6);  /* one at accept, reading 'a'; then one per message */
+    char b[8];
+    if (when_after) {
+        /* Silent past the deadline: each handler is called, says bye, and
+         * the server closes. */
+        ASSERT_ERR(weft_sleep(when_after), 0);
+        for (int i = 0; i < 2; i++) {
+            ASSERT_EQ(weft_read(c[i], b, sizeof b), 3);
+            ASSERT_EQ(weft_read(c[i], b, 1), 0);
+        }
+        ASSERT_EQ(when_calls, 8);
+    }
+    serve_stop(srv);  /* starts the waiting ones, cancelled: they return */
+    ASSERT_EQ(when_calls, 8);
+    for (int i = 0; i < 2; i++) {
+        if (!when_after) ASSERT_EQ(weft_read(c[i], b, 1), 0);
+        weft_close(c[i]);
+    }
+    weft_close(lfd);
+    return 0;
+}
+TEST(serve_when_readable_calls_the_handler_again_on_input_and_at_shutdown_with_no_task_between) {
+    int64_t none = 0;
+    ASSERT_EQ(wt_run(serve_again, &none), 0);
+}
+TEST(serve_when_readable_calls_the_handler_again_at_its_deadline) {
+    int64_t after = 5 * WEFT_SECOND;
+    ASSERT_EQ(wt_run(serve_again, &after), 0);
 }

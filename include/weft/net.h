@@ -162,9 +162,27 @@ WEFT_EXTERN int weft_accept(int lfd, struct sockaddr *peer, socklen_t *peer_len,
 
 /* A connection handler for weft_serve, run as a task of its own: `fd` is the
  * accepted connection, borrowed (weft_serve closes it when the handler
- * returns), `peer` its address (borrowed for the call), `arg` weft_serve's.
- * It runs under weft_serve's scopes: it is cancelled when the server is. */
+ * returns, unless it called weft_serve_when_readable), `peer` its address
+ * (borrowed for the call), `arg` weft_serve's. It runs under weft_serve's
+ * scopes: it is cancelled when the server is. */
 typedef void (*weft_conn_fn)(int fd, const struct sockaddr *peer, socklen_t peer_len, void *arg);
+
+/* Called by a weft_serve handler before it returns: keeps the connection
+ * open, and runs the handler again, as a new task with the same fd and
+ * peer, once fd is readable (the peer's next bytes, or its close) or
+ * `deadline` (absolute; or WEFT_FOREVER) passes. In between the connection
+ * holds no task and no stack, only weft_serve's small record: how a server
+ * with many idle or long-lived clients (a chat, a WebSocket-like protocol,
+ * HTTP keep-alive) keeps each for about a kilobyte (see
+ * weft_spawn_when_readable). State the handler keeps from one call to the
+ * next is its own (a table indexed by fd, say); it is not told which of
+ * the three started it: it reads fd, and finds out. The server's shutdown
+ * starts every waiting handler at once, cancelled, and the fd is closed
+ * when that call returns without asking again. If the new task cannot be
+ * made (no memory) the connection is closed as if it had not asked.
+ * Returns 0, or WEFT_EINVAL when the calling task is not a weft_serve
+ * handler's. */
+WEFT_EXTERN int weft_serve_when_readable(int64_t deadline);
 
 /* Options for weft_serve; zero-initialise. */
 typedef struct weft_serve_opts {

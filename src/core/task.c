@@ -133,6 +133,11 @@ void weft__await_context(const char *what, const char *on) {
     L->cur->await_on = what ? on : NULL;
 }
 
+void *weft__current_arg(weft_task_fn fn) {
+    weft_loop *L = weft__tls_loop;
+    return L && L->cur && L->cur->fn == fn ? L->cur->arg : NULL;
+}
+
 void weft__await_context_of(weft_task *t, const char *what, const char *on) {
     if (t->stack_lo) return;  /* started: its own calls say */
     t->await_what = what;
@@ -394,6 +399,8 @@ int weft__spawn_on(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
         weft__awaits(t, WEFT_AWAIT_READABLE, (const void *)(intptr_t)fd);
         int64_t d = deadline < t->root.eff_deadline ? deadline : t->root.eff_deadline;
         if (d != WEFT_FOREVER) weft__timer_arm(L, &t->timer, d);
+        /* A child of a group already cancelled must start, to see it. */
+        if (weft__cancel_status(t, false)) weft__wake(t, WEFT__WAKE_CANCEL);
     } else {
         weft__ready_push(L, t);
     }

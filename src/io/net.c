@@ -416,23 +416,43 @@ typedef struct server {
     weft_conn_fn fn;
     void *arg;
     weft__mem mem;
+    weft_group *g;       /* the connections' tasks */
+    const weft_spawn_opts *so;
 } server;
 
 typedef struct conn {
     server *s;
     int fd;
+    bool again;          /* weft_serve_when_readable was called */
+    int64_t until;       /* ... with this deadline */
     socklen_t peer_len;
     struct sockaddr_storage peer;
 } conn;
 
+/* A connection's task: runs the handler, then closes the connection, or
+ * (weft_serve_when_readable) leaves it to a task that starts on its next
+ * input, holding no stack meanwhile. */
 static void *conn_main(void *arg) {
     conn *c = arg;
     server *s = c->s;
     s->fn(c->fd, (struct sockaddr *)&c->peer, c->peer_len, s->arg);
+    if (c->again) {
+        c->again = false;
+        if (weft__spawn_when_readable(NULL, s->so, c->fd, c->until, conn_main, c, s->g) == 0)
+            return NULL;
+    }
     weft_close(c->fd);
     weft__mem_free(s->mem, c);
     weft_sem_release(&s->slots);
     return NULL;  /* never a failure: that would cancel the group */
+}
+
+int weft_serve_when_readable(int64_t deadline) {
+    conn *c = weft__current_arg(conn_main);
+    if (!c) return WEFT_EINVAL;
+    c->again = true;
+    c->until = deadline;
+    return 0;
 }
 
 /* Accepts one connection and spawns its task. */
@@ -442,6 +462,7 @@ static int serve_one(server *s, weft_group *g, int lfd, const weft_spawn_opts *s
     c->s = s;
     c->peer_len = sizeof c->peer;
     int err = weft_accept(lfd, (struct sockaddr *)&c->peer, &c->peer_len, &c->fd);
+    c->again = false;
     if (!err && (err = weft_group_spawn(g, so, conn_main, c))) weft_close(c->fd);
     if (err) weft__mem_free(s->mem, c);
     return err;
@@ -462,6 +483,8 @@ int weft_serve(int lfd, const weft_serve_opts *opts, weft_conn_fn fn, void *arg)
     weft_spawn_opts so = { .name = "conn", .stack_size = opts ? opts->stack_size : 0 };
     weft_group g;
     weft_group_enter(&g);
+    s.g = &g;
+    s.so = &so;
     int64_t backoff = 0;
     for (;;) {
         if ((err = weft_sem_acquire(&s.slots))) break;

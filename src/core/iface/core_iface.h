@@ -80,6 +80,9 @@ void weft__wake(weft_task *t, int status);
  * string that outlives the call to clear it), shown as "what on"; NULL
  * clears it. Two stores: cheap enough to stay on outside debug mode. */
 void weft__await_context(const char *what, const char *on);
+/* The running task's arg if that task runs fn, else NULL: how a layer
+ * finds its own record from inside a callback it called on that task. */
+void *weft__current_arg(weft_task_fn fn);
 /* The same for t, a task that waits to start (weft_spawn_when_readable):
  * its words until it starts; `on` must outlive that. */
 void weft__await_context_of(weft_task *t, const char *what, const char *on);
