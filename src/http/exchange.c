@@ -30,22 +30,18 @@ static weft__mem mem_of(const weft__httpd_conn *c) { return c->srv->mem; }
 
 /* ------------------------------------------------------------- the head */
 
-void weft__httpd_exchange_init(weft__httpd_exchange *x, weft__httpd_conn *c) {
-    memset(x, 0, sizeof *x);
-    x->req.c = c;
-    x->req.h.hdrs = x->hdrs;
-    x->req.h.hdrs_cap = c->srv->o.max_headers;
-    x->res.c = c;
-    x->res.req = &x->req;
-    x->res.status = 200;
-}
-
 /* Ends a view with a NUL in the copy: the byte after each view is a
  * separator (space, colon, CR, or trailing whitespace), never content. */
 static const char *terminate(const char *p, size_t len) {
     if (!len) return "";
     ((char *)p)[len] = 0;
     return p;
+}
+
+/* The view p of `from` (len bytes), moved onto the copy `to`, and ended. */
+static const char *moved(const char *p, size_t plen, const char *from, char *to) {
+    if (!plen) return "";
+    return terminate(to + ((uintptr_t)p - (uintptr_t)from), plen);
 }
 
 static void setup_body(weft_httpd_req *r) {
@@ -56,24 +52,35 @@ static void setup_body(weft_httpd_req *r) {
     b->continue_due = r->h.expect_continue && r->h.minor == 1 && !b->done;
 }
 
-/* Copies the head (len bytes) out of the stream's buffer, which the body's
- * reads will move, and parses the copy so that every view points into it. */
-int weft__httpd_exchange_setup(weft__httpd_exchange *x, const char *head, size_t len,
-                               const weft__http_limits *lim) {
+/* One block: the exchange, exactly h's header fields (parsed into the
+ * server's scratch array, so an exchange holds no room for the hundred a
+ * head may have), and a copy of the head out of the stream's buffer (which
+ * the body's reads will move), every view moved into it: no second parse. */
+weft__httpd_exchange *weft__httpd_exchange_new(weft__httpd_conn *c, const weft__http_head *h,
+                                               const char *head, size_t len) {
+    size_t n = h->nhdrs, tlen = h->target_len;
+    size_t xsize = sizeof(weft__httpd_exchange) + n * sizeof(weft__hdr);
+    weft__httpd_exchange *x = weft__mem_alloc(mem_of(c), xsize + len + 2 * (tlen + 1) + 1);
+    if (!x) return NULL;
+    memset(x, 0, sizeof *x);
     weft_httpd_req *r = &x->req;
-    size_t tlen = r->h.target_len;
-    char *buf = weft__mem_alloc(mem_of(r->c), len + 2 * (tlen + 1) + 1);
-    if (!buf) return WEFT_ENOMEM;
+    r->c = c;
+    x->res.c = c;
+    x->res.req = r;
+    x->res.status = 200;
+    char *buf = (char *)x + xsize;
     memcpy(buf, head, len);
     buf[len] = 0;
-    r->buf = buf;
-    if (weft__http_parse_request(buf, len, &r->h, lim) != (ssize_t)len) return WEFT_EHTTP;
-    r->h.method = terminate(r->h.method, r->h.method_len);
-    r->h.target = terminate(r->h.target, r->h.target_len);
-    for (size_t i = 0; i < r->h.nhdrs; i++) {
-        weft__hdr *f = &r->h.hdrs[i];
-        f->name = terminate(f->name, f->name_len);
-        f->value = terminate(f->value, f->value_len);
+    r->h = *h;
+    r->h.hdrs = x->hdrs;
+    r->h.hdrs_cap = n;
+    r->h.method = moved(h->method, h->method_len, head, buf);
+    r->h.target = moved(h->target, tlen, head, buf);
+    for (size_t i = 0; i < n; i++) {
+        const weft__hdr *f = &h->hdrs[i];
+        x->hdrs[i] = (weft__hdr){ moved(f->name, f->name_len, head, buf),
+                                  moved(f->value, f->value_len, head, buf),
+                                  f->name_len, f->value_len };
     }
     const char *q = memchr(r->h.target, '?', tlen);
     r->path_len = q ? (size_t)(q - r->h.target) : tlen;
@@ -86,12 +93,11 @@ int weft__httpd_exchange_setup(weft__httpd_exchange *x, const char *head, size_t
     memcpy(r->segs, path, r->path_len + 1);
     for (char *p = r->segs; *p; p++) if (*p == '/') *p = 0;
     setup_body(r);
-    return 0;
+    return x;
 }
 
 void weft__httpd_exchange_free(weft__httpd_exchange *x) {
     weft__mem m = mem_of(x->req.c);
-    weft__mem_free(m, x->req.buf);
     weft__mem_free(m, x->req.b.whole);
     weft__mem_free(m, x->res.hdrs);
     weft__mem_free(m, x);

@@ -72,6 +72,11 @@ int weft_httpd_new(weft_httpd **out, const weft_httpd_opts *opts,
     s->mem = m;
     fill_defaults(&o);
     s->o = o;
+    if (o.max_headers > SIZE_MAX / sizeof(weft__hdr) ||
+        !(s->hdrs = weft__mem_alloc(m, o.max_headers * sizeof(weft__hdr)))) {
+        weft__mem_free(m, s);
+        return WEFT_ENOMEM;
+    }
     s->handler = handler;
     s->arg = arg;
     weft_sem_init(&s->slots, (int64_t)(o.max_conns > INT64_MAX ? INT64_MAX : o.max_conns), 0);
@@ -89,6 +94,7 @@ void weft_httpd_free(weft_httpd *s) {
     if (!s) return;
     weft__leak_unwatch(&s->trk);
     close_listeners(s);
+    weft__mem_free(s->mem, s->hdrs);
     weft__mem_free(s->mem, s);
 }
 
@@ -193,14 +199,16 @@ static int wait_first_byte(weft__httpd_conn *c) {
     return n < 0 ? (int)n : 0;
 }
 
-/* Reads and parses a head into x (which then owns a copy of it) and
- * consumes it from the stream. Returns 0; or the status to answer (> 0,
- * then close); or a negative code: close silently. */
-static int read_head(weft__httpd_conn *c, weft__httpd_exchange *x, const weft__http_limits *lim) {
+/* Reads and parses a head, and consumes it from the stream, into a new
+ * exchange *x. Returns 0; or the status to answer (> 0, then close); or a
+ * negative code: close silently. The parse goes into the server's scratch
+ * array of header fields: nothing suspends between a parse and the copy
+ * out of it. */
+static int read_head(weft__httpd_conn *c, weft__httpd_exchange **x, const weft__http_limits *lim) {
     weft_httpd *s = c->srv;
     int64_t d = c->nreq ? weft_deadline_after(s->o.header_timeout)
                         : c->accepted + s->o.header_timeout;
-    weft__http_head *h = &x->req.h;
+    weft__http_head h = { .hdrs = s->hdrs, .hdrs_cap = s->o.max_headers };
     for (size_t want = 1;;) {
         const void *data;
         weft__await_context("HTTP request on connection from", c->peer_name);
@@ -208,11 +216,10 @@ static int read_head(weft__httpd_conn *c, weft__httpd_exchange *x, const weft__h
         weft__await_context(NULL, NULL);
         if (n == WEFT_ETIMEDOUT) return 408;
         if (n < 0) return (int)n;
-        ssize_t r = weft__http_parse_request(data, (size_t)n, h, lim);
-        if (r < 0) return h->status ? h->status : 400;
+        ssize_t r = weft__http_parse_request(data, (size_t)n, &h, lim);
+        if (r < 0) return h.status ? h.status : 400;
         if (r > 0) {
-            int err = weft__httpd_exchange_setup(x, data, (size_t)r, lim);
-            if (err) return err == WEFT_ENOMEM ? 503 : 400;
+            if (!(*x = weft__httpd_exchange_new(c, &h, data, (size_t)r))) return 503;
             weft_stream_consume(c->st, (size_t)r);
             return 0;
         }
@@ -228,15 +235,12 @@ static int read_head(weft__httpd_conn *c, weft__httpd_exchange *x, const weft__h
 static int serve_requests(weft__httpd_conn *c) {
     weft_httpd *s = c->srv;
     weft__http_limits lim = { s->o.max_request_line, s->o.max_header_bytes, s->o.max_headers };
-    size_t xsize = sizeof(weft__httpd_exchange) + s->o.max_headers * sizeof(weft__hdr);
     while (!s->stopping) {
         int w = wait_first_byte(c);
         if (w) return w == 1;
-        weft__httpd_exchange *x = weft__mem_alloc(s->mem, xsize);
-        if (!x) { weft__httpd_send_error(c, 503, false); return 0; }
-        weft__httpd_exchange_init(x, c);
+        weft__httpd_exchange *x = NULL;
         c->nreq++;
-        int st = read_head(c, x, &lim);
+        int st = read_head(c, &x, &lim);
         int again = 1;
         if (st > 0) {
             weft__httpd_send_error(c, st, false);
@@ -247,7 +251,7 @@ static int serve_requests(weft__httpd_conn *c) {
             if (r == -2) weft__httpd_linger(c);
             again = r == 0;
         }
-        weft__httpd_exchange_free(x);
+        if (x) weft__httpd_exchange_free(x);
         if (st || !again) return 0;
     }
     return 0;

@@ -43,6 +43,8 @@ struct weft_httpd {
     size_t nconns;
     long date_sec;                    /* the second `date` was made for */
     char date[32];                    /* IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT" */
+    weft__hdr *hdrs;                  /* max_headers of them: every head is parsed
+                                         here, then copied into its exchange */
     struct weft__track *trk;          /* debug mode's leak record, else NULL */
 };
 
@@ -84,8 +86,8 @@ typedef struct httpd_body {
 
 struct weft_httpd_req {
     weft__httpd_conn *c;
-    weft__http_head h;                /* views into buf */
-    char *buf;                        /* the head's copy, views NUL-terminated */
+    weft__http_head h;                /* views into the head's copy, NUL-terminated,
+                                         which follows the exchange's header fields */
     const char *path, *query;
     char *segs;                       /* the path again, '/' turned into NULs */
     size_t path_len;
@@ -106,7 +108,8 @@ struct weft_httpd_res {
     bool has_cl, has_date, head_sent, ended, chunked, is_head, no_body;
 };
 
-/* One request and its response, with the header array after it. */
+/* One request and its response, with its header fields after it, and
+ * after them the head's copy, its path and the path's segments. */
 typedef struct weft__httpd_exchange {
     weft_httpd_req req;
     weft_httpd_res res;
@@ -114,9 +117,10 @@ typedef struct weft__httpd_exchange {
 } weft__httpd_exchange;
 
 /* exchange.c */
-void weft__httpd_exchange_init(weft__httpd_exchange *x, weft__httpd_conn *c);
-int weft__httpd_exchange_setup(weft__httpd_exchange *x, const char *head, size_t len,
-                               const weft__http_limits *lim);
+/* The exchange for the head h just parsed from head[0, len) (views into
+ * it); NULL when out of memory. */
+weft__httpd_exchange *weft__httpd_exchange_new(weft__httpd_conn *c, const weft__http_head *h,
+                                               const char *head, size_t len);
 void weft__httpd_exchange_free(weft__httpd_exchange *x);
 /* Runs the handler and completes the response: 0 if the connection may
  * carry another request, -1 to close it, -2 to close it lingering (the
