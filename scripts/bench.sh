@@ -18,11 +18,7 @@ one=$(mktemp)
 trap 'rm -f "$figures" "$one"' EXIT
 status=0
 
-# The Go peers build into the build dir, caches included, from the standard
-# library only: no network, no $HOME, nothing outside the build dir written.
-mkdir -p "$build/go"
-(cd bench/go && GOCACHE="$build/go/cache" GOPATH="$build/go/path" GOENV=off \
-  GOFLAGS= GOPROXY=off GOTOOLCHAIN=local go build -o "$build/bench/weft_bench_go" .)
+sh scripts/go_peer.sh "$build"
 
 run() {  # command...: prints its figures and keeps them for the ratios
   if timeout 150 "$@" >"$one"; then :; else
