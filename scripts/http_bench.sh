@@ -271,10 +271,15 @@ go_fanout() {  # base_url KEY=NAME...
   keep timeout 90 env GOMAXPROCS=1 taskset -c 1 "$gopeer" delay_fanout "$url" "$fanout_n" 1 "$@"
 }
 
-# The clients: weft's fan-out, then Go's, against one Go server. The Go
-# server is warm for the second, which favours Go's client.
+# The clients: weft's fan-out, then Go's, against one Go server. A first
+# fan-out, not measured, warms the server: a fresh Go server grows its heap
+# and its goroutines' stacks (collecting as it grows) through the first
+# burst it meets, which cost the client that came first some 1.5 s of its
+# 3 to 5 here.
 delay_clients() {
   start_go_delay || return 0
+  go_fanout "http://127.0.0.1:$port" || fail "the warm-up fan-out against Go's server failed"
+  settle "$pid"
   keep timeout 90 taskset -c 1 "$bench/bench_http_delay_fanout" "http://127.0.0.1:$port" "$fanout_n" 1 ||
     fail "bench_http_delay_fanout against Go's server failed"
   settle "$pid"
