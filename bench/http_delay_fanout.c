@@ -5,13 +5,15 @@
  * the whole fan-out takes hardly more than D.
  *
  * Prints `delay_fanout_wall_s` (first spawn to the last response),
- * `delay_fanout_ratio` (that wall time / D), `delay_hold_ratio` (the
+ * `delay_fanout_ratio` (that wall time / D), `delay_fanout_hold_ratio` (the
  * server's side: the longest any request waited from being sent to its
- * response's first byte, / D, so the time to connect is not in it) and
+ * response's first byte, / D, so the time to connect is not in it),
  * `delay_fanout_connect_max_s` (the slowest connect: a listen backlog too
- * short for the burst shows here as SYNs retried after 1 s, 3 s...). Any
- * failed request fails the run: the figures would flatter a server that
- * drops connections.
+ * short for the burst shows here as SYNs retried after 1 s, 3 s...) and
+ * `pages_per_request_client` (the process's minor faults over the fan-out
+ * / N: the fresh pages a new connection and its first request cost the
+ * client). Any failed request fails the run: the figures would flatter a
+ * server that drops connections.
  *
  * usage: bench_http_delay_fanout BASE_URL [N [D]]
  *        (BASE_URL like http://127.0.0.1:8080; N 10000, D 1 s by default) */
@@ -73,10 +75,12 @@ static int main_task(void *arg) {
     BENCH_CHECK(weft_http_client_new(&r.client, &o));
     weft_task **tasks = calloc(a->n, sizeof *tasks);
     if (!tasks) abort();
+    long faults = bench_faults();
     int64_t t0 = weft_now();
     for (size_t i = 0; i < a->n; i++) tasks[i] = weft_spawn(fetch, &r);
     int err = weft_gather(tasks, a->n, NULL);
     int64_t wall = weft_now() - t0;
+    faults = bench_faults() - faults;
     free(tasks);
     weft_http_client_free(r.client);
     if (err || r.failed) {
@@ -88,8 +92,9 @@ static int main_task(void *arg) {
     double d = (double)a->delay * 1e9;
     bench_print("delay_fanout_wall_s", wall / 1e9, "s");
     bench_print("delay_fanout_ratio", wall / d, "x");
-    bench_print("delay_hold_ratio", r.hold / d, "x");
+    bench_print("delay_fanout_hold_ratio", r.hold / d, "x");
     bench_print("delay_fanout_connect_max_s", r.connect / 1e9, "s");
+    bench_print("pages_per_request_client", (double)faults / a->n, "pages");
     return 0;
 }
 

@@ -18,11 +18,7 @@ one=$(mktemp)
 trap 'rm -f "$figures" "$one"' EXIT
 status=0
 
-# The Go peers build into the build dir, caches included, from the standard
-# library only: no network, no $HOME, nothing outside the build dir written.
-mkdir -p "$build/go"
-(cd bench/go && GOCACHE="$build/go/cache" GOPATH="$build/go/path" GOENV=off \
-  GOFLAGS= GOPROXY=off GOTOOLCHAIN=local go build -o "$build/bench/weft_bench_go" .)
+sh scripts/go_peer.sh "$build"
 
 run() {  # command...: prints its figures and keeps them for the ratios
   if timeout 150 "$@" >"$one"; then :; else
@@ -83,7 +79,9 @@ done
 awk 'BEGIN { m = split("switch_ns 10 switch_ns_ratio_raw 2 spawn_join_ns 60 " \
                        "sleepers_1m_wall_s 1.5 sleepers_1m_rss_per_task_bytes 4608 timers_1m_s 0.5 " \
                        "echo_cpu_us_per_rt_ratio_epoll_ref 1.10 echo_cpu_us_per_rt_ratio_libuv 1.0 " \
-                       "delay_hold_ratio 1.10", t, " ")
+                       "delay_hold_ratio 1.10 delay_fanout_wall_s_ratio_go 0.8 " \
+                       "delay_hold_wall_s_ratio_go 0.7 delay_hold_rss_per_conn_bytes 6144 " \
+                       "http_server_idle_conn_bytes 1024", t, " ")
              for (i = 1; i < m; i += 2) { limit[t[i]] = t[i + 1]; order[++n] = t[i] } }
      { v[$1] = $2 }
      END { for (i = 1; i <= n; i++) { k = order[i]

@@ -9,11 +9,16 @@
 #           second and the 99th percentile latency of each.
 #   client  keep-alive GETs of nginx's body on 100 connections from one
 #           process: weft-fetch, wrk, libcurl's multi interface, Go.
-#   delay   10,000 concurrent GET /delay/1 from one weft client to
-#           weft-httpbin: wall time / 1 s, the longest wait for a response
-#           once its request was sent / 1 s, and the server's peak RSS.
+#   delay   10,000 concurrent GET /delay/1, twice over. The clients: weft's
+#           (bench/http_delay_fanout.c), then Go's, against one Go server
+#           (weft_bench_go delay_server): wall time, the client's fresh
+#           pages per request. The servers: weft-httpbin, then a fresh Go
+#           server, under the one Go client: wall time, the longest wait
+#           for a response once its request was sent, peak RSS growth per
+#           held connection.
 #   idle    10,000 idle keep-alive connections held open against
-#           weft-httpbin, then nginx: the server's RSS growth per connection.
+#           weft-httpbin, then nginx: the server's RSS growth and fresh
+#           pages (minor faults) per connection.
 #
 # usage: scripts/http_bench.sh BUILD_DIR [PART...]   (all parts by default)
 # Environment: HTTP_BENCH_SECONDS (each timed run, default 10),
@@ -27,6 +32,7 @@ fanout_n=${HTTP_FANOUT_N:-10000}
 idle_n=${HTTP_IDLE_CONNS:-10000}
 bench=$build/bench
 httpbin=$build/apps/weft-httpbin/weft-httpbin
+gopeer=$bench/weft_bench_go
 fetch=$build/apps/weft-fetch/weft-fetch
 nofile=$(ulimit -H -n)
 tmp=$(mktemp -d)
@@ -41,6 +47,8 @@ trap 'exit 1' INT TERM HUP
 status=0
 
 fail() { echo "http_bench: $*" >&2; status=1; }
+
+sh "$(dirname "$0")/go_peer.sh" "$build" || fail "the Go peers did not build"
 
 # Runs a command printing figures: prints them and keeps them for the
 # ratios. Its exit status is the command's.
@@ -68,25 +76,54 @@ mem_bytes() {  # pid field: a field of /proc/PID/status ("VmRSS", "VmHWM") in by
   awk -v f="$2:" '$1 == f { print $2 * 1024 }' "/proc/$1/status"
 }
 
+# The process's minor faults so far: field 10 of /proc/PID/stat, counted
+# after the ")" that ends its name, which may hold spaces.
+minflt() {  # pid
+  sed 's/.*) //' "/proc/$1/stat" | awk '{ print $8 }'
+}
+
+# Waits (up to 10 s) until the server holds fewer than 64 fds: the last
+# run's connections closed, so the next client does not meet their teardown.
+settle() {  # pid
+  i=0
+  while [ "$(ls "/proc/$1/fd" 2>/dev/null | wc -l)" -ge 64 ] && [ $i -lt 200 ]; do
+    i=$((i + 1))
+    sleep 0.05
+  done
+}
+
 # ------------------------------------------------------------- servers
 
-# weft-httpbin on core 0 (it raises its own fd limit to the hard one); sets
-# $pid and $port.
-start_httpbin() {
-  [ -x "$httpbin" ] || { fail "no $httpbin"; return 1; }
-  taskset -c 0 "$httpbin" --host 127.0.0.1 --port 0 >"$tmp/httpbin.out" 2>"$tmp/httpbin.err" &
+# A server on core 0 that prints `listening on http://HOST:PORT` first, as
+# weft-httpbin and the Go delay server do; sets $pid and $port.
+start_listening() {  # name command...
+  name=$1
+  shift
+  taskset -c 0 "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
   pid=$!
   servers="$servers $pid"
   i=0
-  until port=$(sed -n '1s|^listening on http://.*:\([0-9][0-9]*\)/*$|\1|p' "$tmp/httpbin.out") &&
+  until port=$(sed -n '1s|^listening on http://.*:\([0-9][0-9]*\)/*$|\1|p' "$tmp/$name.out") &&
         [ -n "$port" ]; do
     i=$((i + 1))
     if [ $i -gt 100 ] || ! alive "$pid"; then
-      fail "weft-httpbin did not start: $(cat "$tmp/httpbin.err")"
+      fail "$name did not start: $(cat "$tmp/$name.err")"
       return 1
     fi
     sleep 0.05
   done
+}
+
+# weft-httpbin (it raises its own fd limit to the hard one).
+start_httpbin() {
+  [ -x "$httpbin" ] || { fail "no $httpbin"; return 1; }
+  start_listening weft-httpbin "$httpbin" --host 127.0.0.1 --port 0
+}
+
+# Go's net/http serving /delay/N, GOMAXPROCS=1 (Go raises its own fd limit).
+start_go_delay() {
+  [ -x "$gopeer" ] || { fail "no $gopeer"; return 1; }
+  start_listening go-delay env GOMAXPROCS=1 "$gopeer" delay_server 0
 }
 
 # nginx (Debian's nginx-light) on core 0: one worker, no access log, every
@@ -217,27 +254,82 @@ part_client() {
     keep timeout $((secs + 30)) taskset -c 1 "$bench/bench_http_curl" "$url" 100 "$secs" ||
       fail "bench_http_curl failed"
   fi
-  if [ -x "$bench/weft_bench_go" ]; then
-    keep timeout $((secs + 30)) env GOMAXPROCS=1 taskset -c 1 "$bench/weft_bench_go" http_client "$url" 100 "$secs" ||
+  if [ -x "$gopeer" ]; then
+    keep timeout $((secs + 30)) env GOMAXPROCS=1 taskset -c 1 "$gopeer" http_client "$url" 100 "$secs" ||
       fail "weft_bench_go http_client failed"
   fi
   stop "$pid"
   for peer in wrk curl go; do ratio http_client_rps $peer; done
 }
 
-part_delay() {
-  start_httpbin || return 0
-  timeout 90 taskset -c 1 "$bench/bench_http_delay_fanout" "http://127.0.0.1:$port" "$fanout_n" 1 ||
-    fail "bench_http_delay_fanout failed"
-  echo "delay_hold_server_rss_bytes $(mem_bytes "$pid" VmHWM) bytes"
-  stop "$pid"
+# Go's client: $fanout_n goroutines each GET /delay/1 at once from one
+# http.Client, GOMAXPROCS=1; the figures named KEY=NAME (wall, hold,
+# connect, pages: see bench/go/main.go).
+go_fanout() {  # base_url KEY=NAME...
+  url=$1
+  shift
+  keep timeout 90 env GOMAXPROCS=1 taskset -c 1 "$gopeer" delay_fanout "$url" "$fanout_n" 1 "$@"
 }
 
-# The server's RSS after one request, then with $idle_n idle connections
-# open: the growth per connection.
-idle_figure() {  # name server_pid
-  curl -sf -o /dev/null "http://127.0.0.1:$port/get" || { fail "$1: no answer"; return 1; }
+# The clients: weft's fan-out, then Go's, against one Go server. A first
+# fan-out, not measured, warms the server: a fresh Go server grows its heap
+# and its goroutines' stacks (collecting as it grows) through the first
+# burst it meets, which cost the client that came first some 1.5 s of its
+# 3 to 5 here.
+delay_clients() {
+  start_go_delay || return 0
+  go_fanout "http://127.0.0.1:$port" || fail "the warm-up fan-out against Go's server failed"
+  settle "$pid"
+  keep timeout 90 taskset -c 1 "$bench/bench_http_delay_fanout" "http://127.0.0.1:$port" "$fanout_n" 1 ||
+    fail "bench_http_delay_fanout against Go's server failed"
+  settle "$pid"
+  go_fanout "http://127.0.0.1:$port" wall=delay_fanout_wall_s_go hold=delay_fanout_hold_ratio_go \
+    connect=delay_fanout_connect_max_s_go pages=pages_per_request_client_go ||
+    fail "weft_bench_go delay_fanout against Go's server failed"
+  stop "$pid"
+  ratio delay_fanout_wall_s go
+  ratio pages_per_request_client go
+}
+
+# A server under Go's fan-out: after one request, its RSS; after the run,
+# its peak RSS, and (peak - before) / $fanout_n, what holding one more
+# connection through its request cost it at most.
+hold_figures() {  # suffix ("" for weft-httpbin, _go)
+  curl -sf -o /dev/null "http://127.0.0.1:$port/delay/0" || { fail "delay_hold$1: no answer"; return 1; }
+  rss0=$(mem_bytes "$pid" VmRSS)
+  go_fanout "http://127.0.0.1:$port" wall="delay_hold_wall_s$1" hold="delay_hold_ratio$1" \
+    connect="delay_hold_connect_max_s$1" || { fail "delay_hold$1: Go's fan-out failed"; return 1; }
+  hwm=$(mem_bytes "$pid" VmHWM)
+  keep printf '%s %s bytes\n' "delay_hold_server_rss_bytes$1" "$hwm" \
+    "delay_hold_rss_per_conn_bytes$1" $(( (hwm - rss0) / fanout_n ))
+}
+
+# The servers: weft-httpbin, then a fresh Go server, under the same client.
+delay_servers() {
+  if start_httpbin; then
+    hold_figures "" || true
+    stop "$pid"
+  fi
+  if start_go_delay; then
+    hold_figures _go || true
+    stop "$pid"
+  fi
+  ratio delay_hold_wall_s go
+  ratio delay_hold_rss_per_conn_bytes go
+}
+
+part_delay() {
+  delay_clients
+  delay_servers
+}
+
+# The server's RSS and minor faults after one request, then with $idle_n
+# idle connections open, each having made one request: the growth per
+# connection.
+idle_figure() {  # suffix ("" for weft-httpbin, _nginx) server_pid
+  curl -sf -o /dev/null "http://127.0.0.1:$port/get" || { fail "idle$1: no answer"; return 1; }
   rss0=$(mem_bytes "$2" VmRSS)
+  flt0=$(minflt "$2")
   taskset -c 1 "$bench/bench_http_idle_conns" "$port" "$idle_n" >"$tmp/idle.out" &
   opener=$!
   i=0
@@ -246,26 +338,31 @@ idle_figure() {  # name server_pid
     if [ $i -gt 1200 ] || ! alive "$opener"; then
       kill "$opener" 2>/dev/null || true
       wait "$opener" 2>/dev/null || true
-      fail "$1: the connections did not all open"
+      fail "idle$1: the connections did not all open"
       return 1
     fi
     sleep 0.05
   done
   rss1=$(mem_bytes "$2" VmRSS)
+  flt1=$(minflt "$2")
   kill "$opener"
   wait "$opener" 2>/dev/null || true
-  echo "$1 $(( (rss1 - rss0) / idle_n )) bytes"
+  keep printf '%s %s bytes\n' "http_server_idle_conn_bytes$1" $(( (rss1 - rss0) / idle_n ))
+  keep awk -v n="pages_per_request_server$1" -v f=$((flt1 - flt0)) -v c="$idle_n" \
+    'BEGIN { printf "%s %.3g pages\n", n, f / c }'
 }
 
 part_idle() {
   if start_httpbin; then
-    idle_figure http_server_idle_conn_bytes "$pid" || true
+    idle_figure "" "$pid" || true
     stop "$pid"
   fi
   if start_nginx; then
-    idle_figure http_server_idle_conn_bytes_nginx "$worker" || true
+    idle_figure _nginx "$worker" || true
     stop "$pid"
   fi
+  ratio http_server_idle_conn_bytes nginx
+  ratio pages_per_request_server nginx
 }
 
 for p in $parts; do

@@ -1,18 +1,24 @@
 // The Go peers of weft's benchmarks, for scripts/bench.sh to print side by
 // side: the same cases with goroutines, printed as `name_go value unit`.
 // Standard library only. Run as `weft_bench_go CASE` with CASE one of switch,
-// spawn_join, sleepers, timers, or as `weft_bench_go http_client URL CONNS
-// SECONDS` (from scripts/http_bench.sh). Every case runs in a process of its
-// own with GOMAXPROCS=1, so Go gets one thread of Go code, as a weft loop
-// does (its garbage collector may still use other threads).
+// spawn_join, sleepers, timers, or (from scripts/http_bench.sh) as
+// `weft_bench_go http_client URL CONNS SECONDS`, `weft_bench_go delay_server
+// PORT` or `weft_bench_go delay_fanout BASE_URL N D KEY=NAME...`. Every case
+// runs in a process of its own with GOMAXPROCS=1, so Go gets one thread of Go
+// code, as a weft loop does (its garbage collector may still use other
+// threads).
 package main
 
 import (
 	"bufio"
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"runtime"
 	"strconv"
@@ -210,10 +216,176 @@ func httpClient(url string, conns int, secs float64) {
 	figure("http_client_rps_go", float64(done)/wall.Seconds(), "req/s")
 }
 
+// delayServer: the Go peer of weft-httpbin for GET /delay/N, net/http's
+// server on 127.0.0.1:port (0 picks a free one), one goroutine per
+// connection as net/http always has. The first line of output names the
+// address, as weft-httpbin's does, for the script to read the port from.
+// The listener's backlog is net.core.somaxconn, which also caps
+// weft-httpbin's, so both meet a burst of connects with the same queue.
+func delayServer(port string) {
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "delay_server:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("listening on http://%s\n", ln.Addr())
+	http.HandleFunc("/delay/", delayHandler)
+	fmt.Fprintln(os.Stderr, "delay_server:", http.Serve(ln, nil))
+	os.Exit(1)
+}
+
+// delayHandler waits min(N, 10) seconds, as httpbin does, then answers
+// with a JSON echo of the request as weft-httpbin's /delay does, so both
+// servers build and send a body of about the same size.
+func delayHandler(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/delay/"))
+	if err != nil || n < 0 {
+		http.Error(w, "bad delay", http.StatusInternalServerError)
+		return
+	}
+	if n > 10 {
+		n = 10
+	}
+	t := time.NewTimer(time.Duration(n) * time.Second)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done(): // the client went away: nobody to answer
+		return
+	}
+	headers := map[string]string{"Host": r.Host}
+	for k, v := range r.Header {
+		headers[k] = strings.Join(v, ",")
+	}
+	origin, _, _ := net.SplitHostPort(r.RemoteAddr)
+	body, _ := json.Marshal(map[string]interface{}{
+		"args": map[string]string{}, "headers": headers, "origin": origin,
+		"url": "http://" + r.Host + r.URL.RequestURI(),
+	})
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(body)
+}
+
+// fanout is what one delayFanout run measured, in ns; maxima are updated
+// with atomics although GOMAXPROCS=1, since goroutines may still run on
+// another thread after a blocking system call.
+type fanout struct {
+	hold, connect, failed int64
+	firstErr              atomic.Value
+}
+
+var epoch = time.Now()
+
+// mono is the monotonic clock in ns since the process started.
+func mono() int64 { return int64(time.Since(epoch)) }
+
+func atomicMax(p *int64, v int64) {
+	for old := atomic.LoadInt64(p); v > old && !atomic.CompareAndSwapInt64(p, old, v); {
+		old = atomic.LoadInt64(p)
+	}
+}
+
+// get makes one GET, tracing its connect and its wait from the request
+// written to the first byte of the response (the server's hold, as
+// weft_http_timings.first_byte is in bench/http_delay_fanout.c).
+// The hooks run on the Transport's goroutines (dial, write loop, read loop),
+// hence the atomics for the times they pass between them.
+func (f *fanout) get(client *http.Client, url string) {
+	var connStart, wrote int64
+	trace := &httptrace.ClientTrace{
+		ConnectStart: func(string, string) { atomic.StoreInt64(&connStart, mono()) },
+		ConnectDone: func(string, string, error) {
+			atomicMax(&f.connect, mono()-atomic.LoadInt64(&connStart))
+		},
+		WroteRequest: func(httptrace.WroteRequestInfo) { atomic.StoreInt64(&wrote, mono()) },
+		GotFirstResponseByte: func() {
+			atomicMax(&f.hold, mono()-atomic.LoadInt64(&wrote))
+		},
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace),
+		http.MethodGet, url, nil)
+	var resp *http.Response
+	if err == nil {
+		resp, err = client.Do(req)
+	}
+	if err == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("status %d", resp.StatusCode)
+	}
+	if err != nil && atomic.AddInt64(&f.failed, 1) == 1 {
+		f.firstErr.Store(err)
+	}
+}
+
+// delayFanout: n goroutines at once, each GET base/delay/d, sharing one
+// http.Client whose Transport may keep all n connections to the one host
+// (its default keeps 2 idle and closes the rest), as bench/http_delay_fanout.c
+// shares one weft_http_client allowed n. Any failure fails the run. Prints
+// only the figures named on the command line, KEY=NAME with KEY one of wall
+// (first request started to last response read, s), hold (the longest
+// request written to first byte, / d), connect (the slowest connect, s) and
+// pages (the process's minor faults over the fan-out / n).
+func delayFanout(base string, n, d int, names map[string]string) {
+	client := &http.Client{
+		Transport: &http.Transport{MaxIdleConns: n, MaxIdleConnsPerHost: n},
+		// As the weft client's 30 s connect and read timeouts: a server
+		// slow to take n connections gives a large figure, not failures.
+		Timeout: 30*time.Second + time.Duration(d)*time.Second,
+	}
+	url := fmt.Sprintf("%s/delay/%d", base, d)
+	var f fanout
+	var wg sync.WaitGroup
+	wg.Add(n)
+	f0, t0 := minorFaults(), time.Now()
+	for i := 0; i < n; i++ {
+		go func() { f.get(client, url); wg.Done() }()
+	}
+	wg.Wait()
+	wall, faults := time.Since(t0), minorFaults()-f0
+	if f.failed > 0 {
+		fmt.Fprintf(os.Stderr, "delay_fanout_go: %d of %d requests failed, the first with %v\n",
+			f.failed, n, f.firstErr.Load())
+		os.Exit(1)
+	}
+	values := map[string]float64{
+		"wall": wall.Seconds(), "hold": float64(f.hold) / 1e9 / float64(d),
+		"connect": float64(f.connect) / 1e9, "pages": float64(faults) / float64(n),
+	}
+	units := map[string]string{"wall": "s", "hold": "x", "connect": "s", "pages": "pages"}
+	for _, k := range []string{"wall", "hold", "connect", "pages"} {
+		if names[k] != "" {
+			figure(names[k], values[k], units[k])
+		}
+	}
+}
+
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: weft_bench_go switch|spawn_join|sleepers|timers\n"+
-		"       weft_bench_go http_client URL CONNS SECONDS")
+		"       weft_bench_go http_client URL CONNS SECONDS\n"+
+		"       weft_bench_go delay_server PORT\n"+
+		"       weft_bench_go delay_fanout BASE_URL N D {wall|hold|connect|pages}=NAME...")
 	os.Exit(2)
+}
+
+// fanoutArgs parses delay_fanout's N, D and KEY=NAME arguments.
+func fanoutArgs(args []string) (n, d int, names map[string]string) {
+	n, err1 := strconv.Atoi(args[0])
+	d, err2 := strconv.Atoi(args[1])
+	if err1 != nil || err2 != nil || n <= 0 || d <= 0 {
+		usage()
+	}
+	names = map[string]string{}
+	for _, a := range args[2:] {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || v == "" || (k != "wall" && k != "hold" && k != "connect" && k != "pages") {
+			usage()
+		}
+		names[k] = v
+	}
+	return n, d, names
 }
 
 func main() {
@@ -228,6 +400,11 @@ func main() {
 			usage()
 		}
 		httpClient(os.Args[2], conns, secs)
+	case len(os.Args) == 3 && os.Args[1] == "delay_server":
+		delayServer(os.Args[2])
+	case len(os.Args) >= 5 && os.Args[1] == "delay_fanout":
+		n, d, names := fanoutArgs(os.Args[3:])
+		delayFanout(os.Args[2], n, d, names)
 	case len(os.Args) == 2 && cases[os.Args[1]] != nil:
 		cases[os.Args[1]]()
 	default:
