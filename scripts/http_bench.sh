@@ -297,11 +297,21 @@ delay_clients() {
 hold_figures() {  # suffix ("" for weft-httpbin, _go)
   curl -sf -o /dev/null "http://127.0.0.1:$port/delay/0" || { fail "delay_hold$1: no answer"; return 1; }
   rss0=$(mem_bytes "$pid" VmRSS)
+  cpu0=$(cpu_ticks "$pid")
   go_fanout "http://127.0.0.1:$port" wall="delay_hold_wall_s$1" hold="delay_hold_ratio$1" \
     connect="delay_hold_connect_max_s$1" || { fail "delay_hold$1: Go's fan-out failed"; return 1; }
   hwm=$(mem_bytes "$pid" VmHWM)
+  cpu1=$(cpu_ticks "$pid")
   keep printf '%s %s bytes\n' "delay_hold_server_rss_bytes$1" "$hwm" \
     "delay_hold_rss_per_conn_bytes$1" $(( (hwm - rss0) / fanout_n ))
+  # The wall is mostly the client's (Go's, on one core, spends ~2.4 s of
+  # CPU on 10,000 connections): the server's own CPU shows its cost.
+  keep awk -v t=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" -v n="delay_hold_server_cpu_s$1" \
+    'BEGIN { printf "%s %.3g s\n", n, t / hz }'
+}
+
+cpu_ticks() {  # pid: user + system time so far, in clock ticks
+  awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
 # The servers: weft-httpbin, then a fresh Go server, under the same client.
@@ -316,6 +326,7 @@ delay_servers() {
   fi
   ratio delay_hold_wall_s go
   ratio delay_hold_rss_per_conn_bytes go
+  ratio delay_hold_server_cpu_s go
 }
 
 part_delay() {
