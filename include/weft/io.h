@@ -47,9 +47,12 @@ WEFT_EXTERN int weft_wait_writable(int fd, int64_t deadline);
  * the loop runs while it waits. `fn` is not told why it started: it reads
  * fd (or waits on it, with the same deadline), and finds out. A task
  * cancelled before it started still runs, and its first suspension point
- * reports the cancel; one whose fd is closed with weft_close (or
- * forgotten) meanwhile starts, and its reads of fd then fail. During a
- * loop's teardown the task starts at once, cancelled (as weft_spawn_ex's).
+ * reports the cancel. As with weft_wait_readable, "readable" may be
+ * spurious: on an fd the loop watches already, anything but a stream
+ * socket whose input was read to the end starts at once. A task whose fd
+ * is closed with weft_close (or forgotten) meanwhile starts, and its reads
+ * of fd then fail. During a loop's teardown the task starts at once,
+ * cancelled (as weft_spawn_ex's).
  *
  * While it waits, fd has its reader: weft_wait_readable on fd, or a second
  * such spawn, gets WEFT_EBUSY. Returns 0, or what weft_spawn_ex returns

@@ -119,6 +119,9 @@ typedef struct weft__stack_pool {
     size_t nhot;
     void **dirty;       /* freed, pages present, waiting for a trim */
     size_t ndirty;
+    size_t dirty_low;   /* the fewest on dirty since trim_tick: those at its
+                           bottom stayed unused all that time */
+    int64_t trim_tick;  /* the last trim (weft__mono) */
     void **cold;        /* pages given back (or never touched) */
     size_t ncold, cap;  /* cap: room in dirty and cold, = slots mapped */
     void **chunks;      /* base of each mapped chunk, for unmapping */
@@ -138,8 +141,8 @@ void weft__stack_pool_close(weft_loop *L, weft__stack_pool *p);
  * it: *lo is its lowest usable byte. 0, WEFT_ENOMEM or WEFT_EINVAL. */
 int weft__stack_get(weft_loop *L, size_t size, void **lo);
 void weft__stack_put(weft_loop *L, void *lo, size_t size);
-/* Gives the pages of freed stacks back to the kernel (the loop calls it when
- * it is about to sleep, and the pool when too many wait). */
+/* Gives the pages of freed stacks that stayed unused for a second back to
+ * the kernel (the loop calls it when it is about to sleep). */
 void weft__stack_trim(weft_loop *L);
 /* Installs the stack-overflow reporter for this thread (alternate signal
  * stack; process-wide handler if none is set). */
@@ -555,9 +558,9 @@ struct weft__fd {
 };
 typedef struct weft__fd weft__fd;
 void weft__fd_event(weft_loop *L, int fd, unsigned events);
-/* Makes t, a task not started yet, fd's reader: 0; 1 if an edge is already
- * there (t should start now: the edge is used); WEFT_EBUSY, WEFT_ENOMEM or
- * the poller's error. */
+/* Makes t, a task not started yet, fd's reader: 0; 1 if input may be there
+ * already (an unused edge, or a stream socket not known drained: t should
+ * start now); WEFT_EBUSY, WEFT_ENOMEM or the poller's error. */
 int weft__fd_defer(weft_loop *L, weft_task *t, int fd);
 /* t, starting, stops being fd's reader; `used`: it starts on the edge. */
 void weft__fd_undefer(weft_loop *L, weft_task *t, int fd, bool used);

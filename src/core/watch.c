@@ -91,7 +91,11 @@ int weft__fd_defer(weft_loop *L, weft_task *t, int fd) {
     weft__fd *st = fd_state(L, fd);
     if (!st) return WEFT_ENOMEM;
     if (st->waiter[0]) return WEFT_EBUSY;
-    if (st->ready & WEFT__IN) {
+    /* Start now unless input is known absent: an edge nobody used, or one
+     * used by a wait whose caller then never read (a deadline or a cancel
+     * came first), leaves `drained` down; the poller will not report that
+     * input again. Only a stream socket is ever known drained. */
+    if ((st->ready & WEFT__IN) || (st->watched && !st->drained)) {
         st->ready &= (unsigned char)~WEFT__IN;
         return 1;
     }
