@@ -13,8 +13,9 @@
  * Pages of freed stacks go back to the kernel with MADV_DONTNEED (guard
  * markers survive it), but not at once: the last HOT_MAX freed stacks are
  * kept warm for the next spawn, and the rest wait on a dirty list that is
- * given back in address-sorted runs (one madvise per run of neighbours) when
- * the loop is about to sleep or the list passes DIRTY_MAX.
+ * given back in address-sorted runs (one madvise per run of neighbours): the
+ * stacks that stayed on it unused for a second, checked when the loop is
+ * about to sleep, and the older half when the list passes DIRTY_MAX.
  */
 #include "internal.h"
 
@@ -40,6 +41,7 @@
 #define HOT_MAX 64
 #define DIRTY_MAX 1024
 #define PREFAULT_MAX 64
+#define TRIM_DELAY WEFT_SECOND
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -199,7 +201,11 @@ int weft__stack_get(weft_loop *L, size_t size, void **lo) {
     weft__stack_pool *p = &L->pool;
     if (size && size != p->size) return get_single(size, lo);
     if (p->nhot) { *lo = p->hot[--p->nhot]; return 0; }
-    if (p->ndirty) { *lo = p->dirty[--p->ndirty]; return 0; }
+    if (p->ndirty) {
+        *lo = p->dirty[--p->ndirty];
+        if (p->ndirty < p->dirty_low) p->dirty_low = p->ndirty;
+        return 0;
+    }
     if (!p->ncold) {
         int err = add_chunk(L, p);
         if (err) return err;
@@ -209,6 +215,8 @@ int weft__stack_get(weft_loop *L, size_t size, void **lo) {
     *lo = p->cold[--p->ncold];
     return 0;
 }
+
+static void release_oldest(weft__stack_pool *p, size_t n);
 
 void weft__stack_put(weft_loop *L, void *lo, size_t size) {
     weft__stack_pool *p = &L->pool;
@@ -224,7 +232,7 @@ void weft__stack_put(weft_loop *L, void *lo, size_t size) {
     }
     if (p->nhot < HOT_MAX) { p->hot[p->nhot++] = lo; return; }
     p->dirty[p->ndirty++] = lo;
-    if (p->ndirty >= DIRTY_MAX) weft__stack_trim(L);
+    if (p->ndirty >= DIRTY_MAX) release_oldest(p, p->ndirty / 2);
 }
 
 static int cmp_ptr(const void *a, const void *b) {
@@ -232,24 +240,42 @@ static int cmp_ptr(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-void weft__stack_trim(weft_loop *L) {
-    weft__stack_pool *p = &L->pool;
-    if (!p->ndirty) return;
-    qsort(p->dirty, p->ndirty, sizeof *p->dirty, cmp_ptr);
+/* Gives back the pages of the n stacks freed longest ago: the bottom of
+ * the dirty list (gets pop its top). */
+static void release_oldest(weft__stack_pool *p, size_t n) {
+    if (!n) return;
+    qsort(p->dirty, n, sizeof *p->dirty, cmp_ptr);
     size_t i = 0;
-    while (i < p->ndirty) {
+    while (i < n) {
         /* A run of neighbours: one madvise covers them and the guards
          * between (guard markers survive MADV_DONTNEED). */
         size_t j = i + 1;
-        while (j < p->ndirty && (char *)p->dirty[j] == (char *)p->dirty[j - 1] + p->stride) j++;
+        while (j < n && (char *)p->dirty[j] == (char *)p->dirty[j - 1] + p->stride) j++;
         size_t len = (size_t)((char *)p->dirty[j - 1] - (char *)p->dirty[i]) + p->size;
         madvise(p->dirty[i], len, MADV_DONTNEED);
         i = j;
     }
     /* Cold pops come from the end: keep ascending order by pushing the
      * highest first. They go on top of any populated ones: count none. */
-    while (p->ndirty) p->cold[p->ncold++] = p->dirty[--p->ndirty];
+    for (size_t k = n; k > 0; k--) p->cold[p->ncold++] = p->dirty[k - 1];
     p->prefaulted = 0;
+    memmove(p->dirty, p->dirty + n, (p->ndirty - n) * sizeof *p->dirty);
+    p->ndirty -= n;
+    p->dirty_low = p->dirty_low > n ? p->dirty_low - n : 0;
+}
+
+/* Decay, as jemalloc's dirty pages: what stayed unused on the dirty list
+ * for a whole TRIM_DELAY goes back. Giving every freed stack back at the
+ * first idle moment cost a server with a hundred busy connections fresh
+ * pages (10-30 us each here) at every burst. */
+void weft__stack_trim(weft_loop *L) {
+    weft__stack_pool *p = &L->pool;
+    if (!p->ndirty) return;
+    int64_t now = weft__mono();
+    if (now - p->trim_tick < TRIM_DELAY) return;
+    release_oldest(p, p->dirty_low < p->ndirty ? p->dirty_low : p->ndirty);
+    p->trim_tick = now;
+    p->dirty_low = p->ndirty;
 }
 
 /* ------------------------------------------------------------- overflow */
