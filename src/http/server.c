@@ -180,20 +180,37 @@ static int spawn_conn(weft__httpd_conn *c) {
 
 /* Waits for the first byte of the next head: 0, 1 when a successor task
  * will (this one should end), or an error. Idle connections are what a
- * shutdown closes at once, so the flag is up only while nothing came. */
+ * shutdown closes at once, so the flag is up only while nothing came.
+ *
+ * A plain connection waits IDLE_GRACE with its task first: a busy client's
+ * next request comes sooner than that, and a park costs less than ending
+ * the task and starting another (~700 instructions a request, measured
+ * with callgrind on a hello server). Only then does it let the task go. */
+#define IDLE_GRACE (2 * WEFT_MILLISECOND)
+
 static int wait_first_byte(weft__httpd_conn *c) {
     if (weft_stream_buffered(c->st)) return 0;
     weft_httpd *s = c->srv;
     c->idle = true;
-    if (!c->until) {  /* a new idle time */
-        c->until = c->nreq ? weft_deadline_after(s->o.keepalive_timeout)
-                           : c->accepted + s->o.header_timeout;
-        if (!s->o.tls && spawn_conn(c) == 0) return 1;
+    int64_t d = c->until;
+    if (!d) {  /* a new idle time */
+        d = c->until = c->nreq ? weft_deadline_after(s->o.keepalive_timeout)
+                               : c->accepted + s->o.header_timeout;
+        if (!s->o.tls) {
+            int64_t grace = weft_deadline_after(IDLE_GRACE);
+            if (grace < d) d = grace;
+        }
     }
     const void *data;
-    weft__await_context("HTTP request on connection from", c->peer_name);
-    ssize_t n = peek_by(c, 1, c->until, &data);
-    weft__await_context(NULL, NULL);
+    ssize_t n;
+    for (;;) {
+        weft__await_context("HTTP request on connection from", c->peer_name);
+        n = peek_by(c, 1, d, &data);
+        weft__await_context(NULL, NULL);
+        if (n != WEFT_ETIMEDOUT || d == c->until) break;
+        if (spawn_conn(c) == 0) return 1;
+        d = c->until;  /* no successor (no memory): wait on here */
+    }
     c->idle = false;
     c->until = 0;
     return n < 0 ? (int)n : 0;
