@@ -71,7 +71,7 @@ done
 
 # HTTP: each part in a run of its own, under run's timeout; the script prints
 # its own ratios (weft / nginx, wrk, libcurl, Go).
-for part in server client delay idle; do
+for part in server hello instructions client delay idle; do
   run sh scripts/http_bench.sh "$build" $part
 done
 

@@ -7,6 +7,10 @@
 #   server  wrk -t1 -c100 --latency against weft-httpbin's /get, then
 #           against nginx returning a fixed 200-byte body: requests per
 #           second and the 99th percentile latency of each.
+#   hello   the same against bench_httpd_hello (weft's server without
+#           weft-httpbin's JSON) and nginx, both answering "Hello, World!".
+#   instructions  callgrind's count of the instructions a request costs
+#           bench_httpd_hello and weft-httpbin's /get (warm, wrk -c10).
 #   client  keep-alive GETs of nginx's body on 100 connections from one
 #           process: weft-fetch, wrk, libcurl's multi interface, Go.
 #   delay   10,000 concurrent GET /delay/1, twice over. The clients: weft's
@@ -26,7 +30,7 @@
 set -eu
 build=$(cd "$1" && pwd)
 shift
-parts=${*:-server client delay idle}
+parts=${*:-server hello instructions client delay idle}
 secs=${HTTP_BENCH_SECONDS:-10}
 fanout_n=${HTTP_FANOUT_N:-10000}
 idle_n=${HTTP_IDLE_CONNS:-10000}
@@ -132,6 +136,7 @@ start_go_delay() {
 # stays in $tmp/nginx. Sets $pid (the master, which also gets the kill),
 # $worker and $port.
 nginx_body='{"args": {}, "headers": {"Accept": "*/*", "Host": "127.0.0.1", "User-Agent": "bench"}, "origin": "127.0.0.1", "url": "http://127.0.0.1/get", "note": "a fixed body of about two hundred bytes, from nginx"}'
+nginx_type=application/json
 start_nginx() {
   d=$tmp/nginx
   mkdir -p "$d"
@@ -153,7 +158,7 @@ http {
   server {
     listen 127.0.0.1:$port;
     location / {
-      default_type application/json;
+      default_type $nginx_type;
       return 200 '$nginx_body\n';
     }
   }
@@ -334,6 +339,61 @@ part_delay() {
   delay_servers
 }
 
+# weft's server itself, without weft-httpbin's JSON: bench_httpd_hello and
+# nginx answering every request with the same 14-byte text/plain body.
+part_hello() {
+  if [ -x "$bench/bench_httpd_hello" ] && start_listening hello "$bench/bench_httpd_hello"; then
+    run_wrk "http://127.0.0.1:$port/" && wrk_figures http_server_rps_hello http_server_p99_ms_hello ||
+      fail "wrk against bench_httpd_hello gave no figures"
+    stop "$pid"
+  fi
+  saved_body=$nginx_body
+  nginx_body='Hello, World!' nginx_type=text/plain
+  if start_nginx; then
+    run_wrk "http://127.0.0.1:$port/" && wrk_figures http_server_rps_hello_nginx http_server_p99_ms_hello_nginx ||
+      fail "wrk against nginx (hello) gave no figures"
+    stop "$pid"
+  fi
+  nginx_body=$saved_body nginx_type=application/json
+  ratio http_server_rps_hello nginx
+  ratio http_server_p99_ms_hello nginx
+}
+
+# Instructions a request costs the server, counted by callgrind (steady,
+# where wall-clock figures swing): the server runs under valgrind, a second
+# of wrk warms it, the counters are zeroed, 4 s more are counted. Only the
+# server process's user-space instructions: the kernel's share is not in it.
+instructions() {  # name url_path command...
+  name=$1 path=$2
+  shift 2
+  out=$tmp/cg.$name
+  taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out" "$@" \
+    >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  pid=$!
+  servers="$servers $pid"
+  i=0
+  until port=$(sed -n 's|^listening on http://[^:]*:\([0-9]*\).*|\1|p' "$tmp/$name.out") && [ -n "$port" ]; do
+    i=$((i + 1))
+    if [ $i -gt 600 ] || ! alive "$pid"; then fail "$name: the server under callgrind did not start"; return 1; fi
+    sleep 0.05
+  done
+  taskset -c 1 wrk -t1 -c10 -d1s "http://127.0.0.1:$port$path" >/dev/null
+  callgrind_control -z "$pid" >/dev/null
+  taskset -c 1 wrk -t1 -c10 -d4s "http://127.0.0.1:$port$path" >"$tmp/wrk.out"
+  callgrind_control -d "$pid" >/dev/null
+  stop "$pid"
+  reqs=$(awk '/requests in/ { print $1 }' "$tmp/wrk.out")
+  ir=$(callgrind_annotate "$out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+  [ -n "$reqs" ] && [ -n "$ir" ] && [ "$reqs" -gt 0 ] || { fail "$name: no callgrind count"; return 1; }
+  keep echo "$name $((ir / reqs)) instructions"
+}
+
+part_instructions() {
+  command -v valgrind >/dev/null || { fail "no valgrind"; return 0; }
+  instructions http_server_instructions_per_request_hello / "$bench/bench_httpd_hello" || true
+  instructions http_server_instructions_per_request /get "$httpbin" --host 127.0.0.1 --port 0 || true
+}
+
 # The server's RSS and minor faults after one request, then with $idle_n
 # idle connections open, each having made one request: the growth per
 # connection.
@@ -378,8 +438,8 @@ part_idle() {
 
 for p in $parts; do
   case $p in
-    server|client|delay|idle) "part_$p" ;;
-    *) echo "usage: scripts/http_bench.sh BUILD_DIR [server|client|delay|idle]..." >&2; exit 2 ;;
+    server|hello|instructions|client|delay|idle) "part_$p" ;;
+    *) echo "usage: scripts/http_bench.sh BUILD_DIR [server|hello|instructions|client|delay|idle]..." >&2; exit 2 ;;
   esac
 done
 exit $status
