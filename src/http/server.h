@@ -100,8 +100,10 @@ struct weft_httpd_res {
     weft__httpd_conn *c;
     weft_httpd_req *req;
     int status;
-    char *hdrs;                       /* "Name: value\r\n" lines added by the handler */
+    char *hdrs;                       /* "Name: value\r\n" lines added by the handler:
+                                         hbuf, or the heap once past it */
     size_t hlen, hcap;
+    char hbuf[128];
     uint64_t cl;                      /* the Content-Length header set, if has_cl */
     uint64_t sent;                    /* body bytes written (counted for HEAD too) */
     int err;                          /* a sticky write error */
