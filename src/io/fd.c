@@ -83,11 +83,13 @@ ssize_t weft_write(int fd, const void *buf, size_t len) {
     return (ssize_t)len;
 }
 
+/* Sets only what is missing: an accepted socket (accept4 with both flags)
+ * costs two reads of its flags, not four system calls. */
 int weft_fd_nonblock(int fd) {
     int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
+    if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) return -errno;
     int fdfl = fcntl(fd, F_GETFD);
-    if (fdfl < 0 || fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0) return -errno;
+    if (fdfl < 0 || (!(fdfl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0)) return -errno;
     return 0;
 }
 
