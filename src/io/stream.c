@@ -106,12 +106,14 @@ int weft_stream_new(weft_stream **out, const weft_transport *ops, void *ctx,
     return 0;
 }
 
+static void chunk_free(weft_stream *s, chunk *c);
+
 /* Frees the stream's memory, leaving the transport alone. */
 static void release(weft_stream *s) {
     weft__leak_unwatch(&s->trk);
     for (chunk *c = s->whead, *next; c; c = next) {
         next = c->next;
-        weft__mem_free(s->mem, c);
+        chunk_free(s, c);
     }
     weft__mem_free(s->mem, s->rbuf);
     weft__mem_free(s->mem, s);
@@ -172,25 +174,43 @@ static rbuf_cache *cache_of(weft_stream *s) {
     return NULL;
 }
 
-/* Gives an empty buffer back: one of the first size to the cache, any other
- * (smaller for a short read, or grown for a long one) to the allocator. The
- * cache only on the stream's own loop: weft_stream_consume is not a
- * suspension point, and may come from anywhere. */
-static void rbuf_release(weft_stream *s) {
+/* Gives a block back: one of RBUF_MIN bytes (a read buffer, or a small
+ * output chunk) to the cache, any other (smaller for a short read, or grown
+ * for a long one) to the allocator. The cache only on the stream's own
+ * loop: weft_stream_consume is not a suspension point, and may come from
+ * anywhere. */
+static void block_give(weft_stream *s, void *b, size_t size) {
     bool home = weft_loop_current() == s->loop;
-    rbuf_cache *c = s->rcap == RBUF_MIN && home ? cache_of(s) : NULL;
-    if (c && c->n < RBUF_CACHE) c->b[c->n++] = s->rbuf;
-    else weft__mem_free(s->mem, s->rbuf);
+    rbuf_cache *c = size == RBUF_MIN && home ? cache_of(s) : NULL;
+    if (c && c->n < RBUF_CACHE) c->b[c->n++] = b;
+    else weft__mem_free(s->mem, b);
+}
+
+static void rbuf_release(weft_stream *s) {
+    block_give(s, s->rbuf, s->rcap);
     s->rbuf = NULL;
     s->rcap = 0;
 }
 
-/* A buffer of RBUF_MIN: the cache's hottest, or a new one. */
+/* A block of RBUF_MIN: the cache's hottest, or a new one. */
 static char *rbuf_take(weft_stream *s) {
     rbuf_cache *c = weft__local_get(s->loop, &cache_key);
     if (c && c->n) return c->b[--c->n];
     return weft__mem_alloc(s->mem, RBUF_MIN);
 }
+
+/* An output chunk: a small one is a cached block, so a response costs the
+ * allocator nothing. */
+#define CHUNK_SMALL (RBUF_MIN - sizeof(chunk))
+static chunk *chunk_new(weft_stream *s, size_t need) {
+    size_t cap = need <= CHUNK_SMALL ? CHUNK_SMALL : max_sz(WCHUNK, need);
+    if (cap > SIZE_MAX - sizeof(chunk)) return NULL;
+    chunk *c = cap == CHUNK_SMALL ? (chunk *)rbuf_take(s) : weft__mem_alloc(s->mem, sizeof(chunk) + cap);
+    if (c) *c = (chunk){ .cap = cap };
+    return c;
+}
+
+static void chunk_free(weft_stream *s, chunk *c) { block_give(s, c, sizeof *c + c->cap); }
 
 /* ------------------------------------------------------------- read side */
 
@@ -405,12 +425,7 @@ int weft_stream_writev(weft_stream *s, const struct iovec *iov, int iovcnt) {
     /* Allocate first, so that failing leaves the buffer as it was. */
     chunk *tail = s->wtail, *fresh = NULL;
     size_t room = tail ? tail->cap - tail->len : 0;
-    if (total > room) {
-        size_t cap = max_sz(WCHUNK, total - room);
-        if (cap > SIZE_MAX - sizeof *fresh || !(fresh = weft__mem_alloc(s->mem, sizeof *fresh + cap)))
-            return WEFT_ENOMEM;
-        *fresh = (chunk){ .cap = cap };
-    }
+    if (total > room && !(fresh = chunk_new(s, total - room))) return WEFT_ENOMEM;
     chunk *dst = room ? tail : fresh;
     for (int i = 0; i < iovcnt; i++) {
         const char *p = iov[i].iov_base;
@@ -448,7 +463,7 @@ static void sent(weft_stream *s, size_t n) {
         if (c->off < c->len) break;
         s->whead = c->next;
         if (!s->whead) s->wtail = NULL;
-        weft__mem_free(s->mem, c);
+        chunk_free(s, c);
     }
 }
 
