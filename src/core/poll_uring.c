@@ -64,6 +64,8 @@ typedef struct uring_state {
     done batch[BATCH]; /* completions being dispatched: here, not on the
                           stack, since the wait runs on whichever task's
                           stack is current and 2 KiB there is a page more */
+    bool deferred;     /* IORING_SETUP_DEFER_TASKRUN: completions appear only
+                          when we enter the kernel asking for them */
 } uring_state;
 
 static uint64_t tag(unsigned kind, size_t idx, uint32_t gen) {
@@ -165,12 +167,27 @@ static int uring_init(weft_loop *L) {
     uring_state *u = weft__alloc(L, sizeof *u);
     if (!u) return WEFT_ENOMEM;
     memset(u, 0, sizeof *u);
-    struct io_uring_params p = { .flags = IORING_SETUP_CQSIZE, .cq_entries = CQ_ENTRIES };
-    int err = io_uring_queue_init_params(SQ_ENTRIES, &u->ring, &p);
+    /* The kernel's work for our completions runs when we ask for them, on
+     * our thread (DEFER_TASKRUN, Linux 6.1; it needs SINGLE_ISSUER: only
+     * the loop's thread touches the ring), else at the next syscall without
+     * interrupting us (COOP_TASKRUN, 5.19), else by interrupt. */
+    static const unsigned tries[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+        IORING_SETUP_COOP_TASKRUN,
+        0,
+    };
+    int err = -EINVAL;
+    for (size_t i = 0; i < sizeof tries / sizeof *tries && err == -EINVAL; i++) {
+        struct io_uring_params p = { .flags = IORING_SETUP_CQSIZE | tries[i], .cq_entries = CQ_ENTRIES };
+        err = io_uring_queue_init_params(SQ_ENTRIES, &u->ring, &p);
+        u->deferred = err == 0 && (tries[i] & IORING_SETUP_DEFER_TASKRUN);
+    }
     if (err < 0) {
         weft__free(L, u);
         return err;
     }
+    /* Each enter then skips looking the ring's fd up (Linux 5.18). */
+    io_uring_register_ring_fd(&u->ring);
     L->uring = u;
     return 0;
 }
@@ -329,8 +346,9 @@ static void uring_wait(weft_loop *L, int64_t timeout) {
     struct io_uring_cqe *cqe;
     if (timeout == 0 || u->nbacklog || io_uring_cq_ready(&u->ring)) {
         /* Enter only to submit, or to have the kernel move completions it
-         * held back for want of room into the ring. */
-        if (io_uring_sq_ready(&u->ring) || io_uring_cq_has_overflow(&u->ring))
+         * held back for want of room into the ring; or, deferred, to have
+         * it post any at all (as epoll_wait(0) would be a call too). */
+        if (u->deferred || io_uring_sq_ready(&u->ring) || io_uring_cq_has_overflow(&u->ring))
             io_uring_submit_and_get_events(&u->ring);
     } else {
         struct __kernel_timespec ts = { timeout / WEFT_SECOND, timeout % WEFT_SECOND };
