@@ -342,10 +342,18 @@ part_delay() {
 # weft's server itself, without weft-httpbin's JSON: bench_httpd_hello and
 # nginx answering every request with the same 14-byte text/plain body.
 part_hello() {
-  if [ -x "$bench/bench_httpd_hello" ] && start_listening hello "$bench/bench_httpd_hello"; then
+  if [ -x "$bench/bench_httpd_hello" ] && start_listening hello env WEFT_BACKEND=epoll "$bench/bench_httpd_hello"; then
     run_wrk "http://127.0.0.1:$port/" && wrk_figures http_server_rps_hello http_server_p99_ms_hello ||
       fail "wrk against bench_httpd_hello gave no figures"
     stop "$pid"
+  fi
+  # The same server on the io_uring backend, where the kernel has it.
+  if [ -x "$bench/bench_httpd_hello" ] && start_listening hello env WEFT_BACKEND=uring "$bench/bench_httpd_hello"; then
+    run_wrk "http://127.0.0.1:$port/" && wrk_figures http_server_rps_hello_uring ||
+      fail "wrk against bench_httpd_hello (uring) gave no figures"
+    stop "$pid"
+    keep awk '$1 == "http_server_rps_hello" { e = $2 } $1 == "http_server_rps_hello_uring" { u = $2 }
+      END { if (e > 0 && u > 0) printf "http_server_rps_hello_uring_ratio_epoll %.3g x\n", u / e }' "$tmp/figures"
   fi
   saved_body=$nginx_body
   nginx_body='Hello, World!' nginx_type=text/plain
