@@ -130,15 +130,9 @@ static int error_page(ctx *c, int status)
 
 /* The document and a newline, in a new string (*len its length), or NULL.
  * `j` is consumed. */
-static char *dump_line(json_t *j, size_t flags, size_t *len)
+static char *dump_line(json_t *j, unsigned flags, size_t *len)
 {
-    size_t n = j ? json_dumpb(j, NULL, 0, flags) : 0;
-    char *s = n ? malloc(n + 1) : NULL;
-    if (s) {
-        json_dumpb(j, s, n, flags);
-        s[n] = '\n';
-        *len = n + 1;
-    }
+    char *s = httpbin__json(j, flags, len);
     json_decref(j);
     return s;
 }
@@ -147,7 +141,7 @@ static char *dump_line(json_t *j, size_t flags, size_t *len)
  * only, a newline at the end. */
 static char *dump(json_t *j, size_t *len)
 {
-    return dump_line(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII | JSON_ENCODE_ANY, len);
+    return dump_line(j, JSON_COMPACT | JSON_SORT_KEYS, len);
 }
 
 static int send_json(ctx *c, int status, json_t *j)
@@ -381,7 +375,7 @@ static int ep_stream(ctx *c)
     for (uint64_t i = 0; !err && i < (c->n < 100 ? c->n : 100); i++) {
         size_t len;
         json_object_set_new(d, "id", json_integer((json_int_t)i));
-        char *line = dump_line(json_incref(d), JSON_ENSURE_ASCII, &len);
+        char *line = dump_line(json_incref(d), 0, &len);
         err = line ? stream_piece(c, line, len) : WEFT_ENOMEM;
         free(line);
     }

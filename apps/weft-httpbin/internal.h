@@ -12,6 +12,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* --------------------------------------------------------------- json.c */
+
+/* j as JSON text and a newline, in a new string (free it; *len its
+ * length): what json_dumpb(j, ..., flags | JSON_ENSURE_ASCII |
+ * JSON_ENCODE_ANY) writes, where flags may hold JSON_COMPACT and
+ * JSON_SORT_KEYS. NULL when memory runs out, or for a string that is not
+ * UTF-8 (jansson refuses to dump it too). */
+char *httpbin__json(json_t *j, unsigned flags, size_t *len);
+
 /* ------------------------------------------------------------ reflect.c */
 
 /* The keys of httpbin's get_dict, as bits: which parts of the request a

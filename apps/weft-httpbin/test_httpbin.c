@@ -6,6 +6,7 @@
  * slow requests at once, a graceful shutdown in the middle of one.
  */
 #include "httpbin.h"
+#include "internal.h"
 #include "test.h"
 
 #include <weft/io.h>
@@ -216,4 +217,54 @@ static int drip(void *arg)
 TEST(httpbin_drip_spreads_bytes_over_its_duration)
 {
     ASSERT_EQ(wt_run_real(drip, NULL), 0);
+}
+
+/* httpbin's own JSON writer (json.c) against jansson's json_dumpb, byte for
+ * byte, on the values httpbin makes and the awkward ones. */
+static void same_as_jansson(json_t *j, size_t flags) {
+    size_t len = 0, n = json_dumpb(j, NULL, 0, flags | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
+    char *want = malloc(n + 1);
+    ASSERT(want);
+    json_dumpb(j, want, n, flags | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
+    want[n] = '\n';
+    char *got = httpbin__json(j, (unsigned)flags, &len);
+    ASSERT(got);
+    if (len != n + 1 || memcmp(got, want, len)) {
+        fprintf(stderr, "want %.*s\ngot  %.*s\n", (int)n + 1, want, (int)len, got);
+        abort();
+    }
+    free(got);
+    free(want);
+}
+
+TEST(httpbin_json_writer_writes_what_jansson_writes)
+{
+    json_t *big = json_object();
+    for (int i = 0; i < 40; i++) {  /* more members than the writer's stack array */
+        char k[16];
+        snprintf(k, sizeof k, "k%02d", (i * 17) % 40);
+        json_object_set_new(big, k, json_integer(i - 20));
+    }
+    json_t *values[] = {
+        json_pack("{s:s, s:I, s:f, s:f, s:f, s:[i,b,n,s,f,b], s:{}, s:[], s:f}",
+                  "b", "\xc3\xa9\x01\x1f\"\\/\t\n\r\b\f\x7f \xf0\x9f\x98\x80",
+                  "a", (json_int_t)INT64_MIN, "c", 1.5, "d", 1e300, "e", 0.1,
+                  "f", 1, 1, "x", 2.0, 0, "g", "h", "A", 100.0),
+        json_pack("{s:{s:s, s:s}, s:{s:[s,s]}, s:s, s:s}", "headers", "Host", "127.0.0.1",
+                  "User-Agent", "caf\xc3\xa9/1 \xe2\x82\xac", "args", "a", "1", "2",
+                  "origin", "127.0.0.1", "url", "http://127.0.0.1/get?a=1&a=2"),
+        json_string(""), json_integer(0), json_true(), json_null(), json_array(), big,
+    };
+    for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
+        ASSERT(values[i]);
+        same_as_jansson(values[i], JSON_COMPACT | JSON_SORT_KEYS);
+        same_as_jansson(values[i], 0);
+        json_decref(values[i]);
+    }
+    /* A string that is not UTF-8 (made unchecked): no text, as jansson. */
+    json_t *bad = json_stringn_nocheck("\xff", 1);
+    size_t len;
+    ASSERT(json_dumps(bad, JSON_ENSURE_ASCII | JSON_ENCODE_ANY) == NULL);
+    ASSERT(httpbin__json(bad, 0, &len) == NULL);
+    json_decref(bad);
 }
