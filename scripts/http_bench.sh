@@ -225,17 +225,22 @@ wrk_figures() {  # rps_name [p99_name]
 
 part_server() {
   if start_httpbin; then
-    run_wrk "http://127.0.0.1:$port/get" && wrk_figures http_server_rps http_server_p99_ms ||
+    c0=$(cpu_ticks "$pid")
+    run_wrk "http://127.0.0.1:$port/get" && wrk_figures http_server_rps http_server_p99_ms &&
+      cpu_figure http_server_cpu_us_per_req "$pid" "$c0" ||
       fail "wrk against weft-httpbin gave no figures"
     stop "$pid"
   fi
   if start_nginx; then
-    run_wrk "http://127.0.0.1:$port/get" && wrk_figures http_server_rps_nginx http_server_p99_ms_nginx ||
+    c0=$(cpu_ticks "$worker")
+    run_wrk "http://127.0.0.1:$port/get" && wrk_figures http_server_rps_nginx http_server_p99_ms_nginx &&
+      cpu_figure http_server_cpu_us_per_req_nginx "$worker" "$c0" ||
       fail "wrk against nginx gave no figures"
     stop "$pid"
   fi
   ratio http_server_rps nginx
   ratio http_server_p99_ms nginx
+  ratio http_server_cpu_us_per_req nginx
 }
 
 # weft-fetch -n N -c 100 makes N requests: a short run first measures its
@@ -319,6 +324,16 @@ cpu_ticks() {  # pid: user + system time so far, in clock ticks
   awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
+# The server's CPU time (user + system) per request over the last wrk run.
+# Where wrk, on its one core, is the bottleneck, both servers' req/s tie
+# near its ceiling (~80k here) and this still tells them apart.
+cpu_figure() {  # name pid ticks_before
+  t=$(( $(cpu_ticks "$2") - $3 ))
+  keep awk -v t="$t" -v hz="$(getconf CLK_TCK)" -v n="$1" '
+    $2 == "requests" && $3 == "in" { r = $1 }
+    END { if (r > 0) printf "%s %.3g us\n", n, t / hz * 1e6 / r; else exit 1 }' "$tmp/wrk.out"
+}
+
 # The servers: weft-httpbin, then a fresh Go server, under the same client.
 delay_servers() {
   if start_httpbin; then
@@ -343,28 +358,37 @@ part_delay() {
 # nginx answering every request with the same 14-byte text/plain body.
 part_hello() {
   if [ -x "$bench/bench_httpd_hello" ] && start_listening hello env WEFT_BACKEND=epoll "$bench/bench_httpd_hello"; then
-    run_wrk "http://127.0.0.1:$port/" && wrk_figures http_server_rps_hello http_server_p99_ms_hello ||
+    c0=$(cpu_ticks "$pid")
+    run_wrk "http://127.0.0.1:$port/" && wrk_figures http_server_rps_hello http_server_p99_ms_hello &&
+      cpu_figure http_server_cpu_us_per_req_hello "$pid" "$c0" ||
       fail "wrk against bench_httpd_hello gave no figures"
     stop "$pid"
   fi
   # The same server on the io_uring backend, where the kernel has it.
   if [ -x "$bench/bench_httpd_hello" ] && start_listening hello env WEFT_BACKEND=uring "$bench/bench_httpd_hello"; then
-    run_wrk "http://127.0.0.1:$port/" && wrk_figures http_server_rps_hello_uring ||
+    c0=$(cpu_ticks "$pid")
+    run_wrk "http://127.0.0.1:$port/" && wrk_figures http_server_rps_hello_uring &&
+      cpu_figure http_server_cpu_us_per_req_hello_uring "$pid" "$c0" ||
       fail "wrk against bench_httpd_hello (uring) gave no figures"
     stop "$pid"
     keep awk '$1 == "http_server_rps_hello" { e = $2 } $1 == "http_server_rps_hello_uring" { u = $2 }
-      END { if (e > 0 && u > 0) printf "http_server_rps_hello_uring_ratio_epoll %.3g x\n", u / e }' "$tmp/figures"
+      $1 == "http_server_cpu_us_per_req_hello" { ce = $2 } $1 == "http_server_cpu_us_per_req_hello_uring" { cu = $2 }
+      END { if (e > 0 && u > 0) printf "http_server_rps_hello_uring_ratio_epoll %.3g x\n", u / e
+            if (ce > 0 && cu > 0) printf "http_server_cpu_us_per_req_hello_uring_ratio_epoll %.3g x\n", cu / ce }' "$tmp/figures"
   fi
   saved_body=$nginx_body
   nginx_body='Hello, World!' nginx_type=text/plain
   if start_nginx; then
-    run_wrk "http://127.0.0.1:$port/" && wrk_figures http_server_rps_hello_nginx http_server_p99_ms_hello_nginx ||
+    c0=$(cpu_ticks "$worker")
+    run_wrk "http://127.0.0.1:$port/" && wrk_figures http_server_rps_hello_nginx http_server_p99_ms_hello_nginx &&
+      cpu_figure http_server_cpu_us_per_req_hello_nginx "$worker" "$c0" ||
       fail "wrk against nginx (hello) gave no figures"
     stop "$pid"
   fi
   nginx_body=$saved_body nginx_type=application/json
   ratio http_server_rps_hello nginx
   ratio http_server_p99_ms_hello nginx
+  ratio http_server_cpu_us_per_req_hello nginx
 }
 
 # Instructions a request costs the server, counted by callgrind (steady,
