@@ -81,7 +81,10 @@ awk 'BEGIN { m = split("switch_ns 10 switch_ns_ratio_raw 2 spawn_join_ns 60 " \
                        "echo_cpu_us_per_rt_ratio_epoll_ref 1.10 echo_cpu_us_per_rt_ratio_libuv 1.0 " \
                        "delay_hold_ratio 1.10 delay_fanout_wall_s_ratio_go 0.8 " \
                        "delay_hold_wall_s_ratio_go 0.7 delay_hold_rss_per_conn_bytes 6144 " \
-                       "http_server_idle_conn_bytes 1024", t, " ")
+                       "http_server_idle_conn_bytes 1024 sleepers_1m_wall_s_ratio_go 1.2 " \
+                       "http_server_cpu_us_per_req_hello_ratio_nginx 0.83 " \
+                       "http_server_cpu_us_per_req_ratio_nginx 1.0 " \
+                       "http_server_cpu_us_per_req_hello_uring_ratio_epoll 1.0", t, " ")
              for (i = 1; i < m; i += 2) { limit[t[i]] = t[i + 1]; order[++n] = t[i] } }
      { v[$1] = $2 }
      END { for (i = 1; i <= n; i++) { k = order[i]
