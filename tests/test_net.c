@@ -924,6 +924,39 @@ TEST(serve_when_readable_calls_the_handler_again_on_input_and_at_shutdown_with_n
     int64_t none = 0;
     ASSERT_EQ(wt_run(serve_again, &none), 0);
 }
+/* A handler that asks again whatever its read says, cancelled included:
+ * the server's shutdown still ends (it makes no successor once cancelled). */
+static int stubborn_calls;
+static void stubborn(int fd, const struct sockaddr *peer, socklen_t len, void *arg) {
+    (void)peer, (void)len, (void)arg;
+    stubborn_calls++;
+    char b[16];
+    (void)weft_read(fd, b, sizeof b);
+    weft_serve_when_readable(WEFT_FOREVER);
+}
+static int serve_stubborn(void *arg) {
+    (void)arg;
+    int lfd, c;
+    ASSERT_ERR(weft_tcp_listen("127.0.0.1", "0", 16, &lfd), 0);
+    char port[8];
+    snprintf(port, sizeof port, "%d", weft_sock_port(lfd));
+    serve_args sa = { .lfd = lfd, .fn = stubborn };
+    weft_task *srv = weft_spawn(serve_task, &sa);
+    ASSERT_ERR(weft_tcp_connect("127.0.0.1", port, &c), 0);
+    ASSERT_EQ(weft_write(c, "x", 1), 1);
+    ASSERT_ERR(weft_sleep(WEFT_SECOND), 0);
+    serve_stop(srv);
+    ASSERT(stubborn_calls <= 3);
+    char b;
+    ASSERT_EQ(weft_read(c, &b, 1), 0);
+    weft_close(c);
+    weft_close(lfd);
+    return 0;
+}
+TEST(serve_when_readable_asked_again_after_the_shutdown_still_lets_it_end) {
+    ASSERT_EQ(wt_run(serve_stubborn, NULL), 0);
+}
+
 TEST(serve_when_readable_calls_the_handler_again_at_its_deadline) {
     int64_t after = 5 * WEFT_SECOND;
     ASSERT_EQ(wt_run(serve_again, &after), 0);

@@ -100,26 +100,30 @@ static void put_string(out *o, const char *str, size_t n) {
     PUT(o, "\"");
 }
 
-typedef struct member { const char *key; json_t *value; } member;
+typedef struct member { const char *key; size_t len; json_t *value; } member;
 
+/* jansson's order: the bytes, then the shorter first (keys may hold NULs:
+ * a query's "%00" decodes to one). */
 static int cmp_keys(const void *a, const void *b) {
-    return strcmp(((const member *)a)->key, ((const member *)b)->key);
+    const member *x = a, *y = b;
+    int r = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
+    return r ? r : (x->len > y->len) - (x->len < y->len);
 }
 
 static void put_value(out *o, json_t *j, unsigned flags);
 
 static void put_object(out *o, json_t *j, unsigned flags) {
-    size_t n = json_object_size(j), i = 0;
+    size_t n = json_object_size(j), i = 0, len;
     member small[32], *m = n <= 32 ? small : malloc(n * sizeof *m);
     if (!m) { o->failed = true; return; }
     const char *k;
     json_t *v;
-    json_object_foreach(j, k, v) m[i++] = (member){ k, v };
+    json_object_keylen_foreach(j, k, len, v) m[i++] = (member){ k, len, v };
     if (flags & JSON_SORT_KEYS) qsort(m, n, sizeof *m, cmp_keys);
     PUT(o, "{");
     for (i = 0; i < n; i++) {
         if (i) put(o, ", ", flags & JSON_COMPACT ? 1 : 2);
-        put_string(o, m[i].key, strlen(m[i].key));
+        put_string(o, m[i].key, m[i].len);
         put(o, ": ", flags & JSON_COMPACT ? 1 : 2);
         put_value(o, m[i].value, flags);
     }

@@ -254,7 +254,11 @@ TEST(httpbin_json_writer_writes_what_jansson_writes)
                   "User-Agent", "caf\xc3\xa9/1 \xe2\x82\xac", "args", "a", "1", "2",
                   "origin", "127.0.0.1", "url", "http://127.0.0.1/get?a=1&a=2"),
         json_string(""), json_integer(0), json_true(), json_null(), json_array(), big,
+        json_object(),  /* keys with NULs, as "?a%00x=1&a%00y=2&a=3" makes them */
     };
+    json_object_setn_new(values[sizeof values / sizeof *values - 1], "a\0y", 3, json_integer(2));
+    json_object_setn_new(values[sizeof values / sizeof *values - 1], "a\0x", 3, json_integer(1));
+    json_object_setn_new(values[sizeof values / sizeof *values - 1], "a", 1, json_integer(3));
     for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
         ASSERT(values[i]);
         same_as_jansson(values[i], JSON_COMPACT | JSON_SORT_KEYS);

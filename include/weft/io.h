@@ -51,8 +51,10 @@ WEFT_EXTERN int weft_wait_writable(int fd, int64_t deadline);
  * spurious: on an fd the loop watches already, anything but a stream
  * socket whose input was read to the end starts at once. A task whose fd
  * is closed with weft_close (or forgotten) meanwhile starts, and its reads
- * of fd then fail. During a loop's teardown the task starts at once,
- * cancelled (as weft_spawn_ex's).
+ * of fd fail, unless the number was reused (an accept, an open) before it
+ * ran: cancel the task and let it close the fd, rather than close it under
+ * the task. During a loop's teardown the task starts at once, cancelled
+ * (as weft_spawn_ex's).
  *
  * While it waits, fd has its reader: weft_wait_readable on fd, or a second
  * such spawn, gets WEFT_EBUSY. Returns 0, or what weft_spawn_ex returns

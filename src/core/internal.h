@@ -142,8 +142,10 @@ void weft__stack_pool_close(weft_loop *L, weft__stack_pool *p);
 int weft__stack_get(weft_loop *L, size_t size, void **lo);
 void weft__stack_put(weft_loop *L, void *lo, size_t size);
 /* Gives the pages of freed stacks that stayed unused for a second back to
- * the kernel (the loop calls it when it is about to sleep). */
-void weft__stack_trim(weft_loop *L);
+ * the kernel (the loop calls it when it is about to sleep). Returns how
+ * long until it has more to give back (ns; the sleep is no longer), or -1
+ * when nothing waits. */
+int64_t weft__stack_trim(weft_loop *L);
 /* Installs the stack-overflow reporter for this thread (alternate signal
  * stack; process-wide handler if none is set). */
 int weft__overflow_init(weft_loop *L);
@@ -560,8 +562,10 @@ typedef struct weft__fd weft__fd;
 void weft__fd_event(weft_loop *L, int fd, unsigned events);
 /* Makes t, a task not started yet, fd's reader: 0; 1 if input may be there
  * already (an unused edge, or a stream socket not known drained: t should
- * start now); WEFT_EBUSY, WEFT_ENOMEM or the poller's error. */
+ * start now, and use the edge with weft__fd_used once it surely does);
+ * WEFT_EBUSY, WEFT_ENOMEM or the poller's error. */
 int weft__fd_defer(weft_loop *L, weft_task *t, int fd);
+void weft__fd_used(weft_loop *L, int fd);
 /* t, starting, stops being fd's reader; `used`: it starts on the edge. */
 void weft__fd_undefer(weft_loop *L, weft_task *t, int fd, bool used);
 /* Makes `table`, *n zero-filled elements of `elem` bytes indexed by fd, hold

@@ -195,8 +195,9 @@ static bool upkeep(weft_loop *L) {
         if (L->nwatch) weft__poll_wait(L, 0);
         return true;
     }
-    /* Nothing to run: about to sleep, a good moment to give back stacks. */
-    weft__stack_trim(L);
+    /* Nothing to run: about to sleep, a good moment to give back stacks;
+     * and a sleep ends in time for the next such moment. */
+    int64_t trim = weft__stack_trim(L);
     if (!L->nheap && !L->nwatch) return false;
     if (L->virtual_clock) {
         /* With no timer to jump to, only the poller can end the wait:
@@ -213,6 +214,7 @@ static bool upkeep(weft_loop *L) {
         timeout = L->heap[0].when - now;
         if (timeout < 0) timeout = 0;
     }
+    if (trim >= 0 && (timeout < 0 || trim < timeout)) timeout = trim;
     weft__poll_wait(L, timeout);
     if (L->nheap) weft__timer_run(L, weft__now(L));
     return true;

@@ -268,14 +268,15 @@ static void release_oldest(weft__stack_pool *p, size_t n) {
  * for a whole TRIM_DELAY goes back. Giving every freed stack back at the
  * first idle moment cost a server with a hundred busy connections fresh
  * pages (10-30 us each here) at every burst. */
-void weft__stack_trim(weft_loop *L) {
+int64_t weft__stack_trim(weft_loop *L) {
     weft__stack_pool *p = &L->pool;
-    if (!p->ndirty) return;
+    if (!p->ndirty) return -1;
     int64_t now = weft__mono();
-    if (now - p->trim_tick < TRIM_DELAY) return;
+    if (now - p->trim_tick < TRIM_DELAY) return p->trim_tick + TRIM_DELAY - now;
     release_oldest(p, p->dirty_low < p->ndirty ? p->dirty_low : p->ndirty);
     p->trim_tick = now;
     p->dirty_low = p->ndirty;
+    return p->ndirty ? TRIM_DELAY : -1;
 }
 
 /* ------------------------------------------------------------- overflow */

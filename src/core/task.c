@@ -348,13 +348,14 @@ int weft__spawn_on(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
     t->stack_size = ssize;
     t->stack_lo = NULL;
     /* A task spawned during teardown starts at once, cancelled. */
-    bool later = fd >= 0 && !L->tearing_down;
-    if (later && (err = weft__fd_defer(L, t, fd)) > 0) later = false, err = 0;  /* already readable */
+    bool later = fd >= 0 && !L->tearing_down, now = false;
+    if (later && (err = weft__fd_defer(L, t, fd)) > 0) later = false, now = true, err = 0;
     if (!err && !later) err = task_stack(L, t);
     if (err) {
         weft__timer_unreserve(L, 1);
         goto fail;
     }
+    if (now) weft__fd_used(L, fd);  /* only now: a failed spawn leaves the edge */
     /* Field by field: a memset of the record cost a third of a spawn. */
     bool detached = g || (opts && opts->detached);
     t->next_ready = NULL;

@@ -95,15 +95,16 @@ int weft__fd_defer(weft_loop *L, weft_task *t, int fd) {
      * used by a wait whose caller then never read (a deadline or a cancel
      * came first), leaves `drained` down; the poller will not report that
      * input again. Only a stream socket is ever known drained. */
-    if ((st->ready & WEFT__IN) || (st->watched && !st->drained)) {
-        st->ready &= (unsigned char)~WEFT__IN;
-        return 1;
-    }
+    if ((st->ready & WEFT__IN) || (st->watched && !st->drained)) return 1;
     int err;
     if (!st->watched && (err = watch(L, st, fd))) return err;
     st->waiter[0] = t;
     L->nwatch++;
     return 0;
+}
+
+void weft__fd_used(weft_loop *L, int fd) {
+    if (fd >= 0 && (size_t)fd < L->nfds) L->fds[fd].ready &= (unsigned char)~WEFT__IN;
 }
 
 void weft__fd_undefer(weft_loop *L, weft_task *t, int fd, bool used) {
@@ -147,5 +148,5 @@ void weft__fd_note_read(int fd, ssize_t n, size_t len) {
     weft_loop *L = weft__tls_loop;
     if (!L || fd < 0 || (size_t)fd >= L->nfds) return;
     weft__fd *st = &L->fds[fd];
-    st->drained = st->stream && !st->hup && n > 0 && (size_t)n < len;
+    st->drained = st->stream && !st->hup && ((n > 0 && (size_t)n < len) || n == -EAGAIN);
 }

@@ -347,6 +347,15 @@ static int accept_one(weft_httpd *s, int lfd) {
         conn_unlink(c);
         weft__mem_free(s->mem, c);
     }
+    /* That connection is lost, not the server: only running out of memory
+     * is worth the accept loop's back-off. The others (the poller's: a
+     * full epoll, a full io_uring queue) end this connection alone. */
+    if (err && err != WEFT_ENOMEM) {
+        weft__debug(weft_loop_current(), "httpd: a connection could not be started: %s",
+                    weft_strerror(err));
+        weft_sem_release(&s->slots);
+        err = 0;
+    }
     return err;
 }
 

@@ -47,6 +47,7 @@ ssize_t weft_read(int fd, void *buf, size_t len) {
         }
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+        weft__fd_note_read(fd, -EAGAIN, len);
         int err = weft_wait_readable(fd, WEFT_FOREVER);
         if (err) return err;
     }

@@ -436,7 +436,9 @@ static void *conn_main(void *arg) {
     conn *c = arg;
     server *s = c->s;
     s->fn(c->fd, (struct sockaddr *)&c->peer, c->peer_len, s->arg);
-    if (c->again) {
+    /* Not once the server is shutting down: the successor would start at
+     * once, cancelled, and could ask again forever. */
+    if (c->again && weft_check_cancel() == 0) {
         c->again = false;
         if (weft__spawn_when_readable(NULL, s->so, c->fd, c->until, conn_main, c, s->g) == 0)
             return NULL;

@@ -205,7 +205,10 @@ static char *rbuf_take(weft_stream *s) {
 static chunk *chunk_new(weft_stream *s, size_t need) {
     size_t cap = need <= CHUNK_SMALL ? CHUNK_SMALL : max_sz(WCHUNK, need);
     if (cap > SIZE_MAX - sizeof(chunk)) return NULL;
-    chunk *c = cap == CHUNK_SMALL ? (chunk *)rbuf_take(s) : weft__mem_alloc(s->mem, sizeof(chunk) + cap);
+    /* The cache only on the stream's own loop: a stream written after its
+     * loop ended (or from elsewhere) allocates. */
+    bool cached = cap == CHUNK_SMALL && weft_loop_current() == s->loop;
+    chunk *c = cached ? (chunk *)rbuf_take(s) : weft__mem_alloc(s->mem, sizeof(chunk) + cap);
     if (c) *c = (chunk){ .cap = cap };
     return c;
 }

@@ -157,7 +157,8 @@ bool weft__fd_known_empty(int fd);
  * buffer when this says so; false once an edge or a full read says bytes
  * (or the end) are there. */
 bool weft__fd_input_unknown(int fd);
-/* Tells the table a read of `len` bytes returned n. */
+/* Tells the table a read of `len` bytes returned n (-EAGAIN: found
+ * nothing). */
 void weft__fd_note_read(int fd, ssize_t n, size_t len);
 
 /* ------------------------------------------------------------ debugging */
