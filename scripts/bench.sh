@@ -32,7 +32,7 @@ run() {  # command...: prints its figures and keeps them for the ratios
 ratio() {  # name...: name_ratio_go = weft's figure / Go's
   for n in "$@"; do
     awk -v n="$n" '$1 == n { w = $2 } $1 == n "_go" { g = $2 }
-      END { if (w != "" && g > 0) printf "%s_ratio_go %.3g x\n", n, w / g }' "$figures"
+      END { if (w != "" && g > 0) printf "%s_ratio_go %.3g x\n", n, w / g }' "$figures" | tee -a "$figures"
   done
 }
 

@@ -428,10 +428,6 @@ void weft__cancel_propagate(weft_task *t, weft_scope *upto);
 /* Spawns with an explicit parent scope (a group's) and group. */
 int weft__spawn(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
                 weft_task_fn fn, void *arg, weft_group *g);
-/* The same, starting only when fd (>= 0) is readable or at `deadline`
- * (weft__spawn_when_readable); fd -1: now. */
-int weft__spawn_on(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
-                   weft_task_fn fn, void *arg, weft_group *g, int fd, int64_t deadline);
 bool weft__on_valgrind(void);
 /* Frees the last ended task's stack (loop.c). */
 void weft__reap(weft_loop *L);

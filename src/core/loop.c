@@ -488,7 +488,7 @@ static void abandon_all(weft_loop *L) {
         weft_task *t = L->all;
         L->all = t->next_all;
         L->nalive--;
-        if (!t->stack_lo) {  /* never started (weft__spawn_on): it waits on an fd */
+        if (!t->stack_lo) {  /* never started (weft_spawn_when_readable): it waits on an fd */
             weft__fd_undefer(L, t, (int)(intptr_t)t->await_obj, false);
         } else {
 #if WEFT_TSAN
