@@ -223,19 +223,21 @@ wrk_figures() {  # rps_name [p99_name]
 
 # -------------------------------------------------------------- parts
 
+# One wrk run against a server and its figures: http_server_rps,
+# _p99_ms and _cpu_us_per_req, each with SUFFIX; CPU_PID does the work.
+server_figures() {  # url suffix cpu_pid what
+  c0=$(cpu_ticks "$3")
+  run_wrk "$1" && wrk_figures "http_server_rps$2" "http_server_p99_ms$2" &&
+    cpu_figure "http_server_cpu_us_per_req$2" "$3" "$c0" || fail "wrk against $4 gave no figures"
+}
+
 part_server() {
   if start_httpbin; then
-    c0=$(cpu_ticks "$pid")
-    run_wrk "http://127.0.0.1:$port/get" && wrk_figures http_server_rps http_server_p99_ms &&
-      cpu_figure http_server_cpu_us_per_req "$pid" "$c0" ||
-      fail "wrk against weft-httpbin gave no figures"
+    server_figures "http://127.0.0.1:$port/get" "" "$pid" weft-httpbin
     stop "$pid"
   fi
   if start_nginx; then
-    c0=$(cpu_ticks "$worker")
-    run_wrk "http://127.0.0.1:$port/get" && wrk_figures http_server_rps_nginx http_server_p99_ms_nginx &&
-      cpu_figure http_server_cpu_us_per_req_nginx "$worker" "$c0" ||
-      fail "wrk against nginx gave no figures"
+    server_figures "http://127.0.0.1:$port/get" _nginx "$worker" nginx
     stop "$pid"
   fi
   ratio http_server_rps nginx
@@ -358,18 +360,12 @@ part_delay() {
 # nginx answering every request with the same 14-byte text/plain body.
 part_hello() {
   if [ -x "$bench/bench_httpd_hello" ] && start_listening hello env WEFT_BACKEND=epoll "$bench/bench_httpd_hello"; then
-    c0=$(cpu_ticks "$pid")
-    run_wrk "http://127.0.0.1:$port/" && wrk_figures http_server_rps_hello http_server_p99_ms_hello &&
-      cpu_figure http_server_cpu_us_per_req_hello "$pid" "$c0" ||
-      fail "wrk against bench_httpd_hello gave no figures"
+    server_figures "http://127.0.0.1:$port/" _hello "$pid" bench_httpd_hello
     stop "$pid"
   fi
   # The same server on the io_uring backend, where the kernel has it.
   if [ -x "$bench/bench_httpd_hello" ] && start_listening hello env WEFT_BACKEND=uring "$bench/bench_httpd_hello"; then
-    c0=$(cpu_ticks "$pid")
-    run_wrk "http://127.0.0.1:$port/" && wrk_figures http_server_rps_hello_uring &&
-      cpu_figure http_server_cpu_us_per_req_hello_uring "$pid" "$c0" ||
-      fail "wrk against bench_httpd_hello (uring) gave no figures"
+    server_figures "http://127.0.0.1:$port/" _hello_uring "$pid" "bench_httpd_hello (uring)"
     stop "$pid"
     keep awk '$1 == "http_server_rps_hello" { e = $2 } $1 == "http_server_rps_hello_uring" { u = $2 }
       $1 == "http_server_cpu_us_per_req_hello" { ce = $2 } $1 == "http_server_cpu_us_per_req_hello_uring" { cu = $2 }
@@ -379,10 +375,7 @@ part_hello() {
   saved_body=$nginx_body
   nginx_body='Hello, World!' nginx_type=text/plain
   if start_nginx; then
-    c0=$(cpu_ticks "$worker")
-    run_wrk "http://127.0.0.1:$port/" && wrk_figures http_server_rps_hello_nginx http_server_p99_ms_hello_nginx &&
-      cpu_figure http_server_cpu_us_per_req_hello_nginx "$worker" "$c0" ||
-      fail "wrk against nginx (hello) gave no figures"
+    server_figures "http://127.0.0.1:$port/" _hello_nginx "$worker" "nginx (hello)"
     stop "$pid"
   fi
   nginx_body=$saved_body nginx_type=application/json
