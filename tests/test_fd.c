@@ -286,13 +286,20 @@ static void *just_wait(void *arg) {
     return weft_error(weft_wait_readable(*(int *)arg, WEFT_FOREVER));
 }
 
+/* A socket pair, and a task that starts on input to sv[0] (or `deadline`). */
+static weft_task *pair_and_starter(int sv[2], started *s, int64_t deadline) {
+    nb_pair(sv);
+    *s = (started){ .fd = sv[0] };
+    weft_task *t;
+    ASSERT_ERR(weft_spawn_when_readable(&t, NULL, sv[0], deadline, starter, s), 0);
+    return t;
+}
+
 static int starts_on_input(void *arg) {
     (void)arg;
     int sv[2];
-    nb_pair(sv);
-    started s = { .fd = sv[0] };
-    weft_task *t;
-    ASSERT_ERR(weft_spawn_when_readable(&t, NULL, sv[0], WEFT_FOREVER, starter, &s), 0);
+    started s;
+    weft_task *t = pair_and_starter(sv, &s, WEFT_FOREVER);
     ASSERT_ERR(weft_sleep(WEFT_SECOND), 0);
     ASSERT_EQ(s.started, 0);
     ASSERT_EQ(weft_task_state(t), WEFT_TASK_WAITING);
@@ -338,11 +345,9 @@ TEST(spawn_when_readable_starts_the_task_when_input_comes_not_before) {
 static int starts_at_deadline(void *arg) {
     (void)arg;
     int sv[2];
-    nb_pair(sv);
-    started s = { .fd = sv[0] };
-    weft_task *t;
+    started s;
     int64_t d = weft_now() + 3 * WEFT_SECOND;
-    ASSERT_ERR(weft_spawn_when_readable(&t, NULL, sv[0], d, starter, &s), 0);
+    weft_task *t = pair_and_starter(sv, &s, d);
     ASSERT_ERR(weft_sleep_until(d + WEFT_SECOND), 0);
     ASSERT_EQ(s.started, 1);
     ASSERT_EQ(s.at, d);
@@ -361,10 +366,8 @@ TEST(spawn_when_readable_starts_the_task_at_its_deadline_without_input) {
 static int cancelled_before_start(void *arg) {
     (void)arg;
     int sv[2];
-    nb_pair(sv);
-    started s = { .fd = sv[0] };
-    weft_task *t;
-    ASSERT_ERR(weft_spawn_when_readable(&t, NULL, sv[0], WEFT_FOREVER, starter, &s), 0);
+    started s;
+    weft_task *t = pair_and_starter(sv, &s, WEFT_FOREVER);
     ASSERT_ERR(weft_yield(), 0);
     weft_cancel(t);
     ASSERT_ERR(weft_join(t, NULL), 0);
