@@ -425,6 +425,13 @@ void weft__wake(weft_task *t, int status);
 /* Wakes tasks that a newly cancelled scope reaches (task.c). */
 void weft__cancel_propagate(weft_task *t, weft_scope *upto);
 
+/* 0 if tasks may be spawned into g from loop L; WEFT_ECLOSED once it was
+ * left, WEFT_EWRONGLOOP if it belongs to another loop. */
+static inline int weft__group_open_on(const weft_group *g, const weft_loop *L) {
+    if (!g->scope.owner) return WEFT_ECLOSED;
+    return g->scope.owner->loop != L ? WEFT_EWRONGLOOP : 0;
+}
+
 /* Spawns with an explicit parent scope (a group's) and group. */
 int weft__spawn(weft_loop *L, weft_task **out, const weft_spawn_opts *opts,
                 weft_task_fn fn, void *arg, weft_group *g);

@@ -321,7 +321,7 @@ static void start_later(weft_task *t, int status) {
     if (task_stack(L, t)) {
         /* It must run, to release what its arg owns: try again shortly. */
         weft__debug(L, "task '%s': no stack to start on; retrying in 10 ms", weft__task_name(t));
-        weft__timer_arm(L, &t->timer, weft__mono() + 10 * WEFT_MILLISECOND);
+        weft__timer_arm(L, &t->timer, weft__now(L) + 10 * WEFT_MILLISECOND);  /* the timers' clock */
         return;
     }
     t->wake_status = 0;
@@ -428,11 +428,8 @@ int weft__spawn_when_readable(weft_task **out, const weft_spawn_opts *opts, int 
     if (!L) return WEFT_ENOTASK;
     if (!out && !g && !(opts && opts->detached)) return WEFT_EINVAL;
     if (fd < 0) return -EBADF;
-    if (g) {
-        if (!g->scope.owner) return WEFT_ECLOSED;
-        if (g->scope.owner->loop != L) return WEFT_EWRONGLOOP;
-    }
-    return spawn_on(L, out, opts, fn, arg, g, fd, deadline);
+    int err = g ? weft__group_open_on(g, L) : 0;
+    return err ? err : spawn_on(L, out, opts, fn, arg, g, fd, deadline);
 }
 
 int weft_spawn_ex(weft_task **out, const weft_spawn_opts *opts, weft_task_fn fn, void *arg) {

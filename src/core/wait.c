@@ -169,9 +169,8 @@ int weft_group_enter(weft_group *g) {
 int weft_group_spawn(weft_group *g, const weft_spawn_opts *opts, weft_task_fn fn, void *arg) {
     weft_loop *L = weft__tls_loop;
     if (!L) return WEFT_ENOTASK;
-    if (!g->scope.owner) return WEFT_ECLOSED;
-    if (g->scope.owner->loop != L) return WEFT_EWRONGLOOP;
-    return weft__spawn(L, NULL, opts, fn, arg, g);
+    int err = weft__group_open_on(g, L);
+    return err ? err : weft__spawn(L, NULL, opts, fn, arg, g);
 }
 
 void weft_group_cancel(weft_group *g) { weft_scope_cancel(&g->scope); }

@@ -109,10 +109,9 @@ void weft__fd_used(weft_loop *L, int fd) {
 
 void weft__fd_undefer(weft_loop *L, weft_task *t, int fd, bool used) {
     if (fd < 0 || (size_t)fd >= L->nfds || L->fds[fd].waiter[0] != t) return;
-    weft__fd *st = &L->fds[fd];
-    st->waiter[0] = NULL;
+    L->fds[fd].waiter[0] = NULL;
     L->nwatch--;
-    if (used) st->ready &= (unsigned char)~WEFT__IN;
+    if (used) weft__fd_used(L, fd);
 }
 
 void weft__fd_forget(int fd) {

@@ -458,14 +458,14 @@ int weft_serve_when_readable(int64_t deadline) {
 }
 
 /* Accepts one connection and spawns its task. */
-static int serve_one(server *s, weft_group *g, int lfd, const weft_spawn_opts *so) {
+static int serve_one(server *s, int lfd) {
     conn *c = weft__mem_alloc(s->mem, sizeof *c);
     if (!c) return WEFT_ENOMEM;
     c->s = s;
     c->peer_len = sizeof c->peer;
     int err = weft_accept(lfd, (struct sockaddr *)&c->peer, &c->peer_len, &c->fd);
     c->again = false;
-    if (!err && (err = weft_group_spawn(g, so, conn_main, c))) weft_close(c->fd);
+    if (!err && (err = weft_group_spawn(s->g, s->so, conn_main, c))) weft_close(c->fd);
     if (err) weft__mem_free(s->mem, c);
     return err;
 }
@@ -490,7 +490,7 @@ int weft_serve(int lfd, const weft_serve_opts *opts, weft_conn_fn fn, void *arg)
     int64_t backoff = 0;
     for (;;) {
         if ((err = weft_sem_acquire(&s.slots))) break;
-        if (!(err = serve_one(&s, &g, lfd, &so))) {
+        if (!(err = serve_one(&s, lfd))) {
             backoff = 0;
             continue;
         }

@@ -192,9 +192,11 @@ static void rbuf_release(weft_stream *s) {
     s->rcap = 0;
 }
 
-/* A block of RBUF_MIN: the cache's hottest, or a new one. */
+/* A block of RBUF_MIN: the cache's hottest, or a new one. The cache only
+ * on the stream's own loop, as block_give's: a stream written after its
+ * loop ended (or from elsewhere) allocates. */
 static char *rbuf_take(weft_stream *s) {
-    rbuf_cache *c = weft__local_get(s->loop, &cache_key);
+    rbuf_cache *c = weft_loop_current() == s->loop ? weft__local_get(s->loop, &cache_key) : NULL;
     if (c && c->n) return c->b[--c->n];
     return weft__mem_alloc(s->mem, RBUF_MIN);
 }
@@ -205,10 +207,7 @@ static char *rbuf_take(weft_stream *s) {
 static chunk *chunk_new(weft_stream *s, size_t need) {
     size_t cap = need <= CHUNK_SMALL ? CHUNK_SMALL : max_sz(WCHUNK, need);
     if (cap > SIZE_MAX - sizeof(chunk)) return NULL;
-    /* The cache only on the stream's own loop: a stream written after its
-     * loop ended (or from elsewhere) allocates. */
-    bool cached = cap == CHUNK_SMALL && weft_loop_current() == s->loop;
-    chunk *c = cached ? (chunk *)rbuf_take(s) : weft__mem_alloc(s->mem, sizeof(chunk) + cap);
+    chunk *c = cap == CHUNK_SMALL ? (chunk *)rbuf_take(s) : weft__mem_alloc(s->mem, sizeof(chunk) + cap);
     if (c) *c = (chunk){ .cap = cap };
     return c;
 }
