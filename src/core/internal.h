@@ -539,6 +539,14 @@ struct weft__poller {
     int (*add_source)(weft_loop *L, weft__source *src);
     void (*del_source)(weft_loop *L, weft__source *src);
     void (*wait)(weft_loop *L, int64_t timeout);
+    /* Optional (NULL: the io layer reads and writes the fd itself), the
+     * completion engine (io_uring): input of a stream socket marked
+     * `capture` is received by the kernel into the poller's buffers, and
+     * sends are submitted operations. See weft__fd_capture. */
+    int (*capture)(weft_loop *L, int fd);   /* fd, watched, is now captured */
+    int (*arm)(weft_loop *L, int fd);       /* receive until stopped: 0 or an error */
+    ssize_t (*take)(weft_loop *L, int fd, void *buf, size_t len);
+    ssize_t (*send)(weft_loop *L, weft_task *t, int fd, const struct iovec *iov, int n);
 };
 extern const weft__poller weft__poller_epoll;
 extern const weft__poller weft__poller_uring;  /* NULL ops when not built */
@@ -560,6 +568,9 @@ struct weft__fd {
                               IN edge since: its queue is known empty */
     bool hup;              /* the peer closed (or an error): a short read no
                               longer means "empty", EOF may be next */
+    bool capture;          /* its input is received by the poller (capture) */
+    bool avail;            /* captured: bytes, the end or an error wait in the
+                              poller, or the reader must read itself */
 };
 typedef struct weft__fd weft__fd;
 void weft__fd_event(weft_loop *L, int fd, unsigned events);

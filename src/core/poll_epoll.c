@@ -92,4 +92,5 @@ static void epoll_wait_(weft_loop *L, int64_t timeout) {
 const weft__poller weft__poller_epoll = {
     "epoll", epoll_init, epoll_close_, epoll_watch, epoll_unwatch,
     epoll_add_source, epoll_del_source, epoll_wait_,
+    NULL, NULL, NULL, NULL,  /* no completion engine */
 };

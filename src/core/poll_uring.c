@@ -39,16 +39,46 @@
 #include <liburing.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* Room for 256 requests queued between two submits (watch, unwatch and
  * re-arms submit when it is full), and 4096 completions between two waits;
  * a multishot poll that finds the completion queue full is ended by the
  * kernel and armed again here, so overflowing loses nothing. */
 enum { SQ_ENTRIES = 256, CQ_ENTRIES = 4096, BATCH = 128 };
-enum { KIND_IGNORE = 0, KIND_FD = 1, KIND_SRC = 2 };
+/* A request's kind, in its tag's low 3 bits. A send's tag is the address
+ * of its record on the sending task's stack (8-aligned) with KIND_SEND. */
+enum { KIND_IGNORE = 0, KIND_FD = 1, KIND_SRC = 2, KIND_RECV = 3, KIND_SEND = 4 };
+
+/* The provided buffers captured input lands in: NBUF of BUFSZ, one ring per
+ * loop, lent to the kernel and given back once a reader has copied them
+ * out. A connection holds one only while its bytes wait for their reader;
+ * an idle one holds none. 256 x 4 KiB: 1 MiB of address space per loop,
+ * its pages touched as the buffers are first used. Run out (more input
+ * waiting unread than that), a socket's receive ends with ENOBUFS and its
+ * reader reads the socket itself until it is empty again. */
+enum { NBUF = 256, BUFSZ = 4096, BGID = 0 };
 
 typedef struct uring_src { weft__source *src; uint32_t gen; } uring_src;
 typedef struct done { uint64_t ud; int res; unsigned flags; } done;
+
+/* A captured fd: its buffers not yet read (a list through buf_next, in
+ * arrival order), and how its receive stands. */
+typedef struct ucap {
+    int16_t head, tail;  /* buffer ids, -1: none */
+    uint16_t off;        /* bytes of head already taken */
+    bool armed;          /* a multishot receive is in the kernel */
+    bool direct;         /* the kernel refused it: its reader reads itself */
+    bool eof;
+    int err;             /* the receive's error, sticky */
+} ucap;
+
+/* A send in flight: on the stack of the task it suspends. */
+typedef struct send_op {
+    weft_task *t;
+    int res;
+    bool done;
+} __attribute__((aligned(8))) send_op;
 
 typedef struct uring_state {
     struct io_uring ring;
@@ -66,11 +96,21 @@ typedef struct uring_state {
                           stack is current and 2 KiB there is a page more */
     bool deferred;     /* IORING_SETUP_DEFER_TASKRUN: completions appear only
                           when we enter the kernel asking for them */
+    /* The completion engine (NULL br: not available here). */
+    struct io_uring_buf_ring *br;
+    char *bufs;
+    uint16_t buf_len[NBUF];
+    int16_t buf_next[NBUF];
+    ucap *caps;        /* by fd */
+    size_t ncaps;
+    bool norecv;       /* the kernel refused a multishot receive: read directly */
+    bool recv_seen;    /* ... and one has worked */
 } uring_state;
 
 static uint64_t tag(unsigned kind, size_t idx, uint32_t gen) {
-    return (uint64_t)gen << 32 | (uint64_t)idx << 2 | kind;
+    return (uint64_t)gen << 32 | (uint64_t)idx << 3 | kind;
 }
+static size_t tag_idx(uint64_t ud) { return (size_t)(ud >> 3 & 0x1fffffff); }
 
 static uint32_t next_gen(uring_state *u) {
     if (++u->gen == 0) u->gen = 1;
@@ -86,12 +126,14 @@ static struct io_uring_sqe *sqe_get(uring_state *u) {
     return s;
 }
 
-/* Queues a multishot poll of `fd` under a new generation; its tag. */
-static int arm_fd(uring_state *u, int fd, uint64_t *ud) {
+/* Queues a multishot poll of `fd` under a new generation; its tag. A
+ * captured fd's input comes by its receive, so its poll asks for output
+ * only (errors and hangups are always reported). */
+static int arm_fd(uring_state *u, int fd, bool captured, uint64_t *ud) {
     struct io_uring_sqe *s = sqe_get(u);
     if (!s) return WEFT_EAGAIN;
     u->fdgen[fd] = next_gen(u);
-    io_uring_prep_poll_multishot(s, fd, POLLIN | POLLOUT | POLLRDHUP);
+    io_uring_prep_poll_multishot(s, fd, captured ? POLLOUT : POLLIN | POLLOUT | POLLRDHUP);
     io_uring_sqe_set_data64(s, *ud = tag(KIND_FD, (size_t)fd, u->fdgen[fd]));
     return 0;
 }
@@ -106,16 +148,27 @@ static int arm_src(uring_state *u, size_t i, uint64_t *ud) {
     return 0;
 }
 
+/* Queues the cancellation of the request tagged `ud` (a poll, or any
+ * other request); its own completion comes back as usual. */
+static void cancel_queue(uring_state *u, uint64_t ud, bool poll) {
+    struct io_uring_sqe *s = sqe_get(u);
+    if (!s) return;  /* the request lives on, ignored, until the loop closes */
+    if (poll) io_uring_prep_poll_remove(s, ud);
+    else io_uring_prep_cancel64(s, ud, 0);
+    io_uring_sqe_set_data64(s, tag(KIND_IGNORE, 0, 0));
+    if (u->ring.features & IORING_FEAT_CQE_SKIP) io_uring_sqe_set_flags(s, IOSQE_CQE_SKIP_SUCCESS);
+}
+
 /* Cancels the poll tagged `ud`, now: it holds a reference to its file,
  * which the caller is about to close. Running the kernel's deferred work
  * (get_events) is what drops that reference before we return. */
 static void cancel(uring_state *u, uint64_t ud) {
-    struct io_uring_sqe *s = sqe_get(u);
-    if (!s) return;  /* the poll lives on, ignored, until the loop closes */
-    io_uring_prep_poll_remove(s, ud);
-    io_uring_sqe_set_data64(s, tag(KIND_IGNORE, 0, 0));
-    if (u->ring.features & IORING_FEAT_CQE_SKIP) io_uring_sqe_set_flags(s, IOSQE_CQE_SKIP_SUCCESS);
+    cancel_queue(u, ud, true);
     io_uring_submit_and_get_events(&u->ring);
+}
+
+static bool captured(const weft_loop *L, int fd) {
+    return (size_t)fd < L->nfds && L->fds[fd].capture;
 }
 
 /* Takes completions off the ring into the backlog until the ring is at
@@ -161,6 +214,199 @@ static int submit_check(weft_loop *L, uring_state *u, uint64_t ud, bool multisho
     return 0;
 }
 
+
+/* ------------------------------------------------- the completion engine
+ *
+ * A captured fd (weft__fd_capture) has a multishot receive in the kernel
+ * from the first time its reader waits until weft__fd_forget: the kernel
+ * moves each arrival into a provided buffer and posts it, and the reader
+ * copies from there (take). Sends are IORING_OP_SENDMSG requests the task
+ * waits on; they go to the kernel with the loop's next wait, batched with
+ * every other task's, so a request and its response cost no system call
+ * of their own. Where any piece is missing (no buffer ring: Linux < 5.19;
+ * no multishot receive: < 6.0; buffers run out) the reader reads the
+ * socket itself, as under epoll, and order is kept: a direct read happens
+ * only with no receive in the kernel and nothing captured left. */
+
+static void buffers_init(uring_state *u) {
+    size_t rsize = NBUF * sizeof(struct io_uring_buf);
+    void *r = mmap(NULL, rsize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r == MAP_FAILED) return;
+    char *b = mmap(NULL, (size_t)NBUF * BUFSZ, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    struct io_uring_buf_reg reg = { .ring_addr = (uintptr_t)r, .ring_entries = NBUF, .bgid = BGID };
+    if (b == MAP_FAILED || io_uring_register_buf_ring(&u->ring, &reg, 0) < 0) {
+        munmap(r, rsize);
+        if (b != MAP_FAILED) munmap(b, (size_t)NBUF * BUFSZ);
+        return;
+    }
+    u->br = r;
+    u->bufs = b;
+    io_uring_buf_ring_init(u->br);
+    for (int i = 0; i < NBUF; i++)
+        io_uring_buf_ring_add(u->br, b + (size_t)i * BUFSZ, BUFSZ, (unsigned short)i,
+                              io_uring_buf_ring_mask(NBUF), i);
+    io_uring_buf_ring_advance(u->br, NBUF);
+}
+
+static void buffer_give(uring_state *u, unsigned bid) {
+    io_uring_buf_ring_add(u->br, u->bufs + (size_t)bid * BUFSZ, BUFSZ, (unsigned short)bid,
+                          io_uring_buf_ring_mask(NBUF), 0);
+    io_uring_buf_ring_advance(u->br, 1);
+}
+
+static void cap_reset(uring_state *u, ucap *c) {
+    for (int16_t b = c->head; b >= 0;) {
+        int16_t next = u->buf_next[b];
+        buffer_give(u, (unsigned)b);
+        b = next;
+    }
+    *c = (ucap){ .head = -1, .tail = -1 };
+}
+
+static ucap *cap_of(weft_loop *L, uring_state *u, int fd) {
+    if ((size_t)fd >= u->ncaps) {
+        size_t n0 = u->ncaps;
+        ucap *c = weft__fd_table_fit(L, u->caps, &u->ncaps, sizeof *c, fd);
+        if (!c) return NULL;
+        for (size_t i = n0; i < u->ncaps; i++) c[i] = (ucap){ .head = -1, .tail = -1 };
+        u->caps = c;
+    }
+    return &u->caps[fd];
+}
+
+/* fd is to be captured: 0, or why it cannot be. A watched fd is polled
+ * for everything so far: poll it for output only, under a new generation
+ * (its receive will carry that one too). */
+static int uring_capture(weft_loop *L, int fd) {
+    uring_state *u = L->uring;
+    if (!u->br || u->norecv) return WEFT_EINVAL;
+    ucap *c = cap_of(L, u, fd);
+    if (!c) return WEFT_ENOMEM;
+    cap_reset(u, c);
+    if ((size_t)fd >= u->nfdgen || !u->fdgen[fd]) return 0;
+    cancel_queue(u, tag(KIND_FD, (size_t)fd, u->fdgen[fd]), true);
+    uint64_t ud;
+    if (arm_fd(u, fd, true, &ud)) {
+        u->fdgen[fd] = 0;
+        L->fds[fd].watched = false;  /* watched again at the next wait */
+    }
+    return 0;
+}
+
+static int uring_arm(weft_loop *L, int fd) {
+    uring_state *u = L->uring;
+    ucap *c = cap_of(L, u, fd);
+    if (!c) return WEFT_ENOMEM;
+    if (c->armed || c->eof || c->err || c->direct || u->norecv || !u->fdgen[fd]) return 0;
+    struct io_uring_sqe *s = sqe_get(u);
+    if (!s) return WEFT_EAGAIN;
+    io_uring_prep_recv_multishot(s, fd, NULL, 0, 0);
+    s->flags |= IOSQE_BUFFER_SELECT;
+    s->buf_group = BGID;
+    io_uring_sqe_set_data64(s, tag(KIND_RECV, (size_t)fd, u->fdgen[fd]));
+    c->armed = true;
+    return 0;
+}
+
+static ssize_t uring_take(weft_loop *L, int fd, void *buf, size_t len) {
+    uring_state *u = L->uring;
+    ucap *c = &u->caps[fd];  /* made by uring_capture */
+    size_t got = 0;
+    while (got < len && c->head >= 0) {
+        unsigned b = (unsigned)c->head;
+        size_t n = u->buf_len[b] - c->off;
+        if (n > len - got) n = len - got;
+        memcpy((char *)buf + got, u->bufs + (size_t)b * BUFSZ + c->off, n);
+        got += n;
+        c->off = (uint16_t)(c->off + n);
+        if (c->off == u->buf_len[b]) {
+            c->head = u->buf_next[b];
+            if (c->head < 0) c->tail = -1;
+            c->off = 0;
+            buffer_give(u, b);
+        }
+    }
+    bool ended = c->eof || c->err;
+    if (c->head < 0) L->fds[fd].avail = ended;
+    if (got) return (ssize_t)got;
+    if (c->err) return c->err;
+    if (c->eof) return 0;
+    if (c->armed) return WEFT_EAGAIN;
+    if (!c->direct && !u->norecv && ((size_t)fd >= u->nfdgen || !u->fdgen[fd]))
+        return WEFT_EAGAIN;  /* never waited: the wait arms the receive */
+    /* No receive in the kernel and nothing captured: whatever came is in
+     * the socket, for the reader to read (avail says so to
+     * weft__fd_known_empty), and its next wait arms again. */
+    L->fds[fd].avail = true;
+    return WEFT__DIRECT;
+}
+
+static void dispatch_recv(weft_loop *L, uring_state *u, const done *d) {
+    size_t fd = tag_idx(d->ud);
+    bool stale = fd >= u->nfdgen || u->fdgen[fd] != (uint32_t)(d->ud >> 32) || fd >= u->ncaps;
+    bool buffer = d->flags & IORING_CQE_F_BUFFER;
+    unsigned bid = d->flags >> IORING_CQE_BUFFER_SHIFT;
+    if (stale) {
+        if (buffer) buffer_give(u, bid);
+        return;
+    }
+    ucap *c = &u->caps[fd];
+    if (!(d->flags & IORING_CQE_F_MORE)) c->armed = false;
+    unsigned ev = WEFT__IN;
+    if (d->res > 0 && buffer) {
+        u->recv_seen = true;
+        u->buf_len[bid] = (uint16_t)d->res;
+        u->buf_next[bid] = -1;
+        if (c->tail >= 0) u->buf_next[c->tail] = (int16_t)bid;
+        else c->head = (int16_t)bid;
+        c->tail = (int16_t)bid;
+    } else {
+        if (buffer) buffer_give(u, bid);
+        if (d->res == 0) c->eof = true;
+        else if (d->res == -EINVAL || d->res == -EOPNOTSUPP) {
+            /* Refused: a kernel without multishot receive (before 6.0),
+             * if none ever worked here; else something about this socket. */
+            c->direct = true;
+            if (!u->recv_seen) u->norecv = true;
+        }
+        else if (d->res < 0 && d->res != -ENOBUFS && d->res != -ECANCELED) c->err = d->res;
+        if (c->eof || c->err) ev |= WEFT__HUP;
+    }
+    L->fds[fd].avail = true;
+    weft__fd_event(L, (int)fd, ev);
+}
+
+static ssize_t uring_send(weft_loop *L, weft_task *t, int fd, const struct iovec *iov, int n) {
+    uring_state *u = L->uring;
+    struct io_uring_sqe *s = sqe_get(u);
+    if (!s) return WEFT__DIRECT;
+    send_op op = { .t = t };
+    struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
+    uint64_t ud = (uint64_t)(uintptr_t)&op | KIND_SEND;
+    io_uring_prep_sendmsg(s, fd, &m, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(s, ud);
+    L->nwatch++;
+    weft__awaits(t, WEFT_AWAIT_WRITABLE, (const void *)(intptr_t)fd);
+    int err = weft__park(t, WEFT_FOREVER, 0);
+    if (!op.done) {
+        /* Cancelled, or a scope's deadline: the kernel may be sending from
+         * iov right now. Ask it to stop, and wait for the answer. */
+        cancel_queue(u, ud, false);
+        while (!op.done) weft__park(t, WEFT_FOREVER, WEFT__NOCANCEL);
+    }
+    L->nwatch--;
+    if (op.res == -ECANCELED && err < 0) return err;
+    return op.res;
+}
+
+static void dispatch_send(const done *d) {
+    send_op *op = (send_op *)(uintptr_t)(d->ud & ~(uint64_t)7);
+    op->res = d->res;
+    op->done = true;
+    weft__wake(op->t, 0);
+}
+
 /* ------------------------------------------------------------- the ops */
 
 static int uring_init(weft_loop *L) {
@@ -188,6 +434,7 @@ static int uring_init(weft_loop *L) {
     }
     /* Each enter then skips looking the ring's fd up (Linux 5.18). */
     io_uring_register_ring_fd(&u->ring);
+    buffers_init(u);
     L->uring = u;
     return 0;
 }
@@ -196,6 +443,11 @@ static void uring_close(weft_loop *L) {
     uring_state *u = L->uring;
     if (!u) return;
     io_uring_queue_exit(&u->ring);  /* cancels every poll left */
+    if (u->br) {
+        munmap(u->br, NBUF * sizeof(struct io_uring_buf));
+        munmap(u->bufs, (size_t)NBUF * BUFSZ);
+    }
+    weft__free(L, u->caps);
     weft__free(L, u->fdgen);
     weft__free(L, u->srcs);
     weft__free(L, u->backlog);
@@ -210,7 +462,7 @@ static int uring_watch(weft_loop *L, int fd) {
     if (!g) return WEFT_ENOMEM;
     u->fdgen = g;
     uint64_t ud;
-    int err = arm_fd(u, fd, &ud);
+    int err = arm_fd(u, fd, captured(L, fd), &ud);
     if (!err && (err = submit_check(L, u, ud, true))) u->fdgen[fd] = 0;
     return err;
 }
@@ -219,6 +471,11 @@ static void uring_unwatch(weft_loop *L, int fd) {
     uring_state *u = L->uring;
     if ((size_t)fd >= u->nfdgen || !u->fdgen[fd]) return;
     uint64_t ud = tag(KIND_FD, (size_t)fd, u->fdgen[fd]);
+    if ((size_t)fd < u->ncaps) {
+        ucap *c = &u->caps[fd];
+        if (c->armed) cancel_queue(u, tag(KIND_RECV, (size_t)fd, u->fdgen[fd]), false);
+        cap_reset(u, c);
+    }
     u->fdgen[fd] = 0;
     cancel(u, ud);
 }
@@ -264,8 +521,8 @@ static void rearm_later(weft_loop *L, uring_state *u, uint64_t ud) {
         size_t n = u->caprearm ? 2 * u->caprearm : 64;
         uint64_t *r = weft__realloc(L, u->rearm, n * sizeof *r);
         if (!r) {  /* arm now: a livelock risk beats a lost fd */
-            int fd = (int)(ud >> 2 & 0x3fffffff);
-            if (arm_fd(u, fd, &ud)) u->fdgen[fd] = 0;
+            int fd = (int)tag_idx(ud);
+            if (arm_fd(u, fd, captured(L, fd), &ud)) u->fdgen[fd] = 0;
             return;
         }
         u->rearm = r;
@@ -274,19 +531,19 @@ static void rearm_later(weft_loop *L, uring_state *u, uint64_t ud) {
     u->rearm[u->nrearm++] = ud;
 }
 
-static void rearm_now(uring_state *u) {
+static void rearm_now(weft_loop *L, uring_state *u) {
     size_t n = u->nrearm;
     u->nrearm = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t ud = u->rearm[i];
-        int fd = (int)(ud >> 2 & 0x3fffffff);
+        int fd = (int)tag_idx(ud);
         if (u->fdgen[fd] != (uint32_t)(ud >> 32)) continue;  /* unwatched since */
-        if (arm_fd(u, fd, &ud)) u->fdgen[fd] = 0;
+        if (arm_fd(u, fd, captured(L, fd), &ud)) u->fdgen[fd] = 0;
     }
 }
 
 static void dispatch_fd(weft_loop *L, uring_state *u, const done *d) {
-    size_t fd = (size_t)(d->ud >> 2 & 0x3fffffff);
+    size_t fd = tag_idx(d->ud);
     if (fd >= u->nfdgen || u->fdgen[fd] != (uint32_t)(d->ud >> 32)) return;  /* stale */
     unsigned bits = WEFT__IN | WEFT__OUT | WEFT__HUP;  /* an error: let the read or write find it */
     if (d->res >= 0) {
@@ -300,7 +557,7 @@ static void dispatch_fd(weft_loop *L, uring_state *u, const done *d) {
 }
 
 static void dispatch_src(weft_loop *L, uring_state *u, const done *d) {
-    size_t i = (size_t)(d->ud >> 2 & 0x3fffffff);
+    size_t i = tag_idx(d->ud);
     if (i >= u->nsrcs || u->srcs[i].gen != (uint32_t)(d->ud >> 32)) return;  /* stale */
     weft__source *src = u->srcs[i].src;
     src->ready(L, src);
@@ -312,8 +569,10 @@ static void dispatch_src(weft_loop *L, uring_state *u, const done *d) {
  * before dispatching: fd events wake tasks, and a source's ready() may add
  * or remove sources. */
 static void dispatch(weft_loop *L, uring_state *u, const done *d) {
-    unsigned kind = d->ud & 3;
+    unsigned kind = d->ud & 7;
     if (kind == KIND_FD) dispatch_fd(L, u, d);
+    else if (kind == KIND_RECV) dispatch_recv(L, u, d);
+    else if (kind == KIND_SEND) dispatch_send(d);
     else if (kind == KIND_SRC) dispatch_src(L, u, d);
 }
 
@@ -356,16 +615,17 @@ static void uring_wait(weft_loop *L, int64_t timeout) {
         io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, timeout < 0 ? NULL : &ts, NULL);
     }
     drain(L, u);
-    if (u->nrearm && !io_uring_cq_ready(&u->ring) && !io_uring_cq_has_overflow(&u->ring)) rearm_now(u);
+    if (u->nrearm && !io_uring_cq_ready(&u->ring) && !io_uring_cq_has_overflow(&u->ring)) rearm_now(L, u);
 }
 
 const weft__poller weft__poller_uring = {
     "uring", uring_init, uring_close, uring_watch, uring_unwatch,
     uring_add_source, uring_del_source, uring_wait,
+    uring_capture, uring_arm, uring_take, uring_send,
 };
 
 #else
 /* Built without liburing: NULL ops, which choose_poller reads as "not
  * available" (WEFT_BACKEND_URING gives WEFT_EINVAL). */
-const weft__poller weft__poller_uring = { "uring", 0, 0, 0, 0, 0, 0, 0 };
+const weft__poller weft__poller_uring = { "uring", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
 #endif

@@ -75,6 +75,7 @@ int weft__fd_wait(int fd, int dir, int64_t deadline, const char *fn) {
         return 0;
     }
     if (!st->watched && (err = watch(L, st, fd))) return err;
+    if (dir == 0 && st->capture && (err = L->poller->arm(L, fd))) return err;
     st->waiter[dir] = t;
     L->nwatch++;
     weft__awaits(t, dir ? WEFT_AWAIT_WRITABLE : WEFT_AWAIT_READABLE, (const void *)(intptr_t)fd);
@@ -95,9 +96,10 @@ int weft__fd_defer(weft_loop *L, weft_task *t, int fd) {
      * used by a wait whose caller then never read (a deadline or a cancel
      * came first), leaves `drained` down; the poller will not report that
      * input again. Only a stream socket is ever known drained. */
-    if ((st->ready & WEFT__IN) || (st->watched && !st->drained)) return 1;
+    if ((st->ready & WEFT__IN) || (st->capture ? st->avail : st->watched && !st->drained)) return 1;
     int err;
     if (!st->watched && (err = watch(L, st, fd))) return err;
+    if (st->capture && (err = L->poller->arm(L, fd))) return err;
     st->waiter[0] = t;
     L->nwatch++;
     return 0;
@@ -124,7 +126,7 @@ void weft__fd_forget(int fd) {
     if (WEFT_UNLIKELY(L->dbg) && st->watched) weft__untrack_fd(L, fd);
     st->watched = false;
     st->ready = 0;
-    st->drained = st->hup = false;
+    st->drained = st->hup = st->capture = st->avail = false;
 }
 
 /* Only for SOCK_STREAM: a short read of a datagram or a terminal line says
@@ -133,14 +135,17 @@ bool weft__fd_known_empty(int fd) {
     weft_loop *L = weft__tls_loop;
     if (!L || fd < 0 || (size_t)fd >= L->nfds) return false;
     weft__fd *st = &L->fds[fd];
+    if (st->capture) return !st->avail;
     return st->drained && !(st->ready & WEFT__IN);
 }
 
 bool weft__fd_input_unknown(int fd) {
     weft_loop *L = weft__tls_loop;
     if (!L || fd < 0) return false;
-    if ((size_t)fd >= L->nfds || !L->fds[fd].watched) return true;
-    return weft__fd_known_empty(fd);
+    if ((size_t)fd >= L->nfds) return true;
+    weft__fd *st = &L->fds[fd];
+    if (st->capture) return !st->avail;  /* waiting is what starts the capture */
+    return !st->watched || weft__fd_known_empty(fd);
 }
 
 void weft__fd_note_read(int fd, ssize_t n, size_t len) {
@@ -148,4 +153,45 @@ void weft__fd_note_read(int fd, ssize_t n, size_t len) {
     if (!L || fd < 0 || (size_t)fd >= L->nfds) return;
     weft__fd *st = &L->fds[fd];
     st->drained = st->stream && !st->hup && ((n > 0 && (size_t)n < len) || n == -EAGAIN);
+}
+
+/* ------------------------------------------------- the completion engine */
+
+int weft__fd_capture(int fd) {
+    weft_loop *L = weft__tls_loop;
+    if (!L || fd < 0 || !L->poller->capture) return 0;
+    weft__fd *st = fd_state(L, fd);
+    if (!st) return WEFT_ENOMEM;
+    if (st->capture) return 0;
+    int err = L->poller->capture(L, fd);
+    if (err) return err == WEFT_ENOMEM ? err : 0;
+    st->capture = true;
+    st->avail = false;
+    return 0;
+}
+
+bool weft__fd_captured(int fd) {
+    weft_loop *L = weft__tls_loop;
+    return L && fd >= 0 && (size_t)fd < L->nfds && L->fds[fd].capture && L->fds[fd].avail;
+}
+
+ssize_t weft__fd_take(int fd, void *buf, size_t len, const char *fn) {
+    weft_loop *L = weft__tls_loop;
+    if (!L || fd < 0 || (size_t)fd >= L->nfds || !L->fds[fd].capture) return WEFT__DIRECT;
+    for (;;) {
+        ssize_t n = L->poller->take(L, fd, buf, len);
+        if (n != WEFT_EAGAIN) return n;
+        int err = weft__fd_wait(fd, 0, WEFT_FOREVER, fn);
+        if (err) return err;
+    }
+}
+
+ssize_t weft__fd_send(int fd, const struct iovec *iov, int n) {
+    weft_loop *L = weft__tls_loop;
+    if (!L || fd < 0 || (size_t)fd >= L->nfds || !L->fds[fd].capture || !L->cur) return WEFT__DIRECT;
+    /* A suspension point: a cancellation that came while the last send
+     * completed is reported before another starts. */
+    int err = weft__checkpoint(L->cur);
+    if (err) return err;
+    return L->poller->send(L, L->cur, fd, iov, n);
 }

@@ -82,6 +82,8 @@ void weft__pool_release(weft_http_client *c, weft__conn *k, bool reuse) {
 /* Has the server closed (or written to) the idle connection? A socket
  * peek that would block says it is quiet, as an idle one should be. */
 static bool conn_alive(const weft__conn *k) {
+    /* Input the loop captured (weft__fd_capture) is no longer in the socket. */
+    if (weft__fd_captured(k->fd)) return false;
     char b;
     ssize_t n = recv(k->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);

@@ -341,7 +341,10 @@ static int accept_one(weft_httpd *s, int lfd) {
     c->until = c->accepted + s->o.header_timeout;
     c->idle = true;
     conn_link(c);
-    err = spawn_conn(c);
+    /* A plain connection's input is taken by the loop as it comes, where
+     * the poller can (io_uring); TLS reads its socket itself. */
+    err = s->o.tls ? 0 : weft__fd_capture(c->fd);
+    if (!err) err = spawn_conn(c);
     if (err) {
         weft_close(c->fd);
         conn_unlink(c);

@@ -34,13 +34,20 @@ int weft_group_spawn_when_readable(weft_group *g, const weft_spawn_opts *opts, i
 
 /* A stream socket known empty (weft__fd_known_empty) is waited on first:
  * that saves a read that would only say EAGAIN (on an echo server, one
- * system call in three). */
+ * system call in three). A captured socket (weft__fd_capture) is read from
+ * the loop's buffers. */
 ssize_t weft_read(int fd, void *buf, size_t len) {
     int err0 = enter_io();
     if (err0) return err0;
-    if (weft__fd_known_empty(fd) && (err0 = weft_wait_readable(fd, WEFT_FOREVER))) return err0;
     for (;;) {
-        ssize_t n = weft__sys.read(fd, buf, len);
+        ssize_t n = weft__fd_take(fd, buf, len, __func__);
+        if (n != WEFT__DIRECT) return n;
+        if (weft__fd_known_empty(fd)) {
+            int err = weft_wait_readable(fd, WEFT_FOREVER);
+            if (err) return err;
+            continue;
+        }
+        n = weft__sys.read(fd, buf, len);
         if (n >= 0) {
             weft__fd_note_read(fd, n, len);
             return n;

@@ -543,8 +543,13 @@ static ssize_t fd_writev_once(int fd, bool sock, const struct iovec *iov, int n)
     return weft__sys.sendmsg(fd, &m, MSG_NOSIGNAL);
 }
 
-/* Tries the write before waiting, as weft_write_some does. */
+/* Tries the write before waiting, as weft_write_some does; a captured
+ * socket's is an operation the loop's next wait hands the kernel. */
 static ssize_t fd_writev(int fd, bool sock, const struct iovec *iov, int n) {
+    if (sock) {
+        ssize_t k = weft__fd_send(fd, iov, n);
+        if (k != WEFT__DIRECT) return k;
+    }
     for (;;) {
         ssize_t k = fd_writev_once(fd, sock, iov, n);
         if (k >= 0) return k;
@@ -571,10 +576,16 @@ static const weft_transport file_transport = { fd_read, file_writev, NULL, fd_cl
 
 int weft_stream_new_fd(weft_stream **out, int fd, const weft_stream_opts *opts) {
     if (fd < 0) return WEFT_EINVAL;
+    int err0;
     int type;
     socklen_t len = sizeof type;
     bool sock = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
     if (!sock && errno != ENOTSOCK) return -errno;
+    /* The stream reads an fd it owns alone, so the loop may take its input
+     * as it comes (not a borrowed one: bytes taken but never read would be
+     * lost to its owner). */
+    if (sock && type == SOCK_STREAM && !(opts && opts->borrow_fd) && (err0 = weft__fd_capture(fd)))
+        return err0;
     weft_stream *s;
     intptr_t ctx = ((intptr_t)fd << 1) | (opts && opts->borrow_fd ? 1 : 0);
     int err = weft_stream_new(&s, sock ? &sock_transport : &file_transport, (void *)ctx, opts);

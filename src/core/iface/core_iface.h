@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -146,6 +147,33 @@ int weft__fd_wait(int fd, int dir, int64_t deadline, const char *fn);
  * weft_group_spawn's). */
 int weft__spawn_when_readable(weft_task **out, const weft_spawn_opts *opts, int fd,
                               int64_t deadline, weft_task_fn fn, void *arg, weft_group *g);
+/* The completion engine, where the loop's poller has one (io_uring; epoll
+ * has none and these change nothing). weft__fd_capture(fd) says that fd,
+ * a stream socket, is read only through weft__fd_take from now on: the
+ * kernel then receives its input into the loop's buffers as it comes, with
+ * no system call per read, and sends are queued to the kernel with the
+ * loop's next wait. Until weft__fd_forget. Returns 0 (also when the poller
+ * cannot capture: then nothing changes) or WEFT_ENOMEM. */
+int weft__fd_capture(int fd);
+/* Has the loop captured input of fd (bytes, its end or an error) that the
+ * socket itself no longer shows? */
+bool weft__fd_captured(int fd);
+/* What weft__fd_take and weft__fd_send return when the caller must make
+ * the system call itself: fd not captured, or the poller fell back (out
+ * of buffers, a kernel without the operation). */
+#define WEFT__DIRECT (-5000)
+/* Copies up to len captured bytes of fd into buf, waiting while none are
+ * there: the count; 0 at end of stream; the receive's error (sticky); a
+ * cancellation code, WEFT_ECLOSED, WEFT_EBUSY as weft__fd_wait; or
+ * WEFT__DIRECT. `fn` names the public call. */
+ssize_t weft__fd_take(int fd, void *buf, size_t len, const char *fn);
+/* Sends iov (n >= 1, borrowed until it returns) on captured fd with
+ * MSG_NOSIGNAL as one submitted operation, suspending until it completes:
+ * the count (perhaps short), -errno, or WEFT__DIRECT. Cancelled meanwhile,
+ * it cancels the operation and waits for its end: then either nothing was
+ * sent (the cancellation code) or the bytes it sent are reported as sent,
+ * and the cancellation waits for the next suspension point. */
+ssize_t weft__fd_send(int fd, const struct iovec *iov, int n);
 /* Wakes the fd's waiters with WEFT_ECLOSED and stops watching it. */
 void weft__fd_forget(int fd);
 /* A stream socket whose last read came up short, with no readable edge
