@@ -49,7 +49,7 @@ run build/asan -DWEFT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 # loops on several threads.
 # Tasks switch stacks under it as fibers (WEFT_TSAN in src/core/internal.h);
 # any report fails its case (TSan's exit code 66).
-CTEST_ONLY='test_pool|test_dns|test_signal|thread|test_cancel_walk.dns' \
+CTEST_ONLY='test_pool|test_dns|test_signal|thread|test_cancel_walk.dns|test_loops|test_http_workers' \
   run build/tsan -DWEFT_TSAN=ON -DWEFT_BUILD_EXAMPLES=OFF -DWEFT_BUILD_APPS=OFF
 run build/ucontext -DWEFT_SWITCH=ucontext
 # Under emulation a million tasks would take minutes: that case runs natively.

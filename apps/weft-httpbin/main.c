@@ -1,4 +1,4 @@
-/* weft-httpbin [--host H] [--port P] [--access-log]: an httpbin on this
+/* weft-httpbin [--host H] [--port P] [--workers N] [--access-log]: an httpbin on this
  * machine, for weft's examples and tests and for anyone who wants one.
  *
  * The first line on stdout is "listening on http://HOST:PORT", written as
@@ -10,7 +10,9 @@
 #include "httpbin.h"
 
 #include <getopt.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,13 +21,16 @@
 typedef struct config {
     const char *host, *port;
     bool access_log;
+    unsigned workers;
 } config;
 
 static void usage(FILE *f)
 {
-    fputs("usage: weft-httpbin [--host HOST] [--port PORT] [--access-log]\n"
+    fputs("usage: weft-httpbin [--host HOST] [--port PORT] [--workers N] [--access-log]\n"
           "  --host HOST    address to listen on (default 127.0.0.1)\n"
           "  --port PORT    port to listen on; 0 picks a free one (default 8080)\n"
+          "  --workers N    serve on N loops, each on its own thread (SO_REUSEPORT);\n"
+          "                 0 = one per CPU (default 1)\n"
           "  --access-log   log each request to stderr (common log format)\n", f);
 }
 
@@ -35,6 +40,7 @@ static int parse_args(int argc, char **argv, config *cfg)
         {"host", required_argument, NULL, 'H'},
         {"port", required_argument, NULL, 'p'},
         {"access-log", no_argument, NULL, 'l'},
+        {"workers", required_argument, NULL, 'w'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -43,6 +49,20 @@ static int parse_args(int argc, char **argv, config *cfg)
         case 'H': cfg->host = optarg; break;
         case 'p': cfg->port = optarg; break;
         case 'l': cfg->access_log = true; break;
+        case 'w': {
+            char *end;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || n > 1024) {
+                fprintf(stderr, "weft-httpbin: --workers wants a number from 0 to 1024, not '%s'\n", optarg);
+                return 2;
+            }
+            if (n == 0) {
+                cpu_set_t cpus;
+                n = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? (unsigned long)CPU_COUNT(&cpus) : 1;
+            }
+            cfg->workers = (unsigned)n;
+            break;
+        }
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -63,6 +83,7 @@ static int serve(void *arg)
         .max_conns = 20000,
         .access_log = cfg->access_log ? stderr : NULL,
         .flags = WEFT_HTTPD_SIGNALS,  /* SIGTERM, SIGINT: shut down gracefully */
+        .workers = cfg->workers,
     };
     weft_httpd *srv;
     int err = httpbin_new(&srv, cfg->host, cfg->port, &opts);
@@ -93,7 +114,7 @@ static void raise_fd_limit(void)
 
 int main(int argc, char **argv)
 {
-    config cfg = {.host = "127.0.0.1", .port = "8080"};
+    config cfg = {.host = "127.0.0.1", .port = "8080", .workers = 1};
     int rc = parse_args(argc, argv, &cfg);
     if (rc >= 0) return rc;
     raise_fd_limit();

@@ -78,6 +78,11 @@ enum {
      * process; after the first one, a second SIGINT finds its default
      * action again (weft_run's Ctrl-C handling: it cancels main). */
     WEFT_HTTPD_SIGNALS = 1 << 0,
+    /* TCP listeners made by weft_httpd_listen are WEFT_LISTEN_REUSEPORT
+     * (weft/net.h): servers on several loops (weft/loops.h), each with its
+     * own listener on the same port, and the kernel spreads connections.
+     * Implied by workers > 1. */
+    WEFT_HTTPD_REUSEPORT = 1 << 1,
 };
 
 /* Options; zero-initialise: every zero field means the default. Where each
@@ -118,6 +123,17 @@ typedef struct weft_httpd_opts {
     unsigned flags;             /* WEFT_HTTPD_* bits */
     size_t stack_size;          /* connection tasks' stacks: 0 = the loop's
                                    default (64 KiB); handlers run on them */
+    unsigned workers;           /* loops serving: 0 or 1 = the calling loop
+                                   alone. N > 1: weft_httpd_serve also runs
+                                   N-1 loops, each on a thread of its own with
+                                   a copy of this server (the same options,
+                                   handler and arg) listening beside each TCP
+                                   listener (WEFT_LISTEN_REUSEPORT; Unix
+                                   sockets and listen_fd's stay the calling
+                                   loop's): the handler then runs on several
+                                   threads at once, so what arg points to must
+                                   be thread-safe. Shutdown reaches every
+                                   loop. At most 1024, else WEFT_EINVAL */
 } weft_httpd_opts;
 
 /* Makes a server that answers every request with handler(req, res, arg).
@@ -165,6 +181,9 @@ WEFT_EXTERN int weft_httpd_port(const weft_httpd *s);
  * connection task has ended. The shutdown itself is shielded from the
  * caller's cancellation; only grace_period bounds it (a handler that
  * shields itself from cancellation can hold it longer).
+ * With workers > 1 it starts the other loops first and returns once every
+ * one has shut down the same way; a worker that could not start (its loop,
+ * its listeners) makes serve shut everything down and return that error.
  * Returns 0 after weft_httpd_shutdown or a signal; WEFT_ECANCELED or
  * WEFT_ETIMEDOUT after the calling task's cancel or deadline; an accept
  * error retrying cannot fix (-EINVAL, -EBADF, -ENOTSOCK) after shutting

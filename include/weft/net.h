@@ -140,6 +140,26 @@ WEFT_EXTERN int weft_unix_connect(const char *path, int *fd);
  * WEFT_EINVAL (NULL port or fd) or WEFT_ENOMEM. */
 WEFT_EXTERN int weft_tcp_listen(const char *host, const char *port, int backlog, int *fd);
 
+enum {
+    /* SO_REUSEPORT: several sockets (one per loop, weft/loops.h) listen on
+     * the same address, and the kernel spreads new connections among them
+     * by a hash of each connection's addresses. Every socket on the port
+     * must ask for it, from the same user. */
+    WEFT_LISTEN_REUSEPORT = 1 << 0,
+};
+/* weft_tcp_listen with WEFT_LISTEN_* flags: the same contract and errors,
+ * plus WEFT_EINVAL for an unknown flag and -errno if the kernel refuses
+ * SO_REUSEPORT. */
+WEFT_EXTERN int weft_tcp_listen_ex(const char *host, const char *port, int backlog, unsigned flags, int *fd);
+/* Makes a TCP socket listening on the address `lfd` (a listening TCP
+ * socket) is bound to, its port included, with WEFT_LISTEN_* flags, into
+ * *fd: another loop's listener beside lfd, when both were made with
+ * WEFT_LISTEN_REUSEPORT. Not a suspension point. Returns 0, WEFT_EINVAL
+ * (lfd not a TCP stream socket, NULL fd, an unknown flag), or -errno from
+ * getsockname, socket, setsockopt, bind (-EADDRINUSE without
+ * WEFT_LISTEN_REUSEPORT on both) or listen. */
+WEFT_EXTERN int weft_listen_like(int lfd, int backlog, unsigned flags, int *fd);
+
 /* Makes a Unix domain stream socket listening on `path` (or, starting with
  * '@', an abstract address), into *fd. An existing file at `path` is not
  * removed: -EADDRINUSE (unlink it first if it is a stale socket); nor is the

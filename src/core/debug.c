@@ -134,6 +134,7 @@ const char *weft_await_name(int a) {
     static const char *const names[] = {
         "none", "sleep", "fd readable", "fd writable", "join", "wait", "gather", "group",
         "lock", "event", "semaphore", "condition", "barrier", "queue get", "queue put", "thread",
+        "loop call",
     };
     return a >= 0 && a < (int)(sizeof names / sizeof *names) ? names[a] : "?";
 }
@@ -257,6 +258,9 @@ static void describe(const weft_task_info *ti, int64_t now, char *buf, size_t le
         break;
     case WEFT_AWAIT_NONE:
         n = snprintf(buf, len, "?");
+        break;
+    case WEFT_AWAIT_LOOP:
+        n = snprintf(buf, len, "a call on loop %u", (unsigned)(uintptr_t)ti->obj);
         break;
     default:
         n = snprintf(buf, len, "%s at %p", what, ti->obj);

@@ -22,7 +22,13 @@
 #include <weft/net.h>
 #include <weft/signal.h>
 
+#include <weft/thread.h>
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Defaults: docs/http-server.md gives the sources. */
@@ -63,7 +69,8 @@ int weft_httpd_new(weft_httpd **out, const weft_httpd_opts *opts,
     if (!weft_loop_current()) return WEFT_ENOTASK;
     weft_httpd_opts o = opts ? *opts : (weft_httpd_opts){0};
     if (!handler || o.header_timeout < 0 || o.body_timeout < 0 || o.send_timeout < 0 ||
-        o.keepalive_timeout < 0 || o.grace_period < 0 || (o.flags & ~WEFT_HTTPD_SIGNALS))
+        o.keepalive_timeout < 0 || o.grace_period < 0 || o.workers > 1024 ||
+        (o.flags & ~(WEFT_HTTPD_SIGNALS | WEFT_HTTPD_REUSEPORT)))
         return WEFT_EINVAL;
     weft__mem m = weft__mem_here();
     weft_httpd *s = weft__mem_alloc(m, sizeof *s);
@@ -127,7 +134,8 @@ int weft_httpd_listen(weft_httpd *s, const char *host, const char *port) {
     if (!port) return WEFT_EINVAL;
     if (s->served) return WEFT_EBUSY;
     if (s->nl == HTTPD_MAX_LISTENERS) return WEFT_EOVERFLOW;
-    int fd = -1, err = weft_tcp_listen(host, port, backlog(s), &fd);
+    unsigned fl = (s->o.flags & WEFT_HTTPD_REUSEPORT) || s->o.workers > 1 ? WEFT_LISTEN_REUSEPORT : 0;
+    int fd = -1, err = weft_tcp_listen_ex(host, port, backlog(s), fl, &fd);
     return adopt(s, err, fd);
 }
 
@@ -440,12 +448,164 @@ static void shut_down(weft_httpd *s, weft_task **tasks, size_t ntasks) {
     weft_scope_leave(&sh);
 }
 
+
+/* ------------------------------------------------------------ workers
+ *
+ * workers > 1: the other loops' servers are copies of this one, each on a
+ * thread of its own (weft_run), each with a listener made beside each of
+ * ours (weft_listen_like, SO_REUSEPORT). The calling loop talks to them
+ * with weft_call_soon_threadsafe: a worker's loop is reachable from when
+ * it registers to when it says it is done, under `mu`. The thread is
+ * detached: its last act is to tell the calling loop it is done, and the
+ * calling loop, which waits for that, is alive to hear it. */
+
+typedef struct worker {
+    struct workers *ws;
+    weft_httpd *srv;      /* the copy, on the worker's loop; guarded by mu */
+    weft_loop *loop;      /* guarded by mu */
+    int rc;
+} worker;
+
+typedef struct workers {
+    pthread_mutex_t mu;
+    weft_httpd *primary;
+    weft_loop *home;      /* the calling loop */
+    weft_loop_opts lo;
+    worker *w;
+    unsigned n;           /* workers started */
+    unsigned ended;       /* home's thread only */
+    bool stopping;        /* guarded by mu */
+    weft_event all_ended; /* home's */
+    int err;              /* the first worker's error; home's thread only */
+} workers;
+
+static void worker_ended(void *arg) {
+    worker *w = arg;
+    workers *ws = w->ws;
+    if (w->rc && !ws->err) ws->err = w->rc;
+    if (w->rc) weft_httpd_shutdown(ws->primary);
+    if (++ws->ended == ws->n) weft_event_set(&ws->all_ended);
+}
+
+static int worker_main(void *arg) {
+    worker *w = arg;
+    workers *ws = w->ws;
+    weft_httpd *p = ws->primary, *c = NULL;
+    weft_httpd_opts o = p->o;
+    o.workers = 1;
+    o.flags = (o.flags & ~(unsigned)WEFT_HTTPD_SIGNALS) | WEFT_HTTPD_REUSEPORT;
+    int err = weft_httpd_new(&c, &o, p->handler, p->arg);
+    for (size_t i = 0; !err && i < p->nl; i++) {
+        int fd;
+        if (weft_sock_port(p->lfd[i]) <= 0) continue;  /* a Unix socket: the calling loop's */
+        if (!(err = weft_listen_like(p->lfd[i], backlog(p), WEFT_LISTEN_REUSEPORT, &fd))) err = adopt(c, 0, fd);
+    }
+    if (!err && !c->nl) err = WEFT_EINVAL;  /* no TCP listener to serve beside */
+    pthread_mutex_lock(&ws->mu);
+    if (!err) {
+        w->srv = c;
+        w->loop = weft_loop_current();
+        if (ws->stopping) weft_httpd_shutdown(c);
+    }
+    pthread_mutex_unlock(&ws->mu);
+    if (!err) err = weft_httpd_serve(c);
+    pthread_mutex_lock(&ws->mu);
+    w->srv = NULL;
+    w->loop = NULL;
+    pthread_mutex_unlock(&ws->mu);
+    if (c) weft_httpd_free(c);
+    return err;
+}
+
+static void *worker_thread(void *arg) {
+    worker *w = arg;
+    w->rc = weft_run_opts(&w->ws->lo, worker_main, w);
+    /* Cannot fail but for memory; then the calling loop would wait on. */
+    while (weft_call_soon_threadsafe(w->ws->home, worker_ended, w) == WEFT_ENOMEM) sched_yield();
+    return NULL;
+}
+
+static void worker_stop(void *arg) {
+    worker *w = arg;
+    if (w->srv) weft_httpd_shutdown(w->srv);  /* runs on the worker's loop */
+}
+
+/* Starts workers - 1 loops; ws->n of them started. */
+static int workers_start(weft_httpd *s, workers **out) {
+    workers *ws = calloc(1, sizeof *ws);
+    if (!ws) return WEFT_ENOMEM;
+    ws->w = calloc(s->o.workers - 1, sizeof *ws->w);
+    if (!ws->w) { free(ws); return WEFT_ENOMEM; }
+    pthread_mutex_init(&ws->mu, NULL);
+    ws->primary = s;
+    ws->home = weft_loop_current();
+    const weft_loop_opts *ho = weft__loop_opts(ws->home);
+    /* Not the calling loop's allocator: it need not be thread-safe. */
+    ws->lo = (weft_loop_opts){ .backend = ho->backend, .stack_size = ho->stack_size,
+                               .flags = WEFT_LOOP_NO_SIGINT | (ho->flags & WEFT_LOOP_NO_OVERFLOW_HANDLER) };
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    int err = 0;
+    for (unsigned i = 0; i + 1 < s->o.workers; i++) {
+        ws->w[i].ws = ws;
+        pthread_t th;
+        int e = pthread_create(&th, &at, worker_thread, &ws->w[i]);
+        if (e) { err = e == EAGAIN ? WEFT_ENOMEM : -e; break; }
+        ws->n++;
+    }
+    pthread_attr_destroy(&at);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    /* Word from the workers comes by weft_call_soon_threadsafe: the loop
+     * must wait for it rather than call itself deadlocked. */
+    if (ws->n) weft_loop_hold();
+    *out = ws;
+    return err;
+}
+
+/* Asks every worker to shut down (a worker still starting does so as it
+ * registers). */
+static void workers_stop(workers *ws) {
+    pthread_mutex_lock(&ws->mu);
+    ws->stopping = true;
+    for (unsigned i = 0; i < ws->n; i++)
+        if (ws->w[i].loop) weft_call_soon_threadsafe(ws->w[i].loop, worker_stop, &ws->w[i]);
+    pthread_mutex_unlock(&ws->mu);
+}
+
+/* Waits until every worker has ended (shielded), and frees them: the
+ * first worker's error, or 0. */
+static int workers_wait(workers *ws) {
+    weft_scope sh;
+    weft_scope_enter_ex(&sh, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
+    weft__await_context("HTTP server's worker loops to finish", NULL);
+    while (ws->ended < ws->n && weft_event_wait(&ws->all_ended) == 0) {}
+    weft__await_context(NULL, NULL);
+    weft_scope_leave(&sh);
+    if (ws->n) weft_loop_unhold();
+    int err = ws->err;
+    pthread_mutex_destroy(&ws->mu);
+    free(ws->w);
+    free(ws);
+    return err;
+}
+
 int weft_httpd_serve(weft_httpd *s) {
     if (s->served) return WEFT_EBUSY;
     if (!s->nl) return WEFT_EINVAL;
     int err = weft_check_cancel();
     if (err) return err;
     s->served = true;
+    workers *ws = NULL;
+    if (s->o.workers > 1) {
+        err = workers_start(s, &ws);
+        if (err) weft_httpd_shutdown(s);
+    }
     weft_task *tasks[HTTPD_MAX_LISTENERS + 1] = {0};
     acceptor acc[HTTPD_MAX_LISTENERS];
     size_t n = 0;
@@ -464,6 +624,9 @@ int weft_httpd_serve(weft_httpd *s) {
     weft__await_context("HTTP server's shutdown (weft_httpd_shutdown)", NULL);
     if (!err) err = weft_event_wait(&s->stop);
     weft__await_context(NULL, NULL);
+    if (ws) workers_stop(ws);
     shut_down(s, tasks, n);
-    return err ? err : s->accept_err;
+    int werr = ws ? workers_wait(ws) : 0;
+    if (!err) err = s->accept_err;
+    return err ? err : werr;
 }

@@ -300,11 +300,16 @@ int weft_unix_connect(const char *path, int *fd) {
 
 /* A new socket bound to addr, listening if it is a stream socket. */
 static int bind_new(int family, int type, int protocol, const struct sockaddr *addr,
-                    socklen_t len, int backlog, bool dual_stack, int *fd) {
+                    socklen_t len, int backlog, bool dual_stack, unsigned flags, int *fd) {
     int s = -1, on = 1, off = 0, err = weft_socket(family, type, protocol, &s);
     if (err) return err;
     if (type == SOCK_STREAM && family != AF_UNIX)
         setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if ((flags & WEFT_LISTEN_REUSEPORT) && setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) {
+        err = -errno;
+        close(s);
+        return err;
+    }
     if (dual_stack) setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
     if (bind(s, addr, len) < 0 ||
         (type == SOCK_STREAM && listen(s, backlog > 0 ? backlog : DEFAULT_BACKLOG) < 0)) {
@@ -321,14 +326,14 @@ int weft_unix_listen(const char *path, int backlog, int *fd) {
     socklen_t len;
     int err = fd ? unix_addr(path, &sa, &len) : WEFT_EINVAL;
     if (err) return err;
-    return bind_new(AF_UNIX, SOCK_STREAM, 0, (struct sockaddr *)&sa, len, backlog, false, fd);
+    return bind_new(AF_UNIX, SOCK_STREAM, 0, (struct sockaddr *)&sa, len, backlog, false, 0, fd);
 }
 
 /* ---------------------------------------------------------- TCP, UDP */
 
 /* Resolves host:port for binding and binds the first address that takes.
  * With no host, "::" (dual stack) is tried before "0.0.0.0". */
-static int bind_host(const char *host, const char *port, int type, int backlog, int *fd) {
+static int bind_host(const char *host, const char *port, int type, int backlog, unsigned flags, int *fd) {
     int err = weft__point(NULL);
     if (err) return err;
     if (!port || !fd) return WEFT_EINVAL;
@@ -340,7 +345,7 @@ static int bind_host(const char *host, const char *port, int type, int backlog, 
             bool v6 = ai->ai_family == AF_INET6;
             if (!host && (pass == 0) != v6) continue;
             err = bind_new(ai->ai_family, type, ai->ai_protocol, ai->ai_addr, ai->ai_addrlen,
-                           backlog, !host && v6, fd);
+                           backlog, !host && v6, flags, fd);
             if (!err) goto out;
             if (!first) first = err;
         }
@@ -352,11 +357,33 @@ out:
 }
 
 int weft_tcp_listen(const char *host, const char *port, int backlog, int *fd) {
-    return bind_host(host, port, SOCK_STREAM, backlog, fd);
+    return bind_host(host, port, SOCK_STREAM, backlog, 0, fd);
+}
+
+int weft_tcp_listen_ex(const char *host, const char *port, int backlog, unsigned flags, int *fd) {
+    if (flags & ~(unsigned)WEFT_LISTEN_REUSEPORT) return WEFT_EINVAL;
+    return bind_host(host, port, SOCK_STREAM, backlog, flags, fd);
+}
+
+int weft_listen_like(int lfd, int backlog, unsigned flags, int *fd) {
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof sa;
+    int type = 0;
+    socklen_t tlen = sizeof type;
+    if (!fd || (flags & ~(unsigned)WEFT_LISTEN_REUSEPORT)) return WEFT_EINVAL;
+    if (getsockname(lfd, (struct sockaddr *)&sa, &len) < 0 ||
+        getsockopt(lfd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0)
+        return -errno;
+    if (type != SOCK_STREAM || (sa.ss_family != AF_INET && sa.ss_family != AF_INET6)) return WEFT_EINVAL;
+    int off = 1;
+    socklen_t olen = sizeof off;
+    bool dual = sa.ss_family == AF_INET6 &&
+                getsockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY, &off, &olen) == 0 && !off;
+    return bind_new(sa.ss_family, SOCK_STREAM, 0, (struct sockaddr *)&sa, len, backlog, dual, flags, fd);
 }
 
 int weft_udp_bind(const char *host, const char *port, int *fd) {
-    return bind_host(host, port, SOCK_DGRAM, 0, fd);
+    return bind_host(host, port, SOCK_DGRAM, 0, 0, fd);
 }
 
 ssize_t weft_sendto(int fd, const void *buf, size_t len, const struct sockaddr *to, socklen_t tolen) {
