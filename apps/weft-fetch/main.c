@@ -326,6 +326,10 @@ static int parse_args(int argc, char **argv, fetch_opts *o) {
         rc = FX_USAGE;
     }
     if (!rc) assign(&p);
+    /* The agent is the client's; -A '' (none) is the request's to remove. */
+    static char agent[64];
+    snprintf(agent, sizeof agent, "weft-fetch/%s", weft_version_string());
+    o->client.user_agent = o->user_agent && *o->user_agent ? o->user_agent : agent;
     free(p.outs);
     free(p.uploads);
     return rc;

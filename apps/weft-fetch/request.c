@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -56,14 +57,15 @@ int fetch_data_add(fetch_opts *o, const char *s, size_t len, const char *sep) {
     return 0;
 }
 
-/* Percent-encodes all but RFC 3986's unreserved characters, as curl's
- * --data-urlencode does (a space is %20). */
+/* Percent-encodes all but RFC 3986's unreserved characters, a space as
+ * '+', as curl's --data-urlencode does (a form's encoding). */
 static char *url_encode(const char *s, size_t len, size_t *outlen) {
     char *out = malloc(3 * len + 1), *w = out;
     if (!out) return NULL;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') *w++ = (char)c;
+        else if (c == ' ') *w++ = '+';
         else w += sprintf(w, "%%%02X", c);
     }
     *w = 0;
@@ -276,10 +278,9 @@ static int user_header(weft_http_request *q, const char *h) {
 }
 
 /* The headers curl makes from options, unless a -H names them. */
-static int own_headers(const fetch_opts *o, weft_http_request *q, const char *auth, const char *ctype) {
-    char range[256], basic[1024], dflt[64];
-    snprintf(dflt, sizeof dflt, "weft-fetch/%s", weft_version_string());
-    const char *ua = o->user_agent ? o->user_agent : dflt;
+static int own_headers(const fetch_opts *o, weft_http_request *q, const char *auth, const char *ctype,
+                       bool upload) {
+    char range[256], basic[1024];
     if (o->range) snprintf(range, sizeof range, "bytes=%s", o->range);
     if (auth && strlen(auth) < sizeof basic / 4 * 3 - 8) {
         char up[768];
@@ -289,16 +290,21 @@ static int own_headers(const fetch_opts *o, weft_http_request *q, const char *au
     }
     const hdr own[] = {
         { "Authorization", 13, auth ? basic : NULL }, { "Range", 5, o->range ? range : NULL },
-        { "User-Agent", 10, *ua ? ua : NULL }, { "Accept", 6, o->json ? "application/json" : NULL },
+        /* The agent is the client's (main.c sets it): it goes before Accept, as curl's. */
+        { "User-Agent", 10, NULL }, { "Accept", 6, o->json ? "application/json" : NULL },
         { "Referer", 7, o->referer }, { "Cookie", 6, o->cookie }, { "Content-Type", 12, ctype },
         { "Accept-Encoding", 15, o->compressed ? "deflate, gzip" : NULL },
+        /* curl asks before it uploads a file (weft's client sends the body
+         * without waiting, as RFC 9110 10.1.1 allows). */
+        { "Expect", 6, upload ? "100-continue" : NULL },
     };
     int err = 0;
     for (size_t i = 0; !err && i < sizeof own / sizeof *own; i++) {
         if (user_has(o, own[i].name)) continue;
         if (own[i].value) err = add(q, own[i].name, own[i].nlen, own[i].value);
         /* curl asks for no coding unless --compressed, and -A '' sends none. */
-        else if (i == 2 || i == 7) err = weft_http_request_remove_header(q, own[i].name);
+        else if ((i == 2 && o->user_agent && !*o->user_agent) || i == 7)
+            err = weft_http_request_remove_header(q, own[i].name);
     }
     for (int i = 0; !err && i < o->nheaders; i++) err = user_header(q, o->headers[i]);
     return err;
@@ -354,7 +360,7 @@ int fetch_request(const fetch_opts *o, const char *url, const char *upload, FILE
     int rc = weft_http_request_new(&q, method_of(o, upload), u) ? FX_NOMEM : 0;
     if (!rc) rc = set_body(o, q, upload, upload_f, ctype, sizeof ctype);
     if (rc == FX_READ) snprintf(err, errlen, "Failed to open/read local data from file/application");
-    else if (!rc && own_headers(o, q, user, ctype[0] ? ctype : NULL))
+    else if (!rc && own_headers(o, q, user, ctype[0] ? ctype : NULL, upload))
         rc = FX_USAGE, snprintf(err, errlen, "bad header or user agent (CR, LF or a name that is not a token)");
     else if (rc) snprintf(err, errlen, "Out of memory");
     free(u);

@@ -9,6 +9,7 @@
 #include "fetch.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,18 +70,16 @@ static void out_write(xfer *x, const void *p, size_t n) {
     FILE *f = out_get(x);
     if (f && n && fwrite(p, 1, n, f) != n && !x->rc) {
         x->rc = FX_WRITE;
-        snprintf(x->msg, sizeof x->msg, "Failure writing output to destination");
+        snprintf(x->msg, sizeof x->msg, "Failed writing body");
     }
 }
 
+/* Buffered bytes meet a full disk here: the same error as a write's. */
 static void out_close(xfer *x) {
-    if (x->out && x->out != stdout && fclose(x->out) && !x->rc) {
+    int err = x->out == stdout ? fflush(stdout) : x->out ? fclose(x->out) : 0;
+    if (err && !x->rc) {
         x->rc = FX_WRITE;
-        snprintf(x->msg, sizeof x->msg, "Failure writing output to destination");
-    }
-    if (x->out == stdout && fflush(stdout) && !x->rc) {
-        x->rc = FX_WRITE;
-        snprintf(x->msg, sizeof x->msg, "Failure writing output to destination");
+        snprintf(x->msg, sizeof x->msg, "Failed writing body");
     }
     x->out = NULL;
 }
@@ -245,6 +244,22 @@ static void read_body(xfer *x) {
 
 static void wo_time(FILE *f, int64_t ns) { fprintf(f, "%.6f", ns > 0 ? secs(ns) : 0.0); }
 
+/* Where a Location not followed points, absolute: curl resolves it
+ * against the URL it came from (a path, or a reference beside it). */
+static void redirect_url(FILE *f, const xfer *x, const char *loc) {
+    if (!loc || x->o->location) return;
+    const char *from = weft_http_response_url(x->r), *sep = strstr(from, "://");
+    if (strstr(loc, "://") || !sep) { fputs(loc, f); return; }
+    const char *path = sep + 3 + strcspn(sep + 3, "/");
+    if (loc[0] == '/' && loc[1] == '/') fprintf(f, "%.*s%s", (int)(sep + 1 - from), from, loc);
+    else if (loc[0] == '/') fprintf(f, "%.*s%s", (int)(path - from), from, loc);
+    else {
+        size_t dir = strcspn(path, "?#");
+        while (dir && path[dir - 1] != '/') dir--;
+        fprintf(f, "%.*s%s%s", (int)(path - from + (ptrdiff_t)dir), from, dir ? "" : "/", loc);
+    }
+}
+
 /* One %{name}; returns 0, or -1 for a name it does not know. */
 static int wo_var(const xfer *x, FILE **f, const char *name, size_t n) {
 #define IS(s) (n == sizeof s - 1 && !memcmp(name, s, n))
@@ -269,7 +284,7 @@ static int wo_var(const xfer *x, FILE **f, const char *name, size_t n) {
     else if (IS("num_redirects")) fprintf(*f, "%d", x->heads > 1 ? x->heads - 1 : 0);
     else if (IS("num_connects")) fprintf(*f, "%d", x->sent && !t->reused);
     else if (IS("content_type")) fputs(ctype ? ctype : "", *f);
-    else if (IS("redirect_url")) fputs(loc && !x->o->location ? loc : "", *f);
+    else if (IS("redirect_url")) redirect_url(*f, x, loc);
     else if (IS("exitcode")) fprintf(*f, "%d", x->rc);
     else if (IS("errormsg")) fputs(x->rc ? x->msg : "", *f);
     else if (IS("http_version")) fputs(x->status ? "1.1" : "0", *f);
