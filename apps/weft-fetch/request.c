@@ -360,9 +360,10 @@ int fetch_request(const fetch_opts *o, const char *url, const char *upload, FILE
     int rc = weft_http_request_new(&q, method_of(o, upload), u) ? FX_NOMEM : 0;
     if (!rc) rc = set_body(o, q, upload, upload_f, ctype, sizeof ctype);
     if (rc == FX_READ) snprintf(err, errlen, "Failed to open/read local data from file/application");
-    else if (!rc && own_headers(o, q, user, ctype[0] ? ctype : NULL, upload))
-        rc = FX_USAGE, snprintf(err, errlen, "bad header or user agent (CR, LF or a name that is not a token)");
-    else if (rc) snprintf(err, errlen, "Out of memory");
+    else if (!rc && (rc = own_headers(o, q, user, ctype[0] ? ctype : NULL, upload)))
+        rc = rc == WEFT_ENOMEM ? FX_NOMEM : FX_USAGE;
+    if (rc == FX_USAGE) snprintf(err, errlen, "bad header (CR, LF or a name that is not a token)");
+    else if (rc == FX_NOMEM) snprintf(err, errlen, "Out of memory");
     free(u);
     if (rc) { weft_http_request_free(q); return rc; }
     *out = q;
