@@ -1113,3 +1113,150 @@ static int shared(void *arg) {
     return 0;
 }
 TEST(tasks_sharing_a_client_stay_within_max_connections) { RUN(shared); }
+
+/* ------------------------------------------- hooks for command-line tools */
+
+/* Every head, sent and received, in order, concatenated with its kind. */
+typedef struct heads { char log[4096]; size_t len; int sent, received; } heads;
+static void record_head(void *ud, int kind, const char *head, size_t len) {
+    heads *h = ud;
+    ASSERT(h->len + len + 2 < sizeof h->log);
+    h->log[h->len++] = kind == WEFT_HTTP_HEAD_SENT ? '>' : '<';
+    memcpy(h->log + h->len, head, len);
+    h->len += len;
+    h->log[h->len] = 0;
+    if (kind == WEFT_HTTP_HEAD_SENT) h->sent++;
+    else h->received++;
+}
+
+static int on_head(void *arg) {
+    (void)arg;
+    srv s;
+    srv_start(&s, srv_canned,
+              "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    weft_http_client *c = client(NULL);
+    weft_http_request *q;
+    ASSERT_ERR(weft_http_request_new(&q, "GET", url(&s, "/a")), 0);
+    heads h = { .len = 0 };
+    ASSERT_ERR(weft_http_request_on_head(q, record_head, &h), 0);
+    weft_http_response *r;
+    ASSERT_ERR(weft_http_send(c, q, 0, &r), 0);
+    weft_http_response_free(r);
+    ASSERT_EQ(h.sent, 1);
+    ASSERT_EQ(h.received, 2);
+    /* The request head exactly as the server got it, then both responses'. */
+    char want[sizeof s.head + 128];
+    snprintf(want, sizeof want, ">%s<HTTP/1.1 100 Continue\r\n\r\n<HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n",
+             s.head);
+    ASSERT_STR(h.log, want);
+    /* Removed: no more calls. */
+    ASSERT_ERR(weft_http_request_on_head(q, NULL, NULL), 0);
+    ASSERT_ERR(weft_http_send(c, q, 0, &r), 0);
+    weft_http_response_free(r);
+    ASSERT_EQ(h.sent, 1);
+    ASSERT_ERR(weft_http_request_on_head(NULL, record_head, &h), WEFT_EINVAL);
+    weft_http_request_free(q);
+    weft_http_client_free(c);
+    srv_stop(&s);
+    return 0;
+}
+TEST(on_head_sees_each_head_sent_and_received_interim_ones_too) { RUN(on_head); }
+
+static int remove_header(void *arg) {
+    (void)arg;
+    srv s;
+    srv_start(&s, srv_canned, "HTTP/1.1 204 No Content\r\n\r\n");
+    const char *defaults[] = { "X-Default: d", "X-Kept: k", NULL };
+    weft_http_client *c = client(&(weft_http_client_opts){ .headers = defaults });
+    weft_http_request *q;
+    ASSERT_ERR(weft_http_request_new(&q, "GET", url(&s, "/")), 0);
+    ASSERT_ERR(weft_http_request_add_header(q, "X-Mine", "1"), 0);
+    ASSERT_ERR(weft_http_request_remove_header(q, "x-mine"), 0);
+    ASSERT_ERR(weft_http_request_remove_header(q, "Accept-Encoding"), 0);
+    ASSERT_ERR(weft_http_request_remove_header(q, "user-agent"), 0);
+    ASSERT_ERR(weft_http_request_remove_header(q, "X-Default"), 0);
+    ASSERT_ERR(weft_http_request_remove_header(q, "X-Default"), 0);  /* twice is fine */
+    ASSERT_ERR(weft_http_request_remove_header(q, "Host"), WEFT_EINVAL);
+    ASSERT_ERR(weft_http_request_remove_header(q, "Content-Length"), WEFT_EINVAL);
+    ASSERT_ERR(weft_http_request_remove_header(q, "bad name"), WEFT_EINVAL);
+    ASSERT_ERR(weft_http_request_remove_header(NULL, "X"), WEFT_EINVAL);
+    weft_http_response *r;
+    ASSERT_ERR(weft_http_send(c, q, 0, &r), 0);
+    weft_http_response_free(r);
+    ASSERT(!strcasestr(s.head, "x-mine"));
+    ASSERT(!strcasestr(s.head, "accept-encoding"));
+    ASSERT(!strcasestr(s.head, "user-agent"));
+    ASSERT(!strcasestr(s.head, "x-default"));
+    ASSERT(strcasestr(s.head, "\r\nX-Kept: k\r\n"));
+    ASSERT(strcasestr(s.head, "\r\nAccept: */*\r\n"));
+    /* A field added after the removal is sent, in place of the client's. */
+    ASSERT_ERR(weft_http_request_add_header(q, "User-Agent", "mine"), 0);
+    ASSERT_ERR(weft_http_send(c, q, 0, &r), 0);
+    weft_http_response_free(r);
+    ASSERT(strcasestr(s.head, "\r\nUser-Agent: mine\r\n"));
+    weft_http_request_free(q);
+    weft_http_client_free(c);
+    srv_stop(&s);
+    return 0;
+}
+TEST(remove_header_drops_the_requests_and_the_clients_own_fields) { RUN(remove_header); }
+
+static int raw_body(void *arg) {
+    (void)arg;
+    const char *text = "compressible text, compressible text, compressible text";
+    blob b;
+    b.p = compressed_response(text, strlen(text), 31, "gzip");
+    b.len = resp_len(b.p);
+    srv s;
+    srv_start(&s, srv_blob, NULL);
+    s.ud = &b;
+    weft_http_client *c = client(NULL);
+    weft_http_request *q;
+    ASSERT_ERR(weft_http_request_new(&q, "GET", url(&s, "/")), 0);
+    weft_http_response *r;
+    ASSERT_ERR(weft_http_send(c, q, WEFT_HTTP_RAW, &r), 0);
+    const void *d;
+    size_t n;
+    ASSERT_ERR(weft_http_response_body(r, &d, &n), 0);
+    ASSERT(n >= 2 && !memcmp(d, "\x1f\x8b", 2));  /* gzip's magic: as it came */
+    weft_http_response_free(r);
+    ASSERT_ERR(weft_http_send(c, q, 0, &r), 0);   /* and decoded without the flag */
+    body_is(r, text);
+    weft_http_response_free(r);
+    ASSERT_EQ(s.accepts, 1);
+    weft_http_request_free(q);
+    weft_http_client_free(c);
+    srv_stop(&s);
+    free(b.p);
+    return 0;
+}
+TEST(raw_flag_passes_a_coded_body_through_as_it_came) { RUN(raw_body); }
+
+static int resolve_opt(void *arg) {
+    (void)arg;
+    srv s;
+    srv_start(&s, srv_canned, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    char entry[64];
+    snprintf(entry, sizeof entry, "Example.INVALID:%d:127.0.0.1", s.port);
+    const char *resolve[] = { entry, "[::1]:1:[::1]", NULL };
+    weft_http_client *c = client(&(weft_http_client_opts){ .resolve = resolve });
+    weft_http_response *r;
+    ASSERT_ERR(weft_http_getf(c, &r, "http://example.invalid:%d/x", s.port), 0);
+    body_is(r, "ok");
+    weft_http_response_free(r);
+    ASSERT(strcasestr(s.head, "\r\nHost: example.invalid:"));
+    /* Another port of the same name is not covered: DNS says no such name. */
+    ASSERT_ERR(weft_http_getf(c, &r, "http://example.invalid:%d/x", s.port == 1 ? 2 : 1),
+               WEFT_ENOTFOUND);
+    weft_http_client_free(c);
+    const char *bad[][2] = { { "host:80", NULL }, { "host::1.2.3.4", NULL }, { ":80:1.2.3.4", NULL },
+                             { "host:99999:1.2.3.4", NULL }, { "host:80:", NULL } };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        weft_http_client *x = NULL;
+        ASSERT_ERR(weft_http_client_new(&x, &(weft_http_client_opts){ .resolve = bad[i] }), WEFT_EINVAL);
+        ASSERT(!x);
+    }
+    srv_stop(&s);
+    return 0;
+}
+TEST(resolve_option_sends_a_host_to_the_address_given) { RUN(resolve_opt); }

@@ -28,7 +28,8 @@ static void *worker(void *arg) {
         int64_t t0 = weft_now();
         weft_http_request *q;
         weft_http_response *r = NULL;
-        int err = fetch_request(l->o, l->o->urls[0], &q);
+        char why[256];
+        int err = fetch_request(l->o, l->o->urls[0].url, NULL, NULL, &q, why, sizeof why) ? WEFT_EINVAL : 0;
         if (!err) {
             err = weft_http_send(l->c, q, WEFT_HTTP_STREAM, &r);
             weft_http_request_free(q);
@@ -79,24 +80,35 @@ int fetch_load(const fetch_opts *o) {
     weft_http_client_opts co = o->client;
     co.max_connections = co.max_idle = (size_t)conns;
     load l = { .o = o, .lat = calloc((size_t)o->requests, sizeof(int64_t)) };
+    if (!l.lat) {
+        fputs("weft-fetch: (27) Out of memory\n", stderr);
+        return FX_NOMEM;
+    }
     int err = weft_http_client_new(&l.c, &co);
     if (err) {
         fprintf(stderr, "weft-fetch: %s\n", weft_strerror(err));
         free(l.lat);
-        return 1;
+        return err == WEFT_ENOMEM ? FX_NOMEM : 1;
     }
     int64_t t0 = weft_now();
     weft_group g;
     weft_group_enter(&g);
-    for (long i = 0; i < conns; i++) weft_group_spawn(&g, NULL, worker, &l);
+    long spawned = 0;
+    for (long i = 0; i < conns; i++) spawned += !weft_group_spawn(&g, NULL, worker, &l);
     weft_group_leave(&g);
+    if (!spawned) {
+        fputs("weft-fetch: (27) Out of memory\n", stderr);
+        weft_http_client_free(l.c);
+        free(l.lat);
+        return FX_NOMEM;
+    }
     double secs = (double)(weft_now() - t0) / 1e9;
     weft_http_client_free(l.c);
 
     long ok = 0;
     for (long i = 0; i < l.done; i++) if (l.lat[i] >= 0) l.lat[ok++] = l.lat[i];
     qsort(l.lat, (size_t)ok, sizeof *l.lat, cmp64);
-    printf("%ld requests over %ld connections to %s in %.2f s\n", l.done, conns, o->urls[0], secs);
+    printf("%ld requests over %ld connections to %s in %.2f s\n", l.done, conns, o->urls[0].url, secs);
     printf("Requests/sec: %.2f\n", secs > 0 ? (double)l.done / secs : 0.0);
     if (ok) {
         printf("Latency: p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n", ms(l.lat[ok * 50 / 100]),

@@ -99,13 +99,22 @@ typedef struct weft_http_client_opts {
                                       WEFT_TLS_INSECURE_SKIP_VERIFY; strings
                                       copied. The TLS context is made on the
                                       first https request, once per client */
+    const char *const *resolve;    /* "HOST:PORT:ADDRESS" strings, NULL-
+                                      terminated; copied (curl's --resolve):
+                                      connections to HOST:PORT go to ADDRESS
+                                      (numeric; an IPv6 one may be in
+                                      brackets) without asking DNS. The URL's
+                                      host still goes in Host, SNI and the
+                                      certificate check. HOST is matched
+                                      case-insensitively, PORT as a number */
 } weft_http_client_opts;
 
 /* Makes a client; `opts` may be NULL (every default). Needs a loop on this
  * thread (its allocator is used). *out is the caller's: weft_http_client_free.
  * Returns 0, WEFT_ENOTASK (no loop on this thread), WEFT_EINVAL (out NULL,
  * a default header without ':' or with
- * CR/LF, a bad user agent), WEFT_EURL (a bad base_url) or WEFT_ENOMEM. */
+ * CR/LF, a bad user agent, a resolve entry without two ':' or with an
+ * empty part), WEFT_EURL (a bad base_url) or WEFT_ENOMEM. */
 WEFT_EXTERN int weft_http_client_new(weft_http_client **out, const weft_http_client_opts *opts);
 /* Closes every connection, idle or not, and frees the client. No request
  * may be in flight (no task inside weft_http_send and friends on this
@@ -140,6 +149,29 @@ WEFT_EXTERN void weft_http_request_free(weft_http_request *r);
  * replaces the client's. Returns 0, WEFT_EINVAL (a name that is not a
  * token; CR, LF or NUL in the value: no header splitting) or WEFT_ENOMEM. */
 WEFT_EXTERN int weft_http_request_add_header(weft_http_request *r, const char *name, const char *value);
+/* Removes the header fields called `name` added so far, and keeps the
+ * client from sending its own field of that name: User-Agent, Accept,
+ * Accept-Encoding, or a default header (curl's -H 'Name:'). A field of that
+ * name added after this call is sent. Returns 0, WEFT_EINVAL (a name that
+ * is not a token; Host, Content-Length or Transfer-Encoding, which the
+ * client writes) or WEFT_ENOMEM; on error the request is unchanged. */
+WEFT_EXTERN int weft_http_request_remove_header(weft_http_request *r, const char *name);
+/* What a weft_http_head_fn is shown. */
+enum {
+    WEFT_HTTP_HEAD_SENT = 1,       /* a request head, as written */
+    WEFT_HTTP_HEAD_RECEIVED = 2,   /* a response head, interim (1xx) or final */
+};
+/* Sees each head of an exchange: `head` holds `len` bytes, the status or
+ * request line through the blank line that ends the head (CRLFs as they
+ * came), borrowed for the call. It runs in the sending task and must not
+ * suspend (no weft call that waits) nor touch the request or the client. */
+typedef void (*weft_http_head_fn)(void *ud, int kind, const char *head, size_t len);
+/* Calls fn for every head this request's exchanges send or receive, in
+ * order: each attempt, each redirect hop, each interim response (curl's
+ * -v and -i are made from it). fn NULL: none. ud is borrowed until the
+ * request is freed or the hook replaced. Returns 0, or WEFT_EINVAL for a
+ * NULL request. */
+WEFT_EXTERN int weft_http_request_on_head(weft_http_request *r, weft_http_head_fn fn, void *ud);
 /* Appends "name=value" to the URL's query, both percent-encoded (all but
  * RFC 3986's unreserved characters; a space is %20), after any query the
  * URL has. Returns 0, WEFT_EINVAL or WEFT_ENOMEM. */
@@ -171,6 +203,10 @@ enum {
     /* weft_http_send returns once the head is in; read the body with
      * weft_http_response_read (httpx's stream=True). */
     WEFT_HTTP_STREAM = 1 << 0,
+    /* The body as it came, its Content-Encoding not undone (what a client
+     * that did not ask for an encoding, as curl without --compressed,
+     * passes on). */
+    WEFT_HTTP_RAW = 1 << 1,
 };
 /* Suspension point. Sends `req` (borrowed for the call) and stores the
  * response in *out (the caller's: weft_http_response_free). Without

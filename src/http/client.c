@@ -6,7 +6,9 @@
 #include "client.h"
 #include "core_iface.h"
 
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ----------------------------------------------------------------- client */
@@ -43,6 +45,32 @@ static int add_default_header(weft_http_client *c, const char *line) {
     return weft__fields_add(c->mem, &c->hdrs, line, nl, v, vl);
 }
 
+/* "HOST:PORT:ADDRESS" as the field "host:port" = "address": the host
+ * lower-cased and an IPv6 one without brackets (as URLs keep their hosts),
+ * the port as a plain number, the address without brackets. */
+static int add_resolve(weft_http_client *c, const char *e) {
+    const char *h = e, *p1 = strchr(e, ':');
+    if (e[0] == '[') {
+        const char *rb = strchr(e, ']');
+        p1 = rb && rb[1] == ':' ? rb + 1 : NULL;
+        h = e + 1;
+    }
+    const char *p2 = p1 ? strchr(p1 + 1, ':') : NULL;
+    size_t hl = p1 ? (size_t)(p1 - h) - (e[0] == '[') : 0;
+    if (!p1 || !p2 || !hl || p2 == p1 + 1 || !p2[1]) return WEFT_EINVAL;
+    char *end;
+    unsigned long port = strtoul(p1 + 1, &end, 10);
+    if (end != p2 || port == 0 || port > 65535) return WEFT_EINVAL;
+    char key[300];
+    int kl = snprintf(key, sizeof key, "%.*s:%lu", (int)hl, h, port);
+    if (kl < 0 || (size_t)kl >= sizeof key) return WEFT_EINVAL;
+    for (char *k = key; *k; k++) *k = (char)tolower((unsigned char)*k);
+    const char *a = p2 + 1;
+    size_t al = strlen(a);
+    if (a[0] == '[' && al > 2 && a[al - 1] == ']') a++, al -= 2;
+    return weft__fields_add(c->mem, &c->resolve, key, (size_t)kl, a, al);
+}
+
 static int client_setup(weft_http_client *c, const weft_http_client_opts *o) {
     c->o.connect_timeout = or_default(o->connect_timeout, 5 * WEFT_SECOND);
     c->o.read_timeout = or_default(o->read_timeout, 5 * WEFT_SECOND);
@@ -59,6 +87,7 @@ static int client_setup(weft_http_client *c, const weft_http_client_opts *o) {
     int err = 0;
     if (o->base_url) err = weft__url_parse(&c->base, o->base_url);
     for (const char *const *h = o->headers; !err && h && *h; h++) err = add_default_header(c, *h);
+    for (const char *const *e = o->resolve; !err && e && *e; e++) err = add_resolve(c, *e);
     if (err) return err;
     char ua[64];
     snprintf(ua, sizeof ua, "weft/%s", weft_version_string());
@@ -93,6 +122,7 @@ void weft_http_client_free(weft_http_client *c) {
     weft__pool_close(c);
     weft__url_free(&c->base);
     weft__fields_free(c->mem, &c->hdrs);
+    weft__fields_free(c->mem, &c->resolve);
     weft_tls_ctx_free(c->tls);
     weft__mem_free(c->mem, c->tls_strings);
     weft__mem_free(c->mem, c->ua);
@@ -199,7 +229,8 @@ static int first_url(weft_http_client *c, const weft_http_request *q, weft__url 
 int weft_http_send(weft_http_client *c, const weft_http_request *req, unsigned flags,
                    weft_http_response **out) {
     if (!c || !req || !out) return WEFT_EINVAL;
-    weft__exchange x = { .req = req, .method = req->method, .send_body = req->has_body };
+    weft__exchange x = { .req = req, .method = req->method, .send_body = req->has_body,
+                         .raw = flags & WEFT_HTTP_RAW };
     int err = first_url(c, req, &x.url);
     weft_http_response *r = NULL;
     int64_t start = weft_now();

@@ -38,12 +38,19 @@ int weft__fields_add(weft__mem m, weft__fields *f, const char *name, size_t nlen
 void weft__fields_free(weft__mem m, weft__fields *f);
 /* Nonzero if the list holds a field called `name` (case-insensitive). */
 bool weft__fields_has(const weft__fields *f, const char *name);
+/* The value of the first field called `name`, or NULL. */
+const char *weft__fields_get(const weft__fields *f, const char *name);
+
 
 struct weft_http_request {
     weft__mem mem;
     char *method;
     char *url;
     weft__fields hdrs;
+    weft__fields omit;            /* names removed: neither the client's own
+                                     nor a default field of them is sent */
+    weft_http_head_fn on_head;    /* sees every head sent and received */
+    void *head_ud;
     char *query;                  /* "a=1&b=2", encoded; NULL if none */
     size_t query_len;
     char *body;                   /* a copy (set_body, set_json) */
@@ -71,6 +78,7 @@ struct weft_http_client {
     weft_http_client_opts o;          /* defaults filled in; strings not kept */
     weft__url base;                   /* base.buf NULL: none */
     weft__fields hdrs;                /* default headers */
+    weft__fields resolve;             /* name "host:port", value the address */
     char *ua;
     weft_tls_ctx *tls;                /* made on the first https request */
     weft_tls_opts tls_opts;           /* strings copied into tls_strings */
@@ -89,6 +97,7 @@ typedef struct weft__exchange {
     weft__url url;
     bool send_body;
     bool strip_credentials;
+    bool raw;                     /* WEFT_HTTP_RAW: no decoding */
 } weft__exchange;
 
 struct weft_http_response {
@@ -149,6 +158,12 @@ int weft__pool_get(weft_http_client *c, const weft__url *u, bool fresh, weft__co
 void weft__pool_release(weft_http_client *c, weft__conn *k, bool reuse);
 /* Closes every connection; a response holding one fails with WEFT_ECLOSED. */
 void weft__pool_close(weft_http_client *c);
+
+/* Shows a head to the request's hook, if it has one. */
+static inline void weft__request_show(const weft_http_request *q, int kind, const void *head,
+                                      size_t len) {
+    if (q->on_head) q->on_head(q->head_ud, kind, head, len);
+}
 
 /* request.c */
 int weft__request_write(weft_http_client *c, weft_stream *s, const weft__exchange *x,

@@ -122,6 +122,18 @@ static int open_stream(weft_http_client *c, const weft__url *u, int fd, weft_str
     return weft_tls_connect(s, c->tls, fd, u->host, &so);
 }
 
+/* u's addresses: the resolve option's, if it names u's host and port
+ * (parsed here, numeric, no DNS), else the resolver's. */
+static int resolve(weft_http_client *c, const weft__url *u, struct addrinfo *hints,
+                   struct addrinfo **ai) {
+    char key[300];
+    snprintf(key, sizeof key, "%s:%u", u->host, u->portnum);
+    const char *addr = weft__fields_get(&c->resolve, key);
+    if (!addr) return weft_getaddrinfo(u->host, u->port, hints, ai);
+    hints->ai_flags |= AI_NUMERICHOST;
+    return weft_getaddrinfo(addr, u->port, hints, ai);
+}
+
 /* Opens a connection to u's origin: resolving, TCP and TLS, all under the
  * connect timeout. Takes the slot counted by the caller. */
 static int conn_open(weft_http_client *c, const weft__url *u, weft__conn **out, weft_http_timings *t) {
@@ -138,7 +150,7 @@ static int conn_open(weft_http_client *c, const weft__url *u, weft__conn **out, 
     int64_t t0 = weft_now();
     int fd = -1;
     weft_stream *s = NULL;
-    int err = weft_getaddrinfo(u->host, u->port, &hints, &ai);
+    int err = resolve(c, u, &hints, &ai);
     int64_t t1 = weft_now();
     if (!err) {
         err = weft_tcp_connect_addrinfo(ai, NULL, &fd);

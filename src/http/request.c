@@ -41,9 +41,21 @@ void weft__fields_free(weft__mem m, weft__fields *f) {
     memset(f, 0, sizeof *f);
 }
 
-bool weft__fields_has(const weft__fields *f, const char *name) {
-    for (size_t i = 0; i < f->n; i++) if (!strcasecmp(f->v[i].name, name)) return true;
-    return false;
+const char *weft__fields_get(const weft__fields *f, const char *name) {
+    for (size_t i = 0; i < f->n; i++) if (!strcasecmp(f->v[i].name, name)) return f->v[i].value;
+    return NULL;
+}
+
+bool weft__fields_has(const weft__fields *f, const char *name) { return weft__fields_get(f, name); }
+
+/* Drops every field called `name`. */
+static void fields_drop(weft__mem m, weft__fields *f, const char *name) {
+    size_t keep = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        if (!strcasecmp(f->v[i].name, name)) weft__mem_free(m, f->v[i].name);
+        else f->v[keep++] = f->v[i];
+    }
+    f->n = keep;
 }
 
 /* -------------------------------------------------------------- requests */
@@ -69,6 +81,7 @@ void weft_http_request_free(weft_http_request *r) {
     if (!r) return;
     weft__mem m = r->mem;
     weft__fields_free(m, &r->hdrs);
+    weft__fields_free(m, &r->omit);
     weft__mem_free(m, r->method);
     weft__mem_free(m, r->url);
     weft__mem_free(m, r->query);
@@ -80,6 +93,30 @@ int weft_http_request_add_header(weft_http_request *r, const char *name, const c
     if (!r || !name || !value || !weft__http_field_ok(name, strlen(name), value, strlen(value)))
         return WEFT_EINVAL;
     return weft__fields_add(r->mem, &r->hdrs, name, strlen(name), value, strlen(value));
+}
+
+/* The framing headers are the client's to write: a caller's would
+ * contradict the body actually sent. */
+static bool is_framing(const char *name) {
+    return !strcasecmp(name, "content-length") || !strcasecmp(name, "transfer-encoding") ||
+           !strcasecmp(name, "host");
+}
+
+int weft_http_request_remove_header(weft_http_request *r, const char *name) {
+    if (!r || !name || !weft__http_token_ok(name, strlen(name)) || is_framing(name)) return WEFT_EINVAL;
+    if (!weft__fields_has(&r->omit, name)) {
+        int err = weft__fields_add(r->mem, &r->omit, name, strlen(name), "", 0);
+        if (err) return err;
+    }
+    fields_drop(r->mem, &r->hdrs, name);
+    return 0;
+}
+
+int weft_http_request_on_head(weft_http_request *r, weft_http_head_fn fn, void *ud) {
+    if (!r) return WEFT_EINVAL;
+    r->on_head = fn;
+    r->head_ud = ud;
+    return 0;
 }
 
 int weft_http_request_add_query(weft_http_request *r, const char *name, const char *value) {
@@ -190,18 +227,12 @@ static bool is_credential(const char *name) {
            !strcasecmp(name, "proxy-authorization");
 }
 
-/* The framing headers are the client's to write: a caller's would
- * contradict the body actually sent. */
-static bool is_framing(const char *name) {
-    return !strcasecmp(name, "content-length") || !strcasecmp(name, "transfer-encoding") ||
-           !strcasecmp(name, "host");
-}
-
 static void add_fields(sbuf *b, const weft__fields *f, const weft__fields *over,
                        const weft__exchange *x) {
     for (size_t i = 0; i < f->n; i++) {
         const char *n = f->v[i].name;
         if (is_framing(n) || (over && weft__fields_has(over, n))) continue;
+        if (over && weft__fields_has(&x->req->omit, n)) continue;   /* defaults only */
         if (x->strip_credentials && is_credential(n)) continue;
         if (x->req->has_body && !x->send_body && !strcasecmp(n, "content-type")) continue;
         sb_field(b, n, f->v[i].value);
@@ -219,12 +250,13 @@ static int build_head(weft_http_client *c, const weft__exchange *x, sbuf *b) {
     sb_add(b, h, strcspn(h, "/"));
     sb_add(b, "\r\n", 2);
     const weft__fields *rh = &q->hdrs;
-    if (!weft__fields_has(rh, "user-agent") && !weft__fields_has(&c->hdrs, "user-agent"))
-        sb_field(b, "User-Agent", c->ua);
-    if (!weft__fields_has(rh, "accept") && !weft__fields_has(&c->hdrs, "accept"))
-        sb_field(b, "Accept", "*/*");
-    if (!weft__fields_has(rh, "accept-encoding") && !weft__fields_has(&c->hdrs, "accept-encoding"))
-        sb_field(b, "Accept-Encoding", "gzip, deflate");
+    static const char *const own[][2] = { { "User-Agent", NULL }, { "Accept", "*/*" },
+                                           { "Accept-Encoding", "gzip, deflate" } };
+    for (size_t i = 0; i < 3; i++) {
+        const char *n = own[i][0];
+        if (!weft__fields_has(rh, n) && !weft__fields_has(&c->hdrs, n) && !weft__fields_has(&q->omit, n))
+            sb_field(b, n, own[i][1] ? own[i][1] : c->ua);
+    }
     add_fields(b, &c->hdrs, rh, x);   /* defaults the request does not override */
     add_fields(b, rh, NULL, x);
     char num[32];
@@ -283,6 +315,7 @@ int weft__request_write(weft_http_client *c, weft_stream *s, const weft__exchang
                         bool *body_used) {
     sbuf b = { .m = c->mem };
     int err = build_head(c, x, &b);
+    if (!err) weft__request_show(x->req, WEFT_HTTP_HEAD_SENT, b.p, b.len);
     if (!err) err = weft_stream_write(s, b.p, b.len);
     weft__mem_free(c->mem, b.p);
     if (!err && x->send_body && !x->req->body_fn && x->req->body_len)

@@ -40,7 +40,7 @@ static ssize_t read_some(weft_http_client *c, weft_stream *s, void *buf, size_t 
 
 /* --------------------------------------------------------------- the head */
 
-static int parse_head(weft_http_client *c, weft_stream *s, const char *method,
+static int parse_head(weft_http_client *c, weft_stream *s, const weft__exchange *x,
                       weft__http_head *h, size_t *head_len, bool *nothing, int64_t *first) {
     weft__http_limits lim = { 0, c->o.max_header_bytes, c->o.max_headers };
     size_t want = 1;
@@ -52,13 +52,14 @@ static int parse_head(weft_http_client *c, weft_stream *s, const char *method,
         if (*nothing) *first = weft_now();
         *nothing = false;
         h->nhdrs = 0;
-        ssize_t hl = weft__http_parse_response(data, (size_t)n, h, method, &lim);
+        ssize_t hl = weft__http_parse_response(data, (size_t)n, h, x->method, &lim);
         if (hl < 0) return (int)hl;
         if (hl == 0) {
             if ((size_t)n >= c->o.max_header_bytes) return WEFT_ETOOBIG;
             want = (size_t)n + 1;
             continue;
         }
+        weft__request_show(x->req, WEFT_HTTP_HEAD_RECEIVED, data, (size_t)hl);
         /* Interim responses (100 Continue, 103 Early Hints) are skipped;
          * 101 ends HTTP on the connection and is final. */
         if (h->status >= 100 && h->status < 200 && h->status != 101) {
@@ -138,7 +139,7 @@ int weft__response_read_head(weft_http_client *c, weft__conn *k, const weft__exc
         memset(&h, 0, sizeof h);
         h.hdrs = hv;
         h.hdrs_cap = cap;
-        err = parse_head(c, k->s, x->method, &h, &hl, nothing, &first);
+        err = parse_head(c, k->s, x, &h, &hl, nothing, &first);
         /* Too many fields for the array but not for the limit: grow it. */
         if (err != WEFT_ETOOBIG || cap >= c->o.max_headers || h.nhdrs < cap) break;
         cap = cap * 4 < c->o.max_headers ? cap * 4 : c->o.max_headers;
@@ -164,7 +165,7 @@ int weft__response_read_head(weft_http_client *c, weft__conn *k, const weft__exc
     r->framing = h.body;
     r->left = h.content_length;
     r->keep_alive = h.keep_alive;
-    r->enc = encoding_of(r);
+    r->enc = x->raw ? ENC_NONE : encoding_of(r);
     r->t.first_byte = first;
     r->conn = k;
     k->owner = r;
