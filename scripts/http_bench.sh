@@ -30,7 +30,7 @@
 set -eu
 build=$(cd "$1" && pwd)
 shift
-parts=${*:-server hello instructions client delay idle}
+parts=${*:-server hello instructions client delay idle workers}
 secs=${HTTP_BENCH_SECONDS:-10}
 fanout_n=${HTTP_FANOUT_N:-10000}
 idle_n=${HTTP_IDLE_CONNS:-10000}
@@ -100,10 +100,10 @@ settle() {  # pid
 
 # A server on core 0 that prints `listening on http://HOST:PORT` first, as
 # weft-httpbin and the Go delay server do; sets $pid and $port.
-start_listening() {  # name command...
+start_listening() {  # name command...   ($server_cpus: where it runs, default core 0)
   name=$1
   shift
-  taskset -c 0 "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  taskset -c "${server_cpus:-0}" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
   pid=$!
   servers="$servers $pid"
   i=0
@@ -137,12 +137,12 @@ start_go_delay() {
 # $worker and $port.
 nginx_body='{"args": {}, "headers": {"Accept": "*/*", "Host": "127.0.0.1", "User-Agent": "bench"}, "origin": "127.0.0.1", "url": "http://127.0.0.1/get", "note": "a fixed body of about two hundred bytes, from nginx"}'
 nginx_type=application/json
-start_nginx() {
+start_nginx() {  # [worker_processes]   ($server_cpus as start_listening's)
   d=$tmp/nginx
   mkdir -p "$d"
   port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   cat >"$d/nginx.conf" <<EOF
-worker_processes 1;
+worker_processes ${1:-1};
 daemon off;
 pid $d/nginx.pid;
 error_log $d/error.log;
@@ -164,7 +164,7 @@ http {
   }
 }
 EOF
-  taskset -c 0 /usr/sbin/nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf" 2>"$d/stderr" &
+  taskset -c "${server_cpus:-0}" /usr/sbin/nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf" 2>"$d/stderr" &
   pid=$!
   servers="$servers $pid"
   i=0
@@ -196,8 +196,9 @@ stop() {  # pid
 # ---------------------------------------------------------------- wrk
 
 # wrk -t1 -c100 on core 1 for $secs against URL; its output in $tmp/wrk.out.
+# $wrk_args and $wrk_cpus change the defaults (the workers part).
 run_wrk() {
-  timeout $((secs + 30)) taskset -c 1 wrk -t1 -c100 -d"${secs}s" --latency "$1" >"$tmp/wrk.out" ||
+  timeout $((secs + 30)) taskset -c "${wrk_cpus:-1}" wrk ${wrk_args:--t1 -c100} -d"${secs}s" --latency "$1" >"$tmp/wrk.out" ||
     { fail "wrk $1 failed"; return 1; }
 }
 
@@ -243,6 +244,33 @@ part_server() {
   ratio http_server_rps nginx
   ratio http_server_p99_ms nginx
   ratio http_server_cpu_us_per_req nginx
+}
+
+# Both cores, nothing pinned, wrk -t2 -c200: weft-httpbin --workers 2
+# against nginx with worker_processes 2 on /get (nginx's fixed body), and
+# the scaling of a CPU-bound request (/bytes/65536?seed=1: 64 KiB of
+# seeded random bytes made per request) from one worker to two.
+part_workers() {
+  server_cpus=0,1 wrk_cpus=0,1 wrk_args="-t2 -c200"
+  if start_listening weft-httpbin "$httpbin" --host 127.0.0.1 --port 0 --workers 2; then
+    run_wrk "http://127.0.0.1:$port/get" && wrk_figures http_server_rps_2workers || fail "wrk against weft-httpbin --workers 2"
+    stop "$pid"
+  fi
+  if start_nginx 2; then
+    run_wrk "http://127.0.0.1:$port/get" && wrk_figures http_server_rps_2workers_nginx || fail "wrk against nginx (2 workers)"
+    stop "$pid"
+  fi
+  ratio http_server_rps_2workers nginx
+  for w in 1 2; do
+    if start_listening weft-httpbin "$httpbin" --host 127.0.0.1 --port 0 --workers $w; then
+      run_wrk "http://127.0.0.1:$port/bytes/65536?seed=1" && wrk_figures http_server_rps_bytes64k_${w}worker ||
+        fail "wrk against /bytes/65536 with $w workers"
+      stop "$pid"
+    fi
+  done
+  keep awk '$1 == "http_server_rps_bytes64k_1worker" { a = $2 } $1 == "http_server_rps_bytes64k_2worker" { b = $2 }
+    END { if (a > 0 && b > 0) printf "http_server_scaling_2workers %.3g x\n", b / a }' "$tmp/figures"
+  unset server_cpus wrk_cpus wrk_args
 }
 
 # weft-fetch -n N -c 100 makes N requests: a short run first measures its
@@ -463,8 +491,8 @@ part_idle() {
 
 for p in $parts; do
   case $p in
-    server|hello|instructions|client|delay|idle) "part_$p" ;;
-    *) echo "usage: scripts/http_bench.sh BUILD_DIR [server|hello|instructions|client|delay|idle]..." >&2; exit 2 ;;
+    server|hello|instructions|client|delay|idle|workers) "part_$p" ;;
+    *) echo "usage: scripts/http_bench.sh BUILD_DIR [server|hello|instructions|client|delay|idle|workers]..." >&2; exit 2 ;;
   esac
 done
 exit $status

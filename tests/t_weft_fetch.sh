@@ -53,6 +53,11 @@ grep -q '"k": *2' "$tmp/put" || fail "json not echoed"
 grep -q '^Requests/sec: [0-9]' "$tmp/load" || fail "load: $(cat "$tmp/load")"
 grep -q '^Latency: p50 .* p90 .* p99 .* max ' "$tmp/load" || fail "load: $(cat "$tmp/load")"
 grep -q '^40 requests over 4 connections' "$tmp/load" || fail "load: $(cat "$tmp/load")"
+# ... on two loops (-t, wrk's threads): every request made once.
+"$fetch" -n 101 -c 5 -t 2 "$base/get" >"$tmp/load" || fail "load -t 2 exited $?"
+grep -q '^101 requests over 5 connections on 2 loops' "$tmp/load" || fail "load -t 2: $(cat "$tmp/load")"
+"$fetch" -t 2 "$base/get" >/dev/null 2>&1
+[ $? -eq 2 ] || fail "-t without -n is a usage error"
 
 # A refused connection: curl's 7, with the reason on stderr.
 "$fetch" "http://127.0.0.1:1/" >/dev/null 2>"$tmp/err"

@@ -57,6 +57,7 @@ typedef struct fetch_opts {
     const char **resolve;       /* --resolve, NULL-terminated */
     int nresolve;
     long requests, conns;       /* -n, -c: load mode when requests > 0 */
+    long threads;               /* -t: the load mode's loops; 0 = one per CPU */
     weft_http_client_opts client;
 } fetch_opts;
 
@@ -91,7 +92,9 @@ int fetch_all(const fetch_opts *o);
 int fetch_exit_code(int err, const char *url, char *msg, size_t len);
 
 /* load.c */
-/* Runs the load mode; returns the exit code. Must run in a task. */
+/* Runs the load mode on o->threads loops (weft/loops.h), each with its
+ * share of the connections, all taking requests from one count; returns
+ * the exit code. Not in a task: it runs the loops. */
 int fetch_load(const fetch_opts *o);
 
 #endif

@@ -59,7 +59,9 @@ static void usage(FILE *f) {
           "                           tls, first byte and total times\n"
           "      --timeout SECS       weft's connect, read, write and pool timeouts\n"
           "  -n N -c C                load mode: N requests over C connections, the rate,\n"
-          "                           latency percentiles and a histogram\n", f);
+          "                           latency percentiles and a histogram\n"
+          "  -t, --threads T          the load mode on T loops, each on its own thread and\n"
+          "                           with its share of C (wrk's -t); 0 = one per CPU; 1\n", f);
 }
 
 enum {
@@ -92,7 +94,8 @@ static const struct option longs[] = {
     { "retry", required_argument, 0, O_RETRY }, { "retry-delay", required_argument, 0, O_RETRY_DELAY },
     { "progress-bar", no_argument, 0, '#' }, { "timings", no_argument, 0, O_TIMINGS },
     { "timeout", required_argument, 0, O_TIMEOUT }, { "requests", required_argument, 0, 'n' },
-    { "connections", required_argument, 0, 'c' }, { "help", no_argument, 0, 'h' },
+    { "connections", required_argument, 0, 'c' }, { "threads", required_argument, 0, 't' },
+    { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
 };
 
@@ -215,7 +218,8 @@ static int write_out_arg(fetch_opts *o, const char *arg) {
 static int numeric(fetch_opts *o, int ch, const char *arg, const char *name) {
     double d = 0;
     long l = 0;
-    bool is_long = ch == O_MAX_REDIRS || ch == O_PARALLEL_MAX || ch == O_RETRY || ch == 'n' || ch == 'c';
+    bool is_long = ch == O_MAX_REDIRS || ch == O_PARALLEL_MAX || ch == O_RETRY || ch == 'n' || ch == 'c' ||
+                   ch == 't';
     if (is_long ? whole(arg, &l) : number(arg, &d)) {
         if (ch == 'c')
             return bad_usage("is the load mode's connection count here (curl's --cookie-jar is not supported)", "-c");
@@ -230,6 +234,7 @@ static int numeric(fetch_opts *o, int ch, const char *arg, const char *name) {
     case O_RETRY_DELAY: o->retry_delay = d; break;
     case 'n': o->requests = l; break;
     case 'c': o->conns = l; break;
+    case 't': o->threads = l; break;
     case O_TIMEOUT: {
         if (d <= 0) return bad_usage("wants seconds > 0", name);
         int64_t t = (int64_t)(d * 1e9);
@@ -317,7 +322,7 @@ static int parse_args(int argc, char **argv, fetch_opts *o) {
     parse p = { .o = o };
     opterr = 0;
     int rc = 0;
-    for (int ch; !rc && (ch = getopt_long(argc, argv, "-:o:OsSviIw:X:H:d:F:GT:A:e:b:u:r:Lfm:kZ#n:c:h", longs,
+    for (int ch; !rc && (ch = getopt_long(argc, argv, "-:o:OsSviIw:X:H:d:F:GT:A:e:b:u:r:Lfm:kZ#n:c:t:h", longs,
                                           NULL)) != -1;)
         rc = option(&p, ch, optarg, name_of(argv, ch));
     if (rc == FX_NOMEM) fputs("weft-fetch: (27) Out of memory\n", stderr);
@@ -325,8 +330,9 @@ static int parse_args(int argc, char **argv, fetch_opts *o) {
         fputs("weft-fetch: no URL specified!\n", stderr);
         rc = bad_usage(NULL, NULL);
     }
-    if (!rc && (o->requests < 0 || o->conns < 0 || (o->requests > 0 && o->nurls != 1))) {
-        fputs("weft-fetch: the load mode (-n N -c C) takes one URL, N and C >= 0\n", stderr);
+    if (!rc && (o->requests < 0 || o->conns < 0 || o->threads < 0 || o->threads > 1024 ||
+                (o->requests > 0 && o->nurls != 1) || (o->threads != 1 && o->requests <= 0))) {
+        fputs("weft-fetch: the load mode (-n N -c C [-t T]) takes one URL, N and C >= 0, T from 0 to 1024\n", stderr);
         rc = FX_USAGE;
     }
     if (!rc) assign(&p);
@@ -339,13 +345,10 @@ static int parse_args(int argc, char **argv, fetch_opts *o) {
     return rc;
 }
 
-static int main_task(void *arg) {
-    const fetch_opts *o = arg;
-    return o->requests > 0 ? fetch_load(o) : fetch_all(o);
-}
+static int main_task(void *arg) { return fetch_all(arg); }
 
 int main(int argc, char **argv) {
-    static fetch_opts o = { .max_redirs = 50, .parallel_max = 50 };
+    static fetch_opts o = { .max_redirs = 50, .parallel_max = 50, .threads = 1 };
     int rc = parse_args(argc, argv, &o);
     if (!rc) {
         /* --resolve's list ends with a NULL for the client. */
@@ -355,7 +358,7 @@ int main(int argc, char **argv) {
         }
     }
     if (!rc) {
-        rc = weft_run(main_task, &o);
+        rc = o.requests > 0 ? fetch_load(&o) : weft_run(main_task, &o);
         if (rc < 0) {
             fprintf(stderr, "weft-fetch: (%d) %s\n", rc == WEFT_ENOMEM ? FX_NOMEM : 1, weft_strerror(rc));
             rc = rc == WEFT_ENOMEM ? FX_NOMEM : 1;

@@ -388,9 +388,35 @@ func fanoutArgs(args []string) (n, d int, names map[string]string) {
 	return n, d, names
 }
 
+// crossLoopCall is weft's cross_loop_call_us in Go: a request and its reply
+// on two unbuffered channels between two goroutines, which GOMAXPROCS=2
+// (set by the caller) lets run on two threads; best of reps runs.
+func crossLoopCall() {
+	const rounds = 100000
+	best := math.Inf(1)
+	for r := 0; r < reps; r++ {
+		req, rep := make(chan int), make(chan int)
+		go func() {
+			for v := range req {
+				rep <- v
+			}
+		}()
+		t0 := time.Now()
+		for i := 0; i < rounds; i++ {
+			req <- i
+			<-rep
+		}
+		us := float64(time.Since(t0).Nanoseconds()) / rounds / 1000
+		close(req)
+		best = math.Min(best, us)
+	}
+	figure("cross_loop_call_us_go", best, "us")
+}
+
 func main() {
 	cases := map[string]func(){
 		"switch": switchNs, "spawn_join": spawnJoinNs, "sleepers": sleepers, "timers": timers,
+		"cross_loop_call": crossLoopCall,
 	}
 	switch {
 	case len(os.Args) == 5 && os.Args[1] == "http_client":

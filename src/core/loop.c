@@ -181,6 +181,30 @@ static bool run_soon(weft_loop *L) {
     return true;
 }
 
+/* A loop that other threads posted work to in the last millisecond (the
+ * reply to a call it made, the next message of a conversation between
+ * loops) spins up to 20 us on its posted queue before it sleeps: the next
+ * post then costs neither the poster's eventfd write nor the sleeper's
+ * wakeup, which on a virtual machine is tens of microseconds. True if
+ * something was posted meanwhile. */
+enum { SPIN_NS = 20 * 1000, SPIN_RECENT_NS = 1000 * 1000 };
+static bool spin_for_posts(weft_loop *L) {
+    int64_t now = weft__mono();
+    if (!L->posted_at || now - L->posted_at > SPIN_RECENT_NS) return false;
+    __atomic_store_n(&L->spinning, 1, __ATOMIC_SEQ_CST);
+    int64_t end = now + SPIN_NS;
+    for (unsigned i = 1; !__atomic_load_n(&L->remote_pending, __ATOMIC_RELAXED); i++) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        __asm__ __volatile__("yield");
+#endif
+        if (!(i & 63) && weft__mono() > end) break;
+    }
+    __atomic_store_n(&L->spinning, 0, __ATOMIC_SEQ_CST);
+    return __atomic_load_n(&L->remote_pending, __ATOMIC_SEQ_CST) != 0;
+}
+
 /* One round of upkeep. Returns false when nothing is ready and nothing ever
  * can be: no timer, no poll source, no callback (a deadlock). */
 static bool upkeep(weft_loop *L) {
@@ -215,6 +239,7 @@ static bool upkeep(weft_loop *L) {
         if (timeout < 0) timeout = 0;
     }
     if (trim >= 0 && (timeout < 0 || trim < timeout)) timeout = trim;
+    if (timeout != 0 && spin_for_posts(L)) timeout = 0;
     weft__poll_wait(L, timeout);
     if (L->nheap) weft__timer_run(L, weft__now(L));
     return true;

@@ -78,6 +78,10 @@ void weft__sigint_release(weft_loop *L) {
 
 void weft__remote_wake(weft_loop *L) {
     __atomic_store_n(&L->remote_pending, 1, __ATOMIC_SEQ_CST);
+    /* A loop spinning before its sleep sees the flag; it re-reads it after
+     * it stops spinning (both sequentially consistent), so one of the two
+     * sees the other and no wake is lost. */
+    if (__atomic_load_n(&L->spinning, __ATOMIC_SEQ_CST)) return;
     uint64_t one = 1;
     ssize_t w = write(L->remote->src.fd, &one, sizeof one);
     (void)w;  /* EAGAIN only at a counter of 2^64-2: the loop is awake */
@@ -138,6 +142,7 @@ void weft__remote_run(weft_loop *L) {
     weft__post_node *n = take_all(L, R);
     sigint_check(L, R);
     if (WEFT_UNLIKELY(__atomic_load_n(&L->dump_asked, __ATOMIC_RELAXED))) weft__debug_dump_asked(L);
+    if (n) L->posted_at = weft__mono();
     run_all(L, n, false);
 }
 
