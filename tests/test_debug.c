@@ -4,6 +4,8 @@
  * expected order. (weft-trace's SVG is checked by tests/t_weft_trace.sh.) */
 #include "test.h"
 
+#include <weft/loops.h>
+
 #include <weft/debug.h>
 #include <weft/io.h>
 
@@ -360,6 +362,24 @@ TEST(sigquit_in_debug_mode_dumps_the_tasks) {
     struct sigaction sa;
     ASSERT_EQ(sigaction(SIGQUIT, NULL, &sa), 0);
     ASSERT(sa.sa_handler == SIG_DFL);   /* given back with the loop */
+}
+
+/* Ctrl-\ reaches loop 0 of a weft_run_loops set; every loop of the set
+ * dumps its tasks, each saying which loop it is. */
+static int quit_on_loop_0(unsigned index, void *arg) {
+    (void)arg;
+    if (index == 0) ASSERT_EQ(raise(SIGQUIT), 0);
+    ASSERT_EQ(weft_sleep(100 * WEFT_MILLISECOND), 0);
+    return 0;
+}
+TEST(sigquit_dumps_the_tasks_of_every_loop_of_a_set) {
+    weft_debug_set_report(collect, NULL);
+    weft_loops_opts o = { .count = 2, .loop = { .flags = WEFT_LOOP_DEBUG } };
+    ASSERT_EQ(weft_run_loops(&o, quit_on_loop_0, NULL), 0);
+    weft_debug_set_report(NULL, NULL);
+    ASSERT_EQ(reports(WEFT_REPORT_DUMP), 2);
+    ASSERT(strstr(rep_text, "(loop 0 of 2, weft_run_loops)"));
+    ASSERT(strstr(rep_text, "(loop 1 of 2, weft_run_loops)"));
 }
 
 /* ------------------------------------------------------------------ traces */

@@ -27,6 +27,8 @@
  */
 #include "internal.h"
 
+#include "weft/loops.h"
+
 #include <dlfcn.h>
 #include <execinfo.h>
 #include <pthread.h>
@@ -294,7 +296,12 @@ int weft_dump_tasks(FILE *out) {
     weft_loop *L = weft__tls_loop;
     if (!L) return WEFT_ENOTASK;
     if (!out) return WEFT_EINVAL;
-    fprintf(out, "weft: %zu tasks on loop %p\n", L->nalive, (void *)L);
+    int index = weft_loops_index();
+    if (index >= 0)
+        fprintf(out, "weft: %zu tasks on loop %p (loop %d of %u, weft_run_loops)\n", L->nalive, (void *)L, index,
+                weft_loops_count());
+    else
+        fprintf(out, "weft: %zu tasks on loop %p\n", L->nalive, (void *)L);
     weft_task_info ti;
     for (weft_task *t = L->all; t; t = t->next_all) {
         fill_info(L, t, &ti);
@@ -339,6 +346,7 @@ static void dump_text(weft_loop *L, FILE *f) {
 void weft__debug_dump_asked(weft_loop *L) {
     if (!__atomic_exchange_n(&L->dump_asked, 0, __ATOMIC_ACQ_REL)) return;
     report_stream(L, WEFT_REPORT_DUMP, dump_text);
+    weft__loops_dump_rest();  /* Ctrl-\ reached loop 0 of a set: the others too */
 }
 
 /* -------------------------------------------------------------- SIGQUIT */

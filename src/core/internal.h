@@ -425,6 +425,10 @@ int weft__park(weft_task *t, int64_t deadline, int flags);
  * disarming its timer. A no-op on a task that is not waiting. */
 void weft__wake(weft_task *t, int status);
 
+/* On loop 0 of a weft_run_loops set, asks every other loop of the set for
+ * its task dump (loops.c); nothing elsewhere. */
+void weft__loops_dump_rest(void);
+
 /* Wakes tasks that a newly cancelled scope reaches (task.c). */
 void weft__cancel_propagate(weft_task *t, weft_scope *upto);
 

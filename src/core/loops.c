@@ -307,3 +307,19 @@ int weft_loops_call(unsigned index, weft_task_fn fn, void *arg, void **result) {
     call_unref(k);
     return err;
 }
+
+/* ------------------------------------------------------------- the dump */
+
+void weft__loops_dump_rest(void) {
+    slot *s = my_slot;
+    if (!s || s->index != 0) return;
+    cluster *c = s->c;
+    pthread_mutex_lock(&c->mu);
+    for (unsigned i = 1; i < c->n; i++) {
+        weft_loop *L = c->slots[i].loop;
+        if (!L) continue;
+        __atomic_store_n(&L->dump_asked, 1, __ATOMIC_RELEASE);
+        weft__remote_wake(L);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
