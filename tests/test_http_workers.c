@@ -116,6 +116,50 @@ TEST(shutdown_of_a_server_on_three_workers_lets_every_loops_requests_finish) {
     ASSERT_EQ(wt_run_real(shutdown_busy, NULL), 0);
 }
 
+/* WEFT_HTTPD_BALANCE: the calling loop accepts and hands each connection
+ * to the loop with the fewest: four held open go two and two, where
+ * SO_REUSEPORT's hash would often put three or four on one loop. */
+static int balanced(void *arg) {
+    (void)arg;
+    home = pthread_self();
+    on_home = elsewhere = 0;
+    weft_httpd_opts o = { .workers = 2, .flags = WEFT_HTTPD_BALANCE };
+    weft_httpd *s;
+    ASSERT_ERR(weft_httpd_new(&s, &o, hello, NULL), 0);
+    ASSERT_ERR(weft_httpd_listen(s, "127.0.0.1", "0"), 0);
+    weft_task *srv = weft_spawn(serve_main, s);
+    ASSERT_ERR(weft_sleep(WEFT_MILLISECOND), 0);
+    ASSERT(!weft_task_done(srv));
+    char port[8];
+    snprintf(port, sizeof port, "%d", weft_httpd_port(s));
+    int fds[4];
+    static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int k = 0; k < 3; k++) {  /* three rounds: each is a request on every connection */
+        for (int i = 0; i < 4; i++) {
+            if (k == 0) ASSERT_ERR(weft_tcp_connect("127.0.0.1", port, &fds[i]), 0);
+            ASSERT_EQ(weft_write(fds[i], req, sizeof req - 1), (ssize_t)sizeof req - 1);
+            char buf[256] = "";
+            size_t n = 0;
+            while (!strstr(buf, "\r\n\r\nhi\n")) {
+                ssize_t r = weft_read(fds[i], buf + n, sizeof buf - 1 - n);
+                ASSERT(r > 0);
+                n += (size_t)r;
+                buf[n] = 0;
+            }
+        }
+    }
+    ASSERT_EQ(on_home, 6);
+    ASSERT_EQ(elsewhere, 6);
+    for (int i = 0; i < 4; i++) ASSERT_ERR(weft_close(fds[i]), 0);
+    weft_httpd_shutdown(s);
+    ASSERT_ERR(weft_join(srv, NULL), 0);
+    weft_httpd_free(s);
+    return 0;
+}
+TEST(a_balanced_server_hands_connections_to_the_least_loaded_loop) {
+    ASSERT_EQ(wt_run_real(balanced, NULL), 0);
+}
+
 static int too_many(void *arg) {
     (void)arg;
     weft_httpd_opts o = { .workers = 1025 };

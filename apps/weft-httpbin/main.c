@@ -21,16 +21,19 @@
 typedef struct config {
     const char *host, *port;
     bool access_log;
+    bool balance;
     unsigned workers;
 } config;
 
 static void usage(FILE *f)
 {
-    fputs("usage: weft-httpbin [--host HOST] [--port PORT] [--workers N] [--access-log]\n"
+    fputs("usage: weft-httpbin [--host HOST] [--port PORT] [--workers N [--balance]] [--access-log]\n"
           "  --host HOST    address to listen on (default 127.0.0.1)\n"
           "  --port PORT    port to listen on; 0 picks a free one (default 8080)\n"
           "  --workers N    serve on N loops, each on its own thread (SO_REUSEPORT);\n"
           "                 0 = one per CPU (default 1)\n"
+          "  --balance      with --workers: one loop accepts and hands each connection to\n"
+          "                 the loop with the fewest (even with few connections)\n"
           "  --access-log   log each request to stderr (common log format)\n", f);
 }
 
@@ -41,6 +44,7 @@ static int parse_args(int argc, char **argv, config *cfg)
         {"port", required_argument, NULL, 'p'},
         {"access-log", no_argument, NULL, 'l'},
         {"workers", required_argument, NULL, 'w'},
+        {"balance", no_argument, NULL, 'b'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -49,6 +53,7 @@ static int parse_args(int argc, char **argv, config *cfg)
         case 'H': cfg->host = optarg; break;
         case 'p': cfg->port = optarg; break;
         case 'l': cfg->access_log = true; break;
+        case 'b': cfg->balance = true; break;
         case 'w': {
             char *end;
             unsigned long n = strtoul(optarg, &end, 10);
@@ -82,7 +87,8 @@ static int serve(void *arg)
     weft_httpd_opts opts = {
         .max_conns = 20000,
         .access_log = cfg->access_log ? stderr : NULL,
-        .flags = WEFT_HTTPD_SIGNALS,  /* SIGTERM, SIGINT: shut down gracefully */
+        .flags = WEFT_HTTPD_SIGNALS |  /* SIGTERM, SIGINT: shut down gracefully */
+                 (cfg->balance ? WEFT_HTTPD_BALANCE : 0),
         .workers = cfg->workers,
     };
     weft_httpd *srv;

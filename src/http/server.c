@@ -70,7 +70,7 @@ int weft_httpd_new(weft_httpd **out, const weft_httpd_opts *opts,
     weft_httpd_opts o = opts ? *opts : (weft_httpd_opts){0};
     if (!handler || o.header_timeout < 0 || o.body_timeout < 0 || o.send_timeout < 0 ||
         o.keepalive_timeout < 0 || o.grace_period < 0 || o.workers > 1024 ||
-        (o.flags & ~(WEFT_HTTPD_SIGNALS | WEFT_HTTPD_REUSEPORT)))
+        (o.flags & ~(WEFT_HTTPD_SIGNALS | WEFT_HTTPD_REUSEPORT | WEFT_HTTPD_BALANCE)))
         return WEFT_EINVAL;
     weft__mem m = weft__mem_here();
     weft_httpd *s = weft__mem_alloc(m, sizeof *s);
@@ -288,6 +288,7 @@ static void conn_link(weft__httpd_conn *c) {
     if (s->conns) s->conns->prev = c;
     s->conns = c;
     s->nconns++;
+    if (s->load) __atomic_store_n(s->load, (int)s->nconns, __ATOMIC_RELAXED);
 }
 
 static void conn_unlink(weft__httpd_conn *c) {
@@ -296,6 +297,7 @@ static void conn_unlink(weft__httpd_conn *c) {
     else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     if (--s->nconns == 0 && s->stopping) weft_event_set(&s->drained);
+    if (s->load) __atomic_store_n(s->load, (int)s->nconns, __ATOMIC_RELAXED);
 }
 
 /* Makes the connection's stream: plain, or TLS after a handshake bounded
@@ -335,6 +337,9 @@ closed:
 
 /* ------------------------------------------------------ accepting */
 
+static bool hand_off(weft_httpd *s, weft__httpd_conn *c);
+static int start_conn(weft_httpd *s, weft__httpd_conn *c);
+
 /* Accepts one connection and starts its task. 0, or accept's error. */
 static int accept_one(weft_httpd *s, int lfd) {
     weft__httpd_conn *c = weft__mem_alloc(s->mem, sizeof *c);
@@ -345,6 +350,19 @@ static int accept_one(weft_httpd *s, int lfd) {
     int err = weft_accept(lfd, (struct sockaddr *)&c->peer, &c->peer_len, &c->fd);
     if (err) { weft__mem_free(s->mem, c); return err; }
     c->accepted = weft_now();
+    if (s->ws && hand_off(s, c)) {  /* another loop serves it */
+        weft__mem_free(s->mem, c);
+        weft_sem_release(&s->slots);
+        return 0;
+    }
+    return start_conn(s, c);
+}
+
+/* Starts accepted connection c (fd, peer and accepted set) on server s:
+ * 0; on failure the connection is closed, and only running out of memory
+ * is an error (the accept loop's back-off). */
+static int start_conn(weft_httpd *s, weft__httpd_conn *c) {
+    int err;
     weft__httpd_name_peer(c);
     c->until = c->accepted + s->o.header_timeout;
     c->idle = true;
@@ -464,6 +482,7 @@ typedef struct worker {
     weft_httpd *srv;      /* the copy, on the worker's loop; guarded by mu */
     weft_loop *loop;      /* guarded by mu */
     int rc;
+    int load;             /* balanced: its open connections (atomic) */
 } worker;
 
 typedef struct workers {
@@ -477,6 +496,8 @@ typedef struct workers {
     bool stopping;        /* guarded by mu */
     weft_event all_ended; /* home's */
     int err;              /* the first worker's error; home's thread only */
+    bool balance;         /* WEFT_HTTPD_BALANCE */
+    int home_load;        /* the calling loop's open connections (atomic) */
 } workers;
 
 static void worker_ended(void *arg) {
@@ -493,14 +514,18 @@ static int worker_main(void *arg) {
     weft_httpd *p = ws->primary, *c = NULL;
     weft_httpd_opts o = p->o;
     o.workers = 1;
-    o.flags = (o.flags & ~(unsigned)WEFT_HTTPD_SIGNALS) | WEFT_HTTPD_REUSEPORT;
+    o.flags = (o.flags & ~(unsigned)(WEFT_HTTPD_SIGNALS | WEFT_HTTPD_BALANCE)) | WEFT_HTTPD_REUSEPORT;
     int err = weft_httpd_new(&c, &o, p->handler, p->arg);
-    for (size_t i = 0; !err && i < p->nl; i++) {
+    if (!err && ws->balance) {
+        c->adopts = true;
+        c->load = &w->load;
+    }
+    for (size_t i = 0; !err && !ws->balance && i < p->nl; i++) {
         int fd;
         if (weft_sock_port(p->lfd[i]) <= 0) continue;  /* a Unix socket: the calling loop's */
         if (!(err = weft_listen_like(p->lfd[i], backlog(p), WEFT_LISTEN_REUSEPORT, &fd))) err = adopt(c, 0, fd);
     }
-    if (!err && !c->nl) err = WEFT_EINVAL;  /* no TCP listener to serve beside */
+    if (!err && !c->nl && !c->adopts) err = WEFT_EINVAL;  /* no TCP listener to serve beside */
     pthread_mutex_lock(&ws->mu);
     if (!err) {
         w->srv = c;
@@ -508,7 +533,11 @@ static int worker_main(void *arg) {
         if (ws->stopping) weft_httpd_shutdown(c);
     }
     pthread_mutex_unlock(&ws->mu);
+    /* A balanced worker's connections come from another thread: it waits
+     * for them rather than call itself deadlocked. */
+    if (!err && c->adopts) weft_loop_hold();
     if (!err) err = weft_httpd_serve(c);
+    if (c && c->adopts) weft_loop_unhold();
     pthread_mutex_lock(&ws->mu);
     w->srv = NULL;
     w->loop = NULL;
@@ -530,6 +559,72 @@ static void worker_stop(void *arg) {
     if (w->srv) weft_httpd_shutdown(w->srv);  /* runs on the worker's loop */
 }
 
+/* A balanced server's hand-off: a connection accepted on the calling loop
+ * goes, as a posted node (weft__post), to the worker with the fewest open
+ * connections. Posted only while that worker's loop is registered (under
+ * mu; it unregisters before its loop closes), so the node always arrives:
+ * run, or dropped by the loop's close, which then closes the fd. */
+typedef struct handoff {
+    weft__post_node node;
+    worker *w;
+    int fd;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+} handoff;
+
+static void adopt_conn(weft_loop *L, weft__post_node *n, bool closing) {
+    (void)L;
+    handoff *h = (handoff *)n;
+    worker *w = h->w;
+    pthread_mutex_lock(&w->ws->mu);
+    weft_httpd *s = closing ? NULL : w->srv;  /* this thread's own: stable once read */
+    pthread_mutex_unlock(&w->ws->mu);
+    weft__httpd_conn *c = NULL;
+    if (s && !s->stopping && weft_sem_try_acquire(&s->slots) == 0) {
+        if ((c = weft__mem_alloc(s->mem, sizeof *c))) {
+            memset(c, 0, sizeof *c);
+            c->srv = s;
+            c->fd = h->fd;
+            c->peer = h->peer;
+            c->peer_len = h->peer_len;
+            c->accepted = weft_now();
+            if (start_conn(s, c) == WEFT_ENOMEM) weft_sem_release(&s->slots);  /* it closed the fd */
+        } else {
+            weft_sem_release(&s->slots);
+        }
+    }
+    if (!c) weft_close(h->fd);
+    if (!c) __atomic_sub_fetch(&w->load, 1, __ATOMIC_RELAXED);  /* else conn_link set it */
+    free(h);
+}
+
+static bool hand_off(weft_httpd *s, weft__httpd_conn *c) {
+    workers *ws = s->ws;
+    if (!ws->balance) return false;
+    int best = __atomic_load_n(&ws->home_load, __ATOMIC_RELAXED);
+    worker *to = NULL;
+    for (unsigned i = 0; i < ws->n; i++) {
+        int l = __atomic_load_n(&ws->w[i].load, __ATOMIC_RELAXED);
+        if (l < best) { best = l; to = &ws->w[i]; }
+    }
+    if (!to) return false;
+    handoff *h = malloc(sizeof *h);
+    if (!h) return false;
+    *h = (handoff){ .node = { NULL, adopt_conn }, .w = to, .fd = c->fd, .peer = c->peer, .peer_len = c->peer_len };
+    pthread_mutex_lock(&ws->mu);
+    bool up = to->loop != NULL;
+    if (up) {
+        /* Counted now, so that a burst of accepts spreads before the worker
+         * has run any of them. */
+        __atomic_add_fetch(&to->load, 1, __ATOMIC_RELAXED);
+        weft_fd_forget(c->fd);
+        weft__post(to->loop, &h->node);
+    }
+    pthread_mutex_unlock(&ws->mu);
+    if (!up) free(h);
+    return up;
+}
+
 /* Starts workers - 1 loops; ws->n of them started. */
 static int workers_start(weft_httpd *s, workers **out) {
     workers *ws = calloc(1, sizeof *ws);
@@ -539,6 +634,8 @@ static int workers_start(weft_httpd *s, workers **out) {
     pthread_mutex_init(&ws->mu, NULL);
     ws->primary = s;
     ws->home = weft_loop_current();
+    ws->balance = (s->o.flags & WEFT_HTTPD_BALANCE) != 0;
+    if (ws->balance) s->load = &ws->home_load;
     const weft_loop_opts *ho = weft__loop_opts(ws->home);
     /* Not the calling loop's allocator: it need not be thread-safe. */
     ws->lo = (weft_loop_opts){ .backend = ho->backend, .stack_size = ho->stack_size,
@@ -597,13 +694,14 @@ static int workers_wait(workers *ws) {
 
 int weft_httpd_serve(weft_httpd *s) {
     if (s->served) return WEFT_EBUSY;
-    if (!s->nl) return WEFT_EINVAL;
+    if (!s->nl && !s->adopts) return WEFT_EINVAL;
     int err = weft_check_cancel();
     if (err) return err;
     s->served = true;
     workers *ws = NULL;
     if (s->o.workers > 1) {
         err = workers_start(s, &ws);
+        s->ws = ws;
         if (err) weft_httpd_shutdown(s);
     }
     weft_task *tasks[HTTPD_MAX_LISTENERS + 1] = {0};
@@ -627,6 +725,8 @@ int weft_httpd_serve(weft_httpd *s) {
     if (ws) workers_stop(ws);
     shut_down(s, tasks, n);
     int werr = ws ? workers_wait(ws) : 0;
+    s->ws = NULL;
+    s->load = NULL;
     if (!err) err = s->accept_err;
     return err ? err : werr;
 }

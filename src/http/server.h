@@ -46,6 +46,10 @@ struct weft_httpd {
     weft__hdr *hdrs;                  /* max_headers of them: every head is parsed
                                          here, then copied into its exchange */
     struct weft__track *trk;          /* debug mode's leak record, else NULL */
+    struct workers *ws;               /* workers > 1: the other loops (serve's) */
+    int *load;                        /* a balanced server: nconns, mirrored for the
+                                         loop that hands connections out (atomic) */
+    bool adopts;                      /* a balanced worker: no listener of its own */
 };
 
 /* A connection. Invariant: on srv->conns from accept to its last task's
