@@ -1,0 +1,299 @@
+"""The installed programs' allocation walk: runs one program again and again
+under the preload shim (tests/failmalloc.c) with its Nth allocation failing,
+N = 1, 2, 3, ... until a run makes no failing allocation.
+
+Usage: python3 alloc_walk.py SHIM BUILD_DIR PROGRAM [--skip REASON]
+  PROGRAM: trace  weft-trace drawing a small trace
+           httpbin  weft-httpbin serving curl's request, then a second one
+           fetch  weft-fetch against a weft-httpbin run without the shim
+
+Each point must end in one of two ways, and never by a signal or a hang:
+  - a non-zero exit with a message on stderr, or
+  - the same result as the run without faults (the failure was recovered
+    from: for weft-httpbin, the failed request may get a 5xx or lose its
+    connection, but the next request must be answered in full).
+
+A clean run counts the program's allocations (A). The walk visits every
+point up to FULL (400), and past it every STRIDE-th, STRIDE chosen so that
+at most REST (200) more runs cover the rest of A; it goes on past A, by the
+same stride, until a run no longer reaches its point (the count varies a
+little from run to run: the httpd's timing, the DNS pool's threads).
+
+On a failure it prints the point and how to see where it was:
+  WEFT_FAILMALLOC_AT=N WEFT_FAILMALLOC_BT=1 LD_PRELOAD=SHIM PROGRAM ...
+and goes on, so one run lists them all; it exits 1 if any point failed, 77
+(skipped) with --skip.
+"""
+import os
+import re
+import select
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+FULL, REST = 400, 200
+RUN_TIMEOUT = 10  # seconds a run may take: all are well under one
+
+
+class Run:
+    def __init__(self, rc, err, result, hit):
+        self.rc, self.err, self.result, self.hit = rc, err, result, hit
+
+
+def shim_env(shim, log, n):
+    env = dict(os.environ, LD_PRELOAD=shim, WEFT_FAILMALLOC_LOG=log, WEFT_FAILMALLOC_AT=str(n))
+    env.pop("WEFT_FAILMALLOC_BT", None)
+    return env
+
+
+def read_log(log):
+    """(hit, count) from the shim's log, which is then emptied."""
+    try:
+        with open(log) as f:
+            text = f.read()
+        os.unlink(log)
+    except FileNotFoundError:
+        text = ""
+    hit = re.search(r"^fail ", text, re.M) is not None
+    m = re.search(r"^count (\d+)", text, re.M)
+    return hit, int(m.group(1)) if m else None
+
+
+# ---------------------------------------------------------------- programs
+
+class Trace:
+    """weft-trace on a trace the example Program 2 wrote; the result is the SVG."""
+
+    def __init__(self, build, tmp):
+        self.tool = os.path.join(build, "apps/weft-trace/weft-trace")
+        self.trace = os.path.join(tmp, "p2.json")
+        self.svg = os.path.join(tmp, "p2.svg")
+        prog = os.path.join(build, "examples/blocking_vs_nonblocking")
+        if not os.access(prog, os.X_OK):
+            self.trace = None
+            return
+        subprocess.run([prog], env=dict(os.environ, WEFT_TRACE=self.trace), stdout=subprocess.DEVNULL,
+                       check=True, timeout=30)
+
+    def argv(self):
+        return [self.tool, self.trace, "-o", self.svg]
+
+    def run(self, env):
+        if os.path.exists(self.svg):
+            os.unlink(self.svg)
+        p = subprocess.run(self.argv(), env=env, capture_output=True, timeout=RUN_TIMEOUT)
+        result = open(self.svg, "rb").read() if p.returncode == 0 and os.path.exists(self.svg) else None
+        return p.returncode, p.stderr, result
+
+
+def start_httpbin(binary, env):
+    """Starts weft-httpbin on a free port: (process, url), url None if it exited first."""
+    p = subprocess.Popen([binary, "--port", "0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ready, _, _ = select.select([p.stdout], [], [], RUN_TIMEOUT)
+    line = p.stdout.readline().decode() if ready else ""
+    m = re.match(r"listening on (http://\S+)", line)
+    if not ready:
+        p.kill()
+        p.wait()
+        raise subprocess.TimeoutExpired(binary, RUN_TIMEOUT)
+    return p, m.group(1) if m else None
+
+
+def stop_httpbin(p):
+    """SIGTERM, then its exit status and stderr; a hang raises TimeoutExpired."""
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+    try:
+        _, err = p.communicate(timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise
+    return p.returncode, err
+
+
+def curl(url, outs):
+    """curl POSTing to url once per file in outs, over one connection when
+    the server keeps it: [(HTTP status, body)], status 0 if that one failed
+    to connect or was cut off. One curl for all: a curl starts in ~30 ms."""
+    argv = ["curl", "-s", "-w", "%{http_code}\\n", "--max-time", str(RUN_TIMEOUT)]
+    for out in outs:
+        argv += ["-o", out, "-d", "a=1&b=%C3%A9", "-H", "X-Walk: 1", url]
+    p = subprocess.run(argv, capture_output=True, timeout=RUN_TIMEOUT + 5)
+    codes = p.stdout.split()
+    got = []
+    for i, out in enumerate(outs):
+        body = open(out, "rb").read() if os.path.exists(out) else b""
+        got.append((int(codes[i]) if i < len(codes) else 0, body))
+    return got
+
+
+class Httpbin:
+    """weft-httpbin serving one request made by curl, then a second one:
+    whichever the failed allocation hit, the other is answered in full."""
+
+    def __init__(self, build, tmp):
+        self.binary = os.path.join(build, "apps/weft-httpbin/weft-httpbin")
+        self.outs = [os.path.join(tmp, "body1"), os.path.join(tmp, "body2")]
+
+    def argv(self):
+        return [self.binary, "--port", "0"]
+
+    def requests(self, url):
+        for out in self.outs:
+            if os.path.exists(out):
+                os.unlink(out)
+        # The port differs from run to run; the body names it (Host, url).
+        host = url.split("//")[1].encode()
+        return [(status, body.replace(host, b"HOST")) for status, body in curl(url + "/anything/walk?q=1", self.outs)]
+
+    def run(self, env):
+        p, url = start_httpbin(self.binary, env)
+        if url is None:  # it could not start: it must say so
+            rc, err = stop_httpbin(p)
+            return rc, err, None
+        first, second = self.requests(url)
+        rc, err = stop_httpbin(p)
+        self.first = first
+        return rc, err, second
+
+    def same(self, second, clean):
+        """None if each request got the clean run's answer or a failure a
+        server may give (a 5xx, the connection closed), and at most one
+        failed: one allocation failed, and the server recovered from it."""
+        got = [self.first, second]
+        odd = [r for r in got if r != clean]
+        for r in odd:
+            if r[0] not in (0, 500, 503):
+                return "exit 0, but a request got %d %r" % (r[0], r[1][:200])
+        if len(odd) > 1:
+            return "exit 0, but both requests failed (%d, %d): the server did not recover" % (got[0][0], got[1][0])
+        return None
+
+
+class Fetch:
+    """weft-fetch -L through a redirect to a gzipped body, from a
+    weft-httpbin run without the shim; the result is the file -o wrote."""
+
+    def __init__(self, build, tmp):
+        self.binary = os.path.join(build, "apps/weft-fetch/weft-fetch")
+        self.out = os.path.join(tmp, "body")
+        self.server, self.base = start_httpbin(os.path.join(build, "apps/weft-httpbin/weft-httpbin"),
+                                               dict(os.environ))
+
+    def argv(self):
+        return [self.binary, "-L", "-o", self.out, "-H", "X-Walk: 1", self.base + "/redirect-to?url=%2Fgzip"]
+
+    def run(self, env):
+        if os.path.exists(self.out):
+            os.unlink(self.out)
+        p = subprocess.run(self.argv(), env=env, capture_output=True, timeout=RUN_TIMEOUT)
+        result = open(self.out, "rb").read() if p.returncode == 0 and os.path.exists(self.out) else None
+        return p.returncode, p.stderr, result
+
+    def close(self):
+        stop_httpbin(self.server)
+
+
+PROGRAMS = {"trace": Trace, "httpbin": Httpbin, "fetch": Fetch}
+
+
+# ---------------------------------------------------------------- the walk
+
+def one(prog, shim, log, n):
+    try:
+        rc, err, result = prog.run(shim_env(shim, log, n))
+    except subprocess.TimeoutExpired:
+        read_log(log)
+        return Run(None, b"", None, True)
+    hit, count = read_log(log)
+    run = Run(rc, err, result, hit)
+    run.count = count
+    return run
+
+
+def verdict(prog, run, clean):
+    """None if the point ended as it must, else what went wrong."""
+    if run.rc is None:
+        return "hung (no exit within %d s)" % RUN_TIMEOUT
+    if run.rc < 0:
+        return "killed by signal %s" % signal.Signals(-run.rc).name
+    if run.rc != 0:
+        if not run.err.strip():
+            return "exit %d with nothing on stderr" % run.rc
+        if not run.hit:
+            return "exit %d without a failed allocation: %s" % (run.rc, run.err.decode(errors="replace").strip())
+        return None
+    if hasattr(prog, "same"):
+        return prog.same(run.result, clean)
+    return None if run.result == clean else "exit 0 but not the clean run's result (a failure passed over silently)"
+
+
+def plan(total):
+    """The points to visit, in order, and the stride past the last one."""
+    if total <= FULL:
+        return list(range(1, total + 1)), 1
+    stride = -(-(total - FULL) // REST)
+    return list(range(1, FULL + 1)) + list(range(FULL + stride, total + 1, stride)), stride
+
+
+def main():
+    shim, build, name = sys.argv[1:4]
+    if len(sys.argv) > 5 and sys.argv[4] == "--skip":
+        print("skipped: " + sys.argv[5])
+        return 77
+    if name == "httpbin" and subprocess.run(["sh", "-c", "command -v curl"], capture_output=True).returncode:
+        print("skipped: curl is not installed")
+        return 77
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        prog = PROGRAMS[name](build, tmp)
+        if getattr(prog, "trace", "") is None:
+            print("skipped: the examples are not built (the trace comes from one)")
+            return 77
+        log = os.path.join(tmp, "failmalloc.log")
+        try:
+            return walk(prog, shim, log, name, started)
+        finally:
+            if hasattr(prog, "close"):
+                prog.close()
+
+
+def walk(prog, shim, log, name, started):
+    clean = one(prog, shim, log, 0)
+    if clean.rc != 0 or clean.count is None:
+        print("the run without faults failed: exit %s, %s" % (clean.rc, clean.err.decode(errors="replace")))
+        return 1
+    points, stride = plan(clean.count)
+    failures, visited, n, i = [], 0, 0, 0
+    while True:
+        n = points[i] if i < len(points) else n + stride
+        i += 1
+        run = one(prog, shim, log, n)
+        visited += 1
+        why = verdict(prog, run, clean.result)
+        if why:
+            failures.append(n)
+            print("point %d: %s" % (n, why))
+            if run.err:
+                print("  stderr: " + run.err.decode(errors="replace").strip().replace("\n", "\n          "))
+        if not run.hit and not why:
+            break
+        if n > 4 * clean.count + 100:  # each run reaches further than the clean one: a runaway
+            print("point %d: still failing allocations past 4x the clean run's %d" % (n, clean.count))
+            failures.append(n)
+            break
+    print("%s: %d allocations in a clean run; %d points walked (every one to %d, then every %d) in %.1f s; "
+          "%d failed" % (name, clean.count, visited, min(FULL, clean.count), stride, time.monotonic() - started,
+                         len(failures)))
+    if failures:
+        print("to see where point N fails: WEFT_FAILMALLOC_AT=N WEFT_FAILMALLOC_BT=1 LD_PRELOAD=%s %s"
+              % (shim, " ".join(shlex.quote(a) for a in prog.argv())))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
