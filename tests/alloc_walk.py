@@ -4,14 +4,14 @@ N = 1, 2, 3, ... until a run makes no failing allocation.
 
 Usage: python3 alloc_walk.py SHIM BUILD_DIR PROGRAM [--skip REASON]
   PROGRAM: trace  weft-trace drawing a small trace
-           httpbin  weft-httpbin serving curl's request, then a second one
+           httpbin  weft-httpbin serving curl's requests to 8 endpoints
            fetch  weft-fetch against a weft-httpbin run without the shim
 
 Each point must end in one of two ways, and never by a signal or a hang:
   - a non-zero exit with a message on stderr, or
   - the same result as the run without faults (the failure was recovered
-    from: for weft-httpbin, the failed request may get a 5xx or lose its
-    connection, but the next request must be answered in full).
+    from: for weft-httpbin, the request that met it may get a 5xx or lose
+    its connection, but every other one must be answered in full).
 
 A clean run counts the program's allocations (A). The walk visits every
 point up to FULL (400), and past it every STRIDE-th, STRIDE chosen so that
@@ -115,62 +115,78 @@ def stop_httpbin(p):
     return p.returncode, err
 
 
-def curl(url, outs):
-    """curl POSTing to url once per file in outs, over one connection when
-    the server keeps it: [(HTTP status, body)], status 0 if that one failed
-    to connect or was cut off. One curl for all: a curl starts in ~30 ms."""
-    argv = ["curl", "-s", "-w", "%{http_code}\\n", "--max-time", str(RUN_TIMEOUT)]
-    for out in outs:
-        argv += ["-o", out, "-d", "a=1&b=%C3%A9", "-H", "X-Walk: 1", url]
+def curl(base, requests, tmp):
+    """One curl making each request (path, curl options) in turn, over one
+    connection while the server keeps it (a curl starts in ~30 ms): a list
+    of (HTTP status, body), status 0 if that one failed to connect or was
+    cut off (curl's exit code for it not 0)."""
+    argv, outs = ["curl"], []
+    for i, (path, opts) in enumerate(requests):
+        outs.append(os.path.join(tmp, "body%d" % i))
+        if os.path.exists(outs[-1]):
+            os.unlink(outs[-1])
+        argv += (["--next"] if i else []) + ["-s", "-w", "%{http_code} %{exitcode}\\n", "--max-time", str(RUN_TIMEOUT),
+                                            "-o", outs[-1]] + opts + [base + path]
     p = subprocess.run(argv, capture_output=True, timeout=RUN_TIMEOUT + 5)
-    codes = p.stdout.split()
+    lines = p.stdout.decode().splitlines()
     got = []
     for i, out in enumerate(outs):
         body = open(out, "rb").read() if os.path.exists(out) else b""
-        got.append((int(codes[i]) if i < len(codes) else 0, body))
+        status, code = (int(x) for x in lines[i].split()) if i < len(lines) else (0, 0)
+        # A transfer cut short (a stream the server aborted) is a failure
+        # whatever its status line said.
+        got.append((status if code == 0 else 0, body))
     return got
 
 
 class Httpbin:
-    """weft-httpbin serving one request made by curl, then a second one:
-    whichever the failed allocation hit, the other is answered in full."""
+    """weft-httpbin serving curl's requests, one connection for all (but
+    after a failure that closed it), then SIGTERM. The requests reach the
+    endpoints that build their answers (JSON, a fixed point for
+    /response-headers, gzip and deflate, a stream, multipart, a redirect);
+    their answers do not vary from run to run."""
+
+    REQUESTS = [
+        ("/anything/walk?q=1", ["-d", "a=1&b=%C3%A9", "-H", "X-Walk: 1"]),
+        ("/response-headers?X-A=1&X-A=2&Y=3", []),
+        ("/gzip", ["--compressed"]),  # decoded: the bodies name the port, replaced below
+        ("/deflate", ["--compressed"]),
+        ("/stream/3", []),
+        ("/post", ["-H", "Content-Type: multipart/form-data; boundary=b0", "--data-binary",  # curl's -F: a random boundary
+                   '--b0\r\nContent-Disposition: form-data; name="f"; filename="x.txt"\r\n\r\nhello\r\n'
+                   '--b0\r\nContent-Disposition: form-data; name="g"\r\n\r\n2\r\n--b0--\r\n']),
+        ("/redirect-to?url=/get&status_code=307", []),
+        ("/cookies/set?c=1", []),
+    ]
 
     def __init__(self, build, tmp):
         self.binary = os.path.join(build, "apps/weft-httpbin/weft-httpbin")
-        self.outs = [os.path.join(tmp, "body1"), os.path.join(tmp, "body2")]
+        self.tmp = tmp
 
     def argv(self):
         return [self.binary, "--port", "0"]
-
-    def requests(self, url):
-        for out in self.outs:
-            if os.path.exists(out):
-                os.unlink(out)
-        # The port differs from run to run; the body names it (Host, url).
-        host = url.split("//")[1].encode()
-        return [(status, body.replace(host, b"HOST")) for status, body in curl(url + "/anything/walk?q=1", self.outs)]
 
     def run(self, env):
         p, url = start_httpbin(self.binary, env)
         if url is None:  # it could not start: it must say so
             rc, err = stop_httpbin(p)
             return rc, err, None
-        first, second = self.requests(url)
+        host = url.split("//")[1].encode()  # the port differs from run to run; bodies name it
+        got = [(status, body.replace(host, b"HOST")) for status, body in curl(url, self.REQUESTS, self.tmp)]
         rc, err = stop_httpbin(p)
-        self.first = first
-        return rc, err, second
+        return rc, err, got
 
-    def same(self, second, clean):
+    def same(self, got, clean):
         """None if each request got the clean run's answer or a failure a
         server may give (a 5xx, the connection closed), and at most one
         failed: one allocation failed, and the server recovered from it."""
-        got = [self.first, second]
-        odd = [r for r in got if r != clean]
-        for r in odd:
+        odd = [(self.REQUESTS[i][0], r) for i, r in enumerate(got) if r != clean[i]]
+        for path, r in odd:
             if r[0] not in (0, 500, 503):
-                return "exit 0, but a request got %d %r" % (r[0], r[1][:200])
+                return "exit 0, but %s got %d %r" % (path, r[0], r[1][:200])
         if len(odd) > 1:
-            return "exit 0, but both requests failed (%d, %d): the server did not recover" % (got[0][0], got[1][0])
+            return "exit 0, but %d requests failed (%s): the server did not recover" % (
+                len(odd), ", ".join("%s %d" % (path, r[0]) for path, r in odd))
         return None
 
 
@@ -281,6 +297,9 @@ def walk(prog, shim, log, name, started):
             if run.err:
                 print("  stderr: " + run.err.decode(errors="replace").strip().replace("\n", "\n          "))
         if not run.hit and not why:
+            break
+        if len(failures) >= 50:
+            print("stopping after 50 failed points")
             break
         if n > 4 * clean.count + 100:  # each run reaches further than the clean one: a runaway
             print("point %d: still failing allocations past 4x the clean run's %d" % (n, clean.count))
