@@ -1,5 +1,5 @@
 /* libFuzzer target: the HTTP server's handling of a request stream, end to
- * end. A weft_httpd serves on a loopback port; a client task writes the
+ * end. A weft_httpd serves on a Unix socket; a client task writes the
  * fuzz input's bytes (after the first) as one connection's requests, shuts
  * down its write side and reads everything the server answers until it
  * closes. The handler reads the body (whole, or in small pieces, by the
@@ -10,7 +10,13 @@
  * closes the connection, and what it sent is a well-formed sequence of
  * responses: each head parses (as a response to the request's method, as
  * the handler saw it; GET for an error response the handler never saw),
- * each body is complete under its framing, and no byte follows the last. */
+ * each body is complete under its framing, and no byte follows the last.
+ *
+ * The connection is a Unix domain socket, to a listener made once per run
+ * that each input's server adopts a duplicate of (weft_httpd_listen_fd):
+ * over TCP, the client's half-close makes it the side that closes first,
+ * and every input would leave a port in TIME_WAIT for 60 s; a Unix socket
+ * has no TIME_WAIT, and the server's code past accept is the same. */
 #include "parse.h"
 
 #include "fuzz_loop.h"
@@ -35,7 +41,7 @@ typedef struct run {
     const uint8_t *req;
     size_t len;
     unsigned opt;
-    int port;
+    const char *path;      /* the listener's (abstract) address */
     char *out;             /* what the server sent */
     size_t out_len, out_cap;
     char methods[MAX_SEEN][16];  /* the requests the handler saw, in order */
@@ -75,10 +81,8 @@ static void *serve_main(void *srv) {
 /* The client: writes the requests, half-closes, reads the answer to EOF. */
 static void *client_main(void *arg) {
     run *r = arg;
-    char port[8];
-    snprintf(port, sizeof port, "%d", r->port);
     int fd;
-    CHECK(weft_tcp_connect("127.0.0.1", port, &fd) == 0);
+    CHECK(weft_unix_connect(r->path, &fd) == 0);
     if (r->len) weft_write(fd, r->req, r->len);  /* -EPIPE if the server closed first */
     weft_shutdown(fd, SHUT_WR);
     for (;;) {
@@ -152,8 +156,15 @@ static int fuzz_main(void *arg) {
     }
     weft_httpd *srv;
     CHECK(weft_httpd_new(&srv, &o, handler, r) == 0);
-    CHECK(weft_httpd_listen(srv, "127.0.0.1", "0") == 0);
-    r->port = weft_httpd_port(srv);
+    static int lfd = -1;
+    static char path[64];
+    if (lfd < 0) {
+        snprintf(path, sizeof path, "@weft-fuzz-httpd-%d", (int)getpid());
+        CHECK(weft_unix_listen(path, 16, &lfd) == 0);
+    }
+    int dup_fd = dup(lfd);  /* the server closes its listener when it is done */
+    CHECK(dup_fd >= 0 && weft_httpd_listen_fd(srv, dup_fd) == 0);
+    r->path = path;
     weft_task *serve = weft_spawn(serve_main, srv), *client = weft_spawn(client_main, r);
     CHECK(serve && client);
     CHECK(weft_join(client, NULL) == 0);

@@ -10,12 +10,25 @@
  * the process must have as many sockets and other descriptors of weft's
  * kinds open as before: a job that leaks one aborts. Memory leaks are
  * LeakSanitizer's: libFuzzer runs it after an input that allocated more
- * than it freed. */
+ * than it freed.
+ *
+ * Sockets must not pile up in the kernel either, or a run stops within
+ * minutes: a listener per input, or a connection closed with a FIN by the
+ * side that closes first, leaves a port in TIME_WAIT for 60 s, and after
+ * ~28,000 inputs (the ephemeral range) listen and connect fail. So a target
+ * listens once per process (fuzz_tcp_listener, or a Unix socket, which has
+ * no TIME_WAIT), and a TCP connection is ended by a reset from the side
+ * that closes last (fuzz_reset_on_close): the first side's FIN still
+ * delivers every byte and the end of stream, and its orphaned socket, in
+ * FIN_WAIT2, dies on the reset instead of waiting. */
 #ifndef WEFT_FUZZ_LOOP_H
 #define WEFT_FUZZ_LOOP_H
 
 #include <weft.h>
 #include <weft/io.h>
+#include <weft/net.h>
+
+#include "io_iface.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #ifndef CHECK
@@ -82,12 +96,49 @@ static int fuzz_count_fds(bool show) {
     return n;
 }
 
+/* SO_LINGER 0: close(fd) sends a reset and leaves nothing behind. */
+static void fuzz_reset_on_close(int fd) {
+    struct linger l = { .l_onoff = 1, .l_linger = 0 };
+    CHECK(setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l) == 0);
+}
+
+/* weft's connect(2), through its system-call table: the HTTP client's
+ * sockets, which the harness never sees, close with a reset. The client
+ * closes last (the harness's server has sent its answer and closed, or the
+ * client is done with it): without this, the server's side, or the
+ * client's, waits in TIME_WAIT. */
+static int fuzz_connect_resetting(int fd, const struct sockaddr *addr, socklen_t len) {
+    fuzz_reset_on_close(fd);
+    return weft__sys_default.connect(fd, addr, len);
+}
+
+/* The run's one TCP listener on 127.0.0.1, made by the first input (in
+ * the loop's thread, which alone uses it). */
+static inline int fuzz_tcp_listener(void) {
+    static int lfd = -1;
+    if (lfd < 0) CHECK(weft_tcp_listen("127.0.0.1", "0", 16, &lfd) == 0);
+    return lfd;
+}
+
+/* Resets any connection an input left queued on the listener (a client
+ * that connected after its server task was cancelled), so that the next
+ * input's server accepts its own. */
+static inline void fuzz_listener_drain(int lfd) {
+    int fd;
+    while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+        fuzz_reset_on_close(fd);
+        close(fd);
+    }
+    CHECK(errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 /* Runs fn(arg) in a task of the fuzzing run's loop and waits for it; fn
  * must return 0 (else abort). */
 static void fuzz_in_loop(int (*fn)(void *), void *arg) {
     static pthread_t th;
     static int runs, fds;
     if (!runs) {
+        weft__sys.connect = fuzz_connect_resetting;  /* before the loop thread: it alone uses it after */
         CHECK(pipe(fuzz_to_loop) == 0 && pipe(fuzz_from_loop) == 0);
         CHECK(pthread_create(&th, NULL, fuzz_loop_thread, NULL) == 0);
     }

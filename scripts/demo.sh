@@ -6,10 +6,18 @@
 # sleeps ~1 s. Both C programs run traced (WEFT_TRACE), and weft-trace draws
 # each trace as a timeline: $build/demo/program1.svg and program2.svg.
 set -e
+cd "$(dirname "$0")/.."
 build=${1:-build}
 httpbin=$build/apps/weft-httpbin/weft-httpbin
 trace=$build/apps/weft-trace/weft-trace
 demo=$build/demo
+
+# Only what the demo runs: the tests and benchmarks wait for make check and
+# make bench (in the same build directory, so nothing is built twice).
+echo "demo: configuring $build (cmake)"
+cmake -S . -B "$build" -G Ninja >/dev/null
+echo "demo: building the library, weft-httpbin, weft-trace and the examples the demo runs (ninja)"
+ninja -C "$build" weft-httpbin weft-trace fetch_slow blocking_vs_nonblocking echo_server echo_client
 mkdir -p "$demo"
 
 log=$(mktemp)

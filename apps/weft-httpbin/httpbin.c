@@ -374,8 +374,8 @@ static int ep_stream(ctx *c)
     /* Each line as Python's json.dumps writes it: ", " and ": ", in order. */
     for (uint64_t i = 0; !err && i < (c->n < 100 ? c->n : 100); i++) {
         size_t len;
-        json_object_set_new(d, "id", json_integer((json_int_t)i));
-        char *line = dump_line(json_incref(d), 0, &len);
+        char *line = NULL;
+        if (!json_object_set_new(d, "id", json_integer((json_int_t)i))) line = dump_line(json_incref(d), 0, &len);
         err = line ? stream_piece(c, line, len) : WEFT_ENOMEM;
         free(line);
     }
@@ -443,8 +443,11 @@ static int send_compressed(ctx *c, bool gzip)
     json_t *d;
     int err = httpbin__dict(c->req, HB_ORIGIN | HB_HEADERS, &d);
     if (err) return err;
-    json_object_set_new(d, "method", json_string(weft_httpd_req_method(c->req)));
-    json_object_set_new(d, gzip ? "gzipped" : "deflated", json_true());
+    if (json_object_set_new(d, "method", json_string(weft_httpd_req_method(c->req))) ||
+        json_object_set_new(d, gzip ? "gzipped" : "deflated", json_true())) {
+        json_decref(d);
+        return WEFT_ENOMEM;
+    }
     size_t len;
     char *s = dump(d, &len);
     if (!s) return WEFT_ENOMEM;
@@ -866,8 +869,11 @@ static int ep_response_headers(ctx *c)
         char cl[24];
         prev = len;
         free(body);
+        body = NULL;
         snprintf(cl, sizeof cl, "%zu", len);
-        json_object_set_new(d, "Content-Length", json_string(cl));
+        /* A length that could not be set leaves the previous one in the
+         * body, which then agrees with itself and is wrong: an error. */
+        if (json_object_set_new(d, "Content-Length", json_string(cl))) break;
         body = dump(json_incref(d), &len);
     } while (body && len != prev);
     int err = body ? 0 : WEFT_ENOMEM;

@@ -13,6 +13,7 @@
  */
 #include <jansson.h>
 
+#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -230,7 +231,14 @@ static void render(FILE *f, json_t *evs, const opts *o, const lanes *ls, double 
 int main(int argc, char **argv) {
     opts o = parse_args(argc, argv);
     json_error_t jerr;
+    errno = 0;
     json_t *root = json_load_file(o.in, 0, &jerr);
+    /* jansson reports some of its failed allocations with an empty text, or
+     * as the syntax error its lexer saw next; malloc's errno tells them. */
+    if (!root && (errno == ENOMEM || json_error_code(&jerr) == json_error_out_of_memory)) {
+        fprintf(stderr, "weft-trace: %s: %s\n", o.in, strerror(ENOMEM));
+        return 1;
+    }
     if (!root) {
         fprintf(stderr, "weft-trace: %s:%d: %s\n", o.in, jerr.line, jerr.text);
         return 1;
