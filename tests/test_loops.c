@@ -97,6 +97,11 @@ TEST(ctrl_c_cancels_every_loop_and_returns_eintr) {
 
 /* ----------------------------------------------------------------- calls */
 
+/* A loop other loops call: it stays up until *flag is set. */
+static void serve_until(int *flag) {
+    while (!__atomic_load_n(flag, __ATOMIC_SEQ_CST)) ASSERT_ERR(weft_sleep(WEFT_MILLISECOND), 0);
+}
+
 static void *whose(void *arg) {
     (void)arg;
     return (void *)(intptr_t)(weft_loops_index() + 100);
@@ -130,7 +135,7 @@ static int calls_keep_loops(unsigned i, void *arg) {
         __atomic_store_n(&done, 1, __ATOMIC_SEQ_CST);
         return err;
     }
-    while (!__atomic_load_n(&done, __ATOMIC_SEQ_CST)) ASSERT_ERR(weft_sleep(WEFT_MILLISECOND), 0);
+    serve_until(&done);
     return 0;
 }
 TEST(calls_across_loops_run_there_and_return_the_result) {
@@ -171,7 +176,7 @@ static int cancel_calls(unsigned i, void *arg) {
     (void)arg;
     static int done;
     if (i == 1) {
-        while (!__atomic_load_n(&done, __ATOMIC_SEQ_CST)) ASSERT_ERR(weft_sleep(WEFT_MILLISECOND), 0);
+        serve_until(&done);
         return 0;
     }
     int completed = 0, cancelled_n = 0;
@@ -202,7 +207,7 @@ static int deadline_call(unsigned i, void *arg) {
     (void)arg;
     static int done;
     if (i == 1) {
-        while (!__atomic_load_n(&done, __ATOMIC_SEQ_CST)) ASSERT_ERR(weft_sleep(WEFT_MILLISECOND), 0);
+        serve_until(&done);
         return 0;
     }
     weft_scope sc;
