@@ -397,6 +397,37 @@ static int two_sleepers(void *arg) {
     return 0;
 }
 
+static json_t *load_trace(const char *path);
+
+/* Under weft_run_loops each loop writes a trace of its own: PATH, PATH.1. */
+static int nap_on_each(unsigned index, void *arg) {
+    (void)arg;
+    weft_task *t = weft_spawn_named(index ? "on-one" : "on-zero", nap, (void *)5);
+    return weft_join(t, NULL);
+}
+TEST(each_loop_of_a_set_writes_a_trace_of_its_own) {
+    char path[] = "/tmp/weft-trace-loops-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT(fd >= 0);
+    close(fd);
+    char one[64];
+    snprintf(one, sizeof one, "%s.1", path);
+    weft_loops_opts o = { .count = 2, .loop = { .trace_path = path } };
+    ASSERT_EQ(weft_run_loops(&o, nap_on_each, NULL), 0);
+    json_t *a = load_trace(path), *b = load_trace(one);
+    ASSERT(a && b);
+    char *ta = json_dumps(a, 0), *tb = json_dumps(b, 0);
+    ASSERT(ta && tb);
+    ASSERT(strstr(ta, "on-zero") && !strstr(ta, "on-one"));
+    ASSERT(strstr(tb, "on-one"));
+    free(ta);
+    free(tb);
+    json_decref(a);
+    json_decref(b);
+    unlink(path);
+    unlink(one);
+}
+
 static json_t *load_trace(const char *path) {
     json_error_t jerr;
     json_t *root = json_load_file(path, 0, &jerr);

@@ -10,6 +10,7 @@
  * dropped and counted, and the file says how many ("weft_dropped_events").
  *
  * The file: one thread lane (tid) per task, tid 0 for the loop itself.
+ * Under weft_run_loops, loop i > 0 writes PATH.i (loop 0 writes PATH).
  * Complete events ("ph":"X") of category "run" (the task ran), "wait"
  * (named after what it waited for, e.g. "sleep", with args.detail saying
  * more, in a higher layer's words first when it gave some: "HTTP response
@@ -19,10 +20,13 @@
  */
 #include "internal.h"
 
+#include "weft/loops.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* 32 MiB of records: a second of a busy loop at ~30 M switches/s would
  * need more, but a trace that long is unreadable anyway; the usual use is a
@@ -64,6 +68,13 @@ int weft__trace_init(weft_loop *L, const char *path) {
     struct weft__trace *T = weft__alloc(L, sizeof *T);
     if (!T) return WEFT_ENOMEM;
     memset(T, 0, sizeof *T);
+    /* Loop i > 0 of a weft_run_loops set writes PATH.i: a file per loop,
+     * each a whole trace of its own (not for a device: /dev/null stays). */
+    char own[4096];
+    int index = weft_loops_index();
+    struct stat st;
+    bool device = stat(path, &st) == 0 && !S_ISREG(st.st_mode);
+    if (index > 0 && !device && snprintf(own, sizeof own, "%s.%d", path, index) < (int)sizeof own) path = own;
     /* Opened now, so that a bad path fails weft_run before main runs
      * rather than losing the trace at the end. */
     if (!(T->f = fopen(path, "we"))) {
