@@ -180,11 +180,21 @@ TEST(request_chunked_with_surrounding_whitespace_is_chunked) {
     ASSERT_EQ(H.body, WEFT__BODY_CHUNKED);
 }
 
-TEST(request_identical_content_lengths_are_accepted) {
-    ASSERT(req("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\nContent-Length: 7\r\n\r\n") > 0);
+/* RFC 9110 section 8.6 lets a recipient refuse them; a server does (the
+ * response-side case below keeps them). */
+TEST(request_repeated_content_lengths_are_refused_even_when_identical) {
+    refused("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\nContent-Length: 7\r\n\r\n", 400);
+    refused("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7 , 07\r\n\r\n", 400);
+    refused("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1000,1000\r\n\r\n", 400);
+}
+
+TEST(response_identical_content_lengths_are_accepted) {
+    ASSERT(resp("HTTP/1.1 200 OK\r\nContent-Length: 7\r\nContent-Length: 7\r\n\r\n", "GET") > 0);
     ASSERT_EQ(H.content_length, 7);
-    ASSERT(req("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7 , 07\r\n\r\n") > 0);
+    ASSERT(resp("HTTP/1.1 200 OK\r\nContent-Length: 7 , 07\r\n\r\n", "GET") > 0);
     ASSERT_EQ(H.content_length, 7);
+    resp_refused("HTTP/1.1 200 OK\r\nContent-Length: 7, 8\r\n\r\n");
+    resp_refused("HTTP/1.1 200 OK\r\nContent-Length: 7,\r\n\r\n");
 }
 
 TEST(request_content_length_zero_and_largest) {

@@ -14,9 +14,13 @@
  *
  * Choices where the RFCs leave room, all on the strict side except where
  * noted:
- *  - Content-Length repeated with the same value (as fields or as a comma
- *    list: "5, 5") is accepted, as RFC 9110 section 8.6 allows and Go and
- *    curl do: it cannot be read two ways. Different values, an empty list
+ *  - Content-Length must be one value in a request: repeated (as fields or
+ *    as a comma list, "5, 5"), even with the same value, it is refused, as
+ *    RFC 9110 section 8.6 allows and nginx does: a server answers 400, and
+ *    a request nobody sends that way is most likely an attack on a parser
+ *    in front. A response may repeat one value (curl and Go read "5, 5"
+ *    as 5, and RFC 9110 section 8.6 allows that too): a client cannot ask
+ *    the server to send again. In both, different values, an empty list
  *    element, anything but digits, and values of 2^63 or more are refused.
  *  - Transfer-Encoding, over all its fields, must list "chunked" once and
  *    nothing else (any case, whitespace around it trimmed as OWS). Any
@@ -259,6 +263,7 @@ static bool list_next(const char *v, size_t n, size_t *i, const char **e, size_t
 /* What the framing fields say, gathered over all of them. */
 typedef struct facts {
     bool has_cl, cl_bad;            /* Content-Length: seen, malformed or conflicting */
+    bool cl_repeated;               /* more than one value, over all its fields */
     uint64_t cl;
     bool has_te, te_bad, te_unknown; /* Transfer-Encoding: seen, empty element, other coding */
     int chunked;                    /* how many times "chunked" was listed */
@@ -280,6 +285,7 @@ static void content_length(facts *x, const char *v, size_t n) {
             cl = cl * 10 + d;
         }
         x->cl_bad |= x->has_cl && cl != x->cl;
+        x->cl_repeated |= x->has_cl;
         x->has_cl = true, x->cl = cl;
     }
 }
@@ -329,7 +335,7 @@ static int framing(weft__http_head *h, bool request) {
     facts x = { 0 };
     h->expect_continue = false;
     gather(&x, h);
-    if (x.cl_bad) return 400;
+    if (x.cl_bad || (request && x.cl_repeated)) return 400;
     if (x.has_te && (h->minor == 0 || x.has_cl || x.te_bad)) return 400;
     if (x.te_unknown) return 501;
     if (x.chunked > 1) return 400;

@@ -13,9 +13,9 @@
  * requests without Host.
  *
  * Where the RFCs leave a choice (parse.c's opening comment gives the
- * reasons): Content-Length repeated with one value ("5" twice, "5, 5") is
- * accepted, any difference refused; Content-Length values and chunk sizes
- * stop below 2^63; empty lines before a request line are skipped (and
+ * reasons): Content-Length repeated ("5" twice, "5, 5") is refused in a
+ * request, accepted with one value in a response; Content-Length values
+ * and chunk sizes stop below 2^63; empty lines before a request line are skipped (and
  * counted in its head); a status line may lack the space before an empty
  * reason; a request target is visible ASCII only, Host an authority's
  * characters only.
