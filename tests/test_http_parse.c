@@ -778,6 +778,28 @@ TEST(chunked_sizes_are_hex_in_either_case_with_leading_zeros) {
 
 TEST(chunked_extensions_are_skipped) {
     chunked_ok("5;name=val\r\nhello\r\n3;a;b=\"q; x\"\r\nabc\r\n0;last\r\n\r\n", "helloabc");
+    /* BWS around ";" and "=", which a recipient must parse (RFC 9110 5.6.3),
+     * and quoted-pairs in a quoted value. */
+    chunked_ok("5 ;x\r\nhello\r\n0\r\n\r\n", "hello");
+    chunked_ok("5\t; a = b ;c\t=\t\"\\\"q\\\\\" ;d\r\nhello\r\n0;e=\"\"\r\n\r\n", "hello");
+}
+
+/* RFC 9112 section 7.1.1's grammar, and nothing looser. */
+TEST(chunked_extensions_off_the_grammar_are_refused) {
+    fails_to_decode("5;\r\nhello\r\n0\r\n\r\n");           /* a bare ";" */
+    fails_to_decode("5; \r\nhello\r\n0\r\n\r\n");
+    fails_to_decode("5;;a\r\nhello\r\n0\r\n\r\n");
+    fails_to_decode("5;a[b]\r\nhello\r\n0\r\n\r\n");       /* not a token */
+    fails_to_decode("5;=b\r\nhello\r\n0\r\n\r\n");          /* no name */
+    fails_to_decode("5;a=\r\nhello\r\n0\r\n\r\n");          /* no value */
+    fails_to_decode("5;a b\r\nhello\r\n0\r\n\r\n");         /* two names */
+    fails_to_decode("5;a=b c\r\nhello\r\n0\r\n\r\n");       /* two values */
+    fails_to_decode("5;a=b \r\nhello\r\n0\r\n\r\n");        /* BWS before CRLF */
+    fails_to_decode("5;a=b/c\r\nhello\r\n0\r\n\r\n");
+    fails_to_decode("5;a=\"b\r\nhello\r\n0\r\n\r\n");       /* unclosed */
+    fails_to_decode("5;a=\"b\"c\r\nhello\r\n0\r\n\r\n");    /* after the quote */
+    fails_to_decode("5;a=\"\\\x01\"\r\nhello\r\n0\r\n\r\n");  /* quoted control */
+    fails_to_decode("5 x\r\nhello\r\n0\r\n\r\n");
 }
 
 TEST(chunked_trailers_are_read_and_discarded) {
@@ -842,7 +864,6 @@ TEST(chunked_size_without_digits_or_with_junk_is_refused) {
     fails_to_decode("0x5\r\nhello\r\n0\r\n\r\n");
     fails_to_decode(" 5\r\nhello\r\n0\r\n\r\n");
     fails_to_decode("5 \r\nhello\r\n0\r\n\r\n");
-    fails_to_decode("5 ;x\r\nhello\r\n0\r\n\r\n");
     fails_to_decode("5g\r\nhello\r\n0\r\n\r\n");
 }
 

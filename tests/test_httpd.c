@@ -550,6 +550,8 @@ static int t_bad_chunks(void *arg) {
         "5\r\nhelloXX0\r\n\r\n",                 /* no CRLF after the data */
         "fffffffffffffffffffff\r\nx\r\n0\r\n\r\n", /* overflowing size */
         "-1\r\nx\r\n0\r\n\r\n",                  /* signed */
+        "1;\r\nx\r\n0\r\n\r\n",                  /* a bare ";" extension */
+        "1;a[b]=c\r\nx\r\n0\r\n\r\n",            /* an extension name no token */
     };
     for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
         char req[512];
@@ -560,7 +562,7 @@ static int t_bad_chunks(void *arg) {
     ASSERT_ERR(stop(&fx), 0);
     return 0;
 }
-TEST(bad_chunk_sizes_get_400_and_close) { ASSERT_EQ(wt_run_real(t_bad_chunks, NULL), 0); }
+TEST(bad_chunk_sizes_and_extensions_get_400_and_close) { ASSERT_EQ(wt_run_real(t_bad_chunks, NULL), 0); }
 
 /* ------------------------------------------------------------ timeouts */
 

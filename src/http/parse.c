@@ -418,8 +418,19 @@ ssize_t weft__http_parse_response(const char *buf, size_t len, weft__http_head *
 
 /* ---------------------------------------------------------------- chunked */
 
-/* Decoder states. */
-enum { C_SIZE, C_EXT, C_SIZE_LF, C_DATA, C_DATA_CR, C_DATA_LF,
+/* Decoder states. A size line is C_SIZE up to C_EXT_END; the C_EXT_ ones
+ * walk its extensions. */
+enum { C_SIZE,
+       C_EXT_BWS,       /* whitespace after the size or a value, before ";" */
+       C_EXT_NAME0,     /* after ";", before the name */
+       C_EXT_NAME,
+       C_EXT_NAME_BWS,  /* whitespace after the name, before "=" or ";" */
+       C_EXT_VAL0,      /* after "=", before the value */
+       C_EXT_TOKEN,
+       C_EXT_QUOTED,
+       C_EXT_QPAIR,     /* after a backslash in a quoted string */
+       C_EXT_END,       /* after a quoted string's closing quote */
+       C_SIZE_LF, C_DATA, C_DATA_CR, C_DATA_LF,
        C_TRAILER, C_TNAME, C_TVALUE, C_TLF, C_END_LF, C_DONE };
 
 /* A size line (digits, extensions, CRLF) and the trailer section may each
@@ -433,19 +444,44 @@ static int hexval(char c) {
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+/* After the size, an extension's name or its value: the next extension,
+ * the line's end, or whitespace that may only lead to a ";". */
+static int ext_next(char ch) {
+    return ch == ';' ? C_EXT_NAME0 : ch == '\r' ? C_SIZE_LF : is_ows(ch) ? C_EXT_BWS : -1;
+}
+
+/* One byte of the extensions, RFC 9112 section 7.1.1's grammar exactly:
+ *   *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )
+ * They carry nothing weft uses, but a lax reading here is a place where
+ * two parsers of one body can disagree (a bare ";", a "[" in a name): the
+ * recipient must parse BWS (RFC 9110 section 5.6.3), and everything else
+ * is refused. Returns the next state or -1. */
+static int ext_byte(int st, char ch) {
+    bool ws = is_ows(ch), tok = is(ch, TCHAR);
+    switch (st) {
+    case C_EXT_BWS: return ws ? st : ch == ';' ? C_EXT_NAME0 : -1;
+    case C_EXT_NAME0: return ws ? st : tok ? C_EXT_NAME : -1;
+    case C_EXT_NAME: return tok ? st : ch == '=' ? C_EXT_VAL0 : ws ? C_EXT_NAME_BWS : ext_next(ch);
+    case C_EXT_NAME_BWS: return ws ? st : ch == '=' ? C_EXT_VAL0 : ch == ';' ? C_EXT_NAME0 : -1;
+    case C_EXT_VAL0: return ws ? st : tok ? C_EXT_TOKEN : ch == '"' ? C_EXT_QUOTED : -1;
+    case C_EXT_TOKEN: return tok ? st : ext_next(ch);
+    case C_EXT_QUOTED: return ch == '"' ? C_EXT_END : ch == '\\' ? C_EXT_QPAIR : is(ch, FIELD) ? st : -1;
+    case C_EXT_QPAIR: return is(ch, FIELD) ? C_EXT_QUOTED : -1;
+    default: return ext_next(ch);  /* C_EXT_END */
+    }
+}
+
 /* One byte of a size line. Returns the next state or -1. */
 static int size_byte(weft__chunked *c, char ch) {
     if (++c->line > CHUNK_LINE_MAX) return -1;
+    if (c->state != C_SIZE) return ext_byte(c->state, ch);
     int d = hexval(ch);
-    if (c->state == C_SIZE && d >= 0) {
+    if (d >= 0) {
         if (c->left > (MAX_LENGTH - (uint64_t)d) / 16) return -1;
         c->left = c->left * 16 + (uint64_t)d;
         return C_SIZE;
     }
-    if (c->line == 1) return -1;  /* no digit */
-    if (ch == '\r') return C_SIZE_LF;
-    if (c->state == C_SIZE) return ch == ';' ? C_EXT : -1;
-    return is(ch, FIELD) ? C_EXT : -1;
+    return c->line == 1 ? -1 : ext_next(ch);  /* -1: no digit */
 }
 
 /* After a size line's CRLF. */
@@ -468,8 +504,8 @@ static int trailer_byte(weft__chunked *c, char ch) {
 
 /* One framing byte in any state but C_DATA and C_DONE. */
 static int frame_byte(weft__chunked *c, char ch) {
+    if (c->state <= C_EXT_END) return size_byte(c, ch);
     switch (c->state) {
-    case C_SIZE: case C_EXT: return size_byte(c, ch);
     case C_SIZE_LF: return ch == '\n' && c->line < CHUNK_LINE_MAX ? size_done(c) : -1;
     case C_DATA_CR: return ch == '\r' ? C_DATA_LF : -1;
     case C_DATA_LF: return ch == '\n' ? C_SIZE : -1;
