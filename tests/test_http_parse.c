@@ -205,17 +205,51 @@ TEST(request_content_length_zero_and_largest) {
     ASSERT_EQ(H.content_length, INT64_MAX);
 }
 
-TEST(request_targets_of_every_form) {
+TEST(request_targets_of_every_form_an_origin_server_takes) {
     ASSERT(req("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n") > 0);
     ASSERT_VIEW(H.target, H.target_len, "*");
-    ASSERT(req("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n") > 0);
-    ASSERT_VIEW(H.target, H.target_len, "example.com:443");
-    ASSERT(req("GET http://u@[::1]:8/a%20b?x#y HTTP/1.1\r\nHost: [::1]:8\r\n\r\n") > 0);
-    ASSERT_VIEW(H.target, H.target_len, "http://u@[::1]:8/a%20b?x#y");
+    ASSERT(req("GET http://[::1]:8/a%20b?x HTTP/1.1\r\nHost: [::1]:8\r\n\r\n") > 0);
+    ASSERT_VIEW(H.target, H.target_len, "http://[::1]:8/a%20b?x");
+    ASSERT(req("GET HTTPS://h HTTP/1.1\r\nHost: h\r\n\r\n") > 0);
+    ASSERT(req("GET //a//b? HTTP/1.1\r\nHost: h\r\n\r\n") > 0);
 }
 
-TEST(request_empty_host_is_accepted) {
-    ASSERT(req("GET / HTTP/1.1\r\nHost:\r\n\r\n") > 0);
+/* RFC 9112 section 3.2: each form belongs to its methods. */
+TEST(request_targets_in_a_form_their_method_may_not_use_are_refused) {
+    refused("GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+    refused("OPTIONS *x HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+    refused("options * HTTP/1.1\r\nHost: h\r\n\r\n", 400);  /* methods are case-sensitive */
+    refused("GET example.com:443 HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+    refused("GET a/b HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+    refused("GET ftp://h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+    refused("GET http:/h HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+    refused("GET http:///p HTTP/1.1\r\nHost: h\r\n\r\n", 400);   /* no host */
+    refused("GET http://u@h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400);  /* userinfo */
+    refused("GET http://h:8x/ HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+    refused("GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n", 400);          /* a fragment */
+    /* A tunnel: this server makes none (RFC 9110 section 9.1: 501). */
+    refused("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 501);
+}
+
+TEST(request_empty_host_is_refused) {
+    refused("GET / HTTP/1.1\r\nHost:\r\n\r\n", 400);
+    refused("GET / HTTP/1.1\r\nHost:  \r\n\r\n", 400);
+    refused("GET / HTTP/1.0\r\nHost:\r\n\r\n", 400);
+}
+
+TEST(request_host_is_an_authority) {
+    ASSERT(req("GET / HTTP/1.1\r\nHost: a.b-c_d~e%41!$&'()*+,;=:8080\r\n\r\n") > 0);
+    ASSERT(req("GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n") > 0);
+    ASSERT(req("GET / HTTP/1.1\r\nHost: [v1.x]:1\r\n\r\n") > 0);
+    ASSERT(req("GET / HTTP/1.1\r\nHost: h:\r\n\r\n") > 0);   /* port = *DIGIT */
+    refused("GET / HTTP/1.1\r\nHost: :80\r\n\r\n", 400);
+    refused("GET / HTTP/1.1\r\nHost: h:8a\r\n\r\n", 400);
+    refused("GET / HTTP/1.1\r\nHost: h:1:2\r\n\r\n", 400);
+    refused("GET / HTTP/1.1\r\nHost: ::1\r\n\r\n", 400);
+    refused("GET / HTTP/1.1\r\nHost: []\r\n\r\n", 400);
+    refused("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400);
+    refused("GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400);
+    refused("GET / HTTP/1.1\r\nHost: a]\r\n\r\n", 400);
 }
 
 TEST(request_fields_up_to_the_limit_and_head_of_exactly_max_head) {

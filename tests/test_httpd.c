@@ -509,6 +509,44 @@ TEST(unsupported_version_505_unknown_coding_501_missing_host_400) {
     ASSERT_EQ(wt_run_real(t_bad_version, NULL), 0);
 }
 
+/* Answers with the path, query and host it was given. */
+static int where(weft_httpd_req *req, weft_httpd_res *res, void *arg) {
+    (void)arg;
+    const char *host = weft_httpd_req_host(req);
+    weft_httpd_res_header(res, "X-Path", weft_httpd_req_path(req));
+    weft_httpd_res_header(res, "X-Query", weft_httpd_req_query(req));
+    weft_httpd_res_header(res, "X-Host", host ? host : "(none)");
+    return weft_httpd_res_send(res, 200, NULL, NULL, 0);
+}
+
+/* RFC 9112 section 3.2: the target's form must fit its method, and an
+ * absolute-form one is served, its authority taking Host's place. */
+static int t_targets(void *arg) {
+    (void)arg;
+    fixture fx;
+    start(&fx, NULL, where, NULL);
+    expect_status_and_close(fx.port, "GET * HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 ");
+    expect_status_and_close(fx.port, "GET x:443 HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 ");
+    expect_status_and_close(fx.port, "CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n", "HTTP/1.1 501 ");
+    expect_status_and_close(fx.port, "GET / HTTP/1.1\r\nHost:\r\n\r\n", "HTTP/1.1 400 ");
+    char buf[4096];
+    exchange(fx.port, "GET http://a.example:8/p/q?r=1 HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n",
+             buf, sizeof buf);
+    ASSERT(!strncmp(buf, "HTTP/1.1 200 ", 13));
+    ASSERT(strstr(buf, "\r\nX-Path: /p/q\r\n") && strstr(buf, "\r\nX-Query: r=1\r\n"));
+    ASSERT(strstr(buf, "\r\nX-Host: a.example:8\r\n"));
+    exchange(fx.port, "GET HTTP://a.example HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n",
+             buf, sizeof buf);
+    ASSERT(strstr(buf, "\r\nX-Path: /\r\n"));
+    exchange(fx.port, "OPTIONS * HTTP/1.0\r\n\r\n", buf, sizeof buf);
+    ASSERT(strstr(buf, "\r\nX-Path: *\r\n") && strstr(buf, "\r\nX-Host: (none)\r\n"));
+    exchange(fx.port, "GET /a HTTP/1.1\r\nHost: h:1\r\nConnection: close\r\n\r\n", buf, sizeof buf);
+    ASSERT(strstr(buf, "\r\nX-Path: /a\r\n") && strstr(buf, "\r\nX-Host: h:1\r\n"));
+    ASSERT_ERR(stop(&fx), 0);
+    return 0;
+}
+TEST(target_forms_fit_their_methods_and_absolute_form_is_served) { ASSERT_EQ(wt_run_real(t_targets, NULL), 0); }
+
 /* ------------------------------------------------------------ smuggling */
 
 static int t_smuggling(void *arg) {

@@ -52,6 +52,34 @@ static void setup_body(weft_httpd_req *r) {
     b->continue_due = r->h.expect_continue && r->h.minor == 1 && !b->done;
 }
 
+/* The path, its segments and the query out of the target, into `room`
+ * (2 * (target_len + 1) bytes). An absolute-form target's path follows
+ * its authority, which goes to room too, as the request's host ("/" when
+ * the path is empty: "http://a" and "http://a/" are one URI). */
+static void split_target(weft_httpd_req *r, char *room) {
+    const char *t = r->h.target, *auth;
+    size_t tlen = r->h.target_len, alen = weft__http_authority(t, tlen, &auth);
+    if (alen) tlen -= (size_t)(auth + alen - t), t = auth + alen;
+    const char *q = memchr(t, '?', tlen);
+    r->path_len = q ? (size_t)(q - t) : tlen;
+    r->query = q ? q + 1 : "";
+    char *path = room;
+    memcpy(path, r->path_len ? t : "/", r->path_len ? r->path_len : 1);
+    if (!r->path_len) r->path_len = 1;
+    path[r->path_len] = 0;
+    r->path = path;
+    r->segs = path + r->path_len + 1;
+    memcpy(r->segs, path, r->path_len + 1);
+    for (char *p = r->segs; *p; p++) if (*p == '/') *p = 0;
+    if (alen) {
+        /* Fits: the path is at least alen + 7 bytes shorter than the target. */
+        char *host = r->segs + r->path_len + 1;
+        memcpy(host, auth, alen);
+        host[alen] = 0;
+        r->host = host;
+    }
+}
+
 /* One block: the exchange, exactly h's header fields (parsed into the
  * server's scratch array, so an exchange holds no room for the hundred a
  * head may have), and a copy of the head out of the stream's buffer (which
@@ -82,16 +110,7 @@ weft__httpd_exchange *weft__httpd_exchange_new(weft__httpd_conn *c, const weft__
                                   moved(f->value, f->value_len, head, buf),
                                   f->name_len, f->value_len };
     }
-    const char *q = memchr(r->h.target, '?', tlen);
-    r->path_len = q ? (size_t)(q - r->h.target) : tlen;
-    char *path = buf + len + 1;
-    memcpy(path, r->h.target, r->path_len);
-    path[r->path_len] = 0;
-    r->path = path;
-    r->query = q ? q + 1 : "";
-    r->segs = path + r->path_len + 1;
-    memcpy(r->segs, path, r->path_len + 1);
-    for (char *p = r->segs; *p; p++) if (*p == '/') *p = 0;
+    split_target(r, buf + len + 1);
     setup_body(r);
     return x;
 }
@@ -108,6 +127,9 @@ void weft__httpd_exchange_free(weft__httpd_exchange *x) {
 const char *weft_httpd_req_method(const weft_httpd_req *r) { return r->h.method; }
 const char *weft_httpd_req_target(const weft_httpd_req *r) { return r->h.target; }
 const char *weft_httpd_req_path(const weft_httpd_req *r) { return r->path; }
+const char *weft_httpd_req_host(const weft_httpd_req *r) {
+    return r->host ? r->host : weft_httpd_req_header(r, "Host");
+}
 const char *weft_httpd_req_query(const weft_httpd_req *r) { return r->query; }
 int weft_httpd_req_version(const weft_httpd_req *r) { return r->h.minor; }
 size_t weft_httpd_req_header_count(const weft_httpd_req *r) { return r->h.nhdrs; }

@@ -30,8 +30,11 @@
  *    read-until-close for a non-final chunked: a client has no business
  *    guessing where a body ends. Connection and Expect, which cannot move a
  *    message's end, are read leniently (empty list elements ignored).
- *  - The request target is visible ASCII only (no obs-text), Host only the
- *    characters of an authority (no "/", "@" or spaces).
+ *  - The request target is visible ASCII only (no obs-text, no "#"), in
+ *    the form its method calls for; Host, and an absolute-form target's
+ *    authority, an authority's grammar (no "/", "@" or spaces; a port of
+ *    digits), never empty. Characters RFC 3986 would have percent-encoded
+ *    ("|", "{", "\"") are let through: browsers send some of them raw.
  *  - Empty lines before a request line are skipped (RFC 9112 section 2.2:
  *    a client may send a CRLF after a POST body); they count in the head's
  *    length and its limit.
@@ -50,13 +53,14 @@
 enum {
     TCHAR = 1,   /* token: ALPHA DIGIT and !#$%&'*+-.^_`|~ (RFC 9110 5.6.2) */
     FIELD = 2,   /* in a field value or reason: VCHAR, SP, HTAB, obs-text */
-    TARGET = 4,  /* in a request target: visible ASCII */
+    TARGET = 4,  /* in a request target: visible ASCII but "#" (a fragment
+                    is never sent: RFC 9112 section 3.2's forms have none) */
     HOST = 8,    /* in a Host value: unreserved, sub-delims, "%", ":", "[", "]" */
 };
 static const unsigned char cclass[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    2, 15, 6, 7, 15, 15, 15, 15, 14, 14, 15, 15, 14, 15, 15, 6,
+    2, 15, 6, 3, 15, 15, 15, 15, 14, 14, 15, 15, 14, 15, 15, 6,
     15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 14, 6, 14, 6, 6,
     6, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
     15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 6, 14, 7, 15,
@@ -311,6 +315,30 @@ static void connection(facts *x, const char *v, size_t n) {
     }
 }
 
+/* Whether v[0, n) is an authority a server can take (RFC 9110 section
+ * 7.2, Host = uri-host [ ":" port ], with RFC 3986's uri-host): an IP
+ * literal in brackets, or a name or IPv4 address of unreserved,
+ * sub-delims and percent characters, then an optional port of digits.
+ * Never empty: an "http" URI has a host (RFC 9110 section 4.2.1), and
+ * "@" (userinfo) is refused, as RFC 9110 section 4.2.4 advises. */
+static bool host_ok(const char *v, size_t n) {
+    size_t i = 0;
+    if (n && v[0] == '[') {
+        while (++i < n && v[i] != ']')
+            if (!is(v[i], HOST) || v[i] == '[') return false;
+        if (i == n || i == 1) return false;
+        i++;
+    } else {
+        for (; i < n && v[i] != ':'; i++)
+            if (!is(v[i], HOST) || v[i] == '[' || v[i] == ']') return false;
+        if (i == 0) return false;
+    }
+    if (i < n && v[i++] != ':') return false;
+    for (; i < n; i++)
+        if (v[i] < '0' || v[i] > '9') return false;
+    return true;
+}
+
 static void gather(facts *x, weft__http_head *h) {
     for (size_t i = 0; i < h->nhdrs; i++) {
         const weft__hdr *f = &h->hdrs[i];
@@ -324,7 +352,7 @@ static void gather(facts *x, weft__http_head *h) {
             h->expect_continue |= h->minor == 1 && weft__http_token_eq(v, n, "100-continue");
         else if (weft__http_token_eq(f->name, f->name_len, "host")) {
             x->hosts++;
-            for (size_t k = 0; k < n; k++) x->host_bad |= !is(v[k], HOST);
+            x->host_bad |= !host_ok(v, n);
         }
     }
 }
@@ -384,6 +412,33 @@ static ssize_t first_line(ssize_t r, size_t len, size_t line_end, const weft__ht
     return 0;
 }
 
+size_t weft__http_authority(const char *t, size_t n, const char **auth) {
+    size_t i = n >= 7 && weft__http_token_eq(t, 7, "http://") ? 7
+             : n >= 8 && weft__http_token_eq(t, 8, "https://") ? 8 : 0;
+    if (!i) return 0;
+    size_t a = i;
+    while (i < n && t[i] != '/' && t[i] != '?') i++;
+    *auth = t + a;
+    return i - a;
+}
+
+/* Whether the target's form fits the method (RFC 9112 section 3.2): 0, or
+ * the status to refuse with. Only OPTIONS may ask about "*"; CONNECT,
+ * the one method of the authority-form, asks for a tunnel, which this
+ * server never makes (501: RFC 9110 section 9.1's answer to a method it
+ * does not implement); an absolute-form target must be an "http" or
+ * "https" URI with a valid authority (an origin server must accept it,
+ * RFC 9112 section 3.2.2; any other scheme is a request for a proxy). */
+static int target_form(const weft__http_head *h) {
+    const char *t = h->target, *auth;
+    size_t n = h->target_len;
+    if (h->method_len == 7 && !memcmp(h->method, "CONNECT", 7)) return 501;
+    if (t[0] == '/') return 0;
+    if (n == 1 && t[0] == '*') return h->method_len == 7 && !memcmp(h->method, "OPTIONS", 7) ? 0 : 400;
+    size_t alen = weft__http_authority(t, n, &auth);
+    return alen && host_ok(auth, alen) ? 0 : 400;
+}
+
 ssize_t weft__http_parse_request(const char *buf, size_t len, weft__http_head *h,
                                  const weft__http_limits *lim) {
     head_reset(h);
@@ -392,6 +447,8 @@ ssize_t weft__http_parse_request(const char *buf, size_t len, weft__http_head *h
     size_t line_end = lim->max_line ? start + lim->max_line : SIZE_MAX;
     if (r > 0) r = request_line(buf, start, line_end < end ? line_end : end, h);
     r = first_line(r, len, line_end, lim, h);
+    int status = r > 0 ? target_form(h) : 0;
+    if (status) return fail(h, status);
     return r <= 0 ? r : rest(buf, len, (size_t)r, h, lim, true);
 }
 
