@@ -372,9 +372,19 @@ TEST(request_line_shape_is_exact) {
     refused("GET /\x7f HTTP/1.1\r\nHost: h\r\n\r\n", 400);
 }
 
-TEST(request_versions_other_than_10_and_11_get_505) {
+/* RFC 9110 section 2.5: a higher minor version is processed as the
+ * highest the recipient conforms to. */
+TEST(request_versions_past_11_are_read_as_11) {
+    ASSERT(req("GET / HTTP/1.2\r\nHost: h\r\n\r\n") > 0);
+    ASSERT_EQ(H.minor, 1);
+    ASSERT(H.keep_alive);
+    ASSERT(req("POST / HTTP/1.9\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n") > 0);
+    ASSERT_EQ(H.body, WEFT__BODY_CHUNKED);
+    refused("GET / HTTP/1.2\r\n\r\n", 400);  /* without Host, as 1.1 */
+}
+
+TEST(request_major_versions_other_than_1_get_505) {
     refused("GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505);
-    refused("GET / HTTP/1.2\r\nHost: h\r\n\r\n", 505);
     refused("GET / HTTP/3.0\r\nHost: h\r\n\r\n", 505);
     refused("GET / HTTP/0.9\r\n\r\n", 505);
     refused("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505);
@@ -651,9 +661,10 @@ TEST(response_status_must_be_three_digits) {
     resp_refused("HTTP/1.1 -20 OK\r\n\r\n");
 }
 
-TEST(response_versions_other_than_10_and_11_are_refused) {
+TEST(response_versions_other_than_1x_are_refused_and_past_11_read_as_11) {
+    ASSERT(resp("HTTP/1.2 200 OK\r\nContent-Length: 0\r\n\r\n", "GET") > 0);
+    ASSERT_EQ(H.minor, 1);
     resp_refused("HTTP/2.0 200 OK\r\n\r\n");
-    resp_refused("HTTP/1.2 200 OK\r\n\r\n");
     resp_refused("HTTP/1.1\r\n\r\n");
     resp_refused("ICY 200 OK\r\n\r\n");
     resp_refused("HTTP/1.1\t200 OK\r\n\r\n");

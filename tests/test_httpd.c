@@ -499,13 +499,17 @@ static int t_bad_version(void *arg) {
     fixture fx;
     start(&fx, NULL, hello, NULL);
     expect_status_and_close(fx.port, "GET / HTTP/2.0\r\nHost: x\r\n\r\n", "HTTP/1.1 505 ");
+    /* A later minor version is served as 1.1 (RFC 9110 section 2.5). */
+    char buf[4096];
+    exchange(fx.port, "GET / HTTP/1.2\r\nHost: x\r\nConnection: close\r\n\r\n", buf, sizeof buf);
+    ASSERT(!strncmp(buf, "HTTP/1.1 200 OK\r\n", 17));
     expect_status_and_close(fx.port, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
                             "HTTP/1.1 501 ");
     expect_status_and_close(fx.port, "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ");  /* no Host */
     ASSERT_ERR(stop(&fx), 0);
     return 0;
 }
-TEST(unsupported_version_505_unknown_coding_501_missing_host_400) {
+TEST(unsupported_major_version_505_later_minor_served_unknown_coding_501_missing_host_400) {
     ASSERT_EQ(wt_run_real(t_bad_version, NULL), 0);
 }
 

@@ -125,7 +125,10 @@ static ssize_t crlf(const char *b, size_t i, size_t end) {
 }
 
 /* "HTTP/x.y" at b[i], followed by `next`: i + 8, NEED, -400 for anything
- * but that shape, -505 for a version other than 1.0 and 1.1. */
+ * but that shape, -505 for a major version other than 1. A minor version
+ * past 1 is read as 1.1: RFC 9110 section 2.5 has a recipient process a
+ * message of a higher minor version as one of the highest it conforms to
+ * (minor versions are compatible by definition). */
 static ssize_t version(const char *b, size_t i, size_t end, char next, int *minor) {
     static const char shape[] = "HTTP/0.0";
     for (size_t k = 0; k < 9; k++) {
@@ -134,8 +137,8 @@ static ssize_t version(const char *b, size_t i, size_t end, char next, int *mino
         bool ok = k == 8 ? c == next : shape[k] == '0' ? c >= '0' && c <= '9' : c == shape[k];
         if (!ok) return -400;
     }
-    if (b[i + 5] != '1' || b[i + 7] > '1') return -505;
-    *minor = b[i + 7] - '0';
+    if (b[i + 5] != '1') return -505;
+    *minor = b[i + 7] > '1' ? 1 : b[i + 7] - '0';
     return (ssize_t)(i + 8);
 }
 
