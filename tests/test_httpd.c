@@ -721,6 +721,31 @@ static int t_head_500(void *arg) {
 }
 TEST(handler_error_on_head_gives_500_without_a_body) { ASSERT_EQ(wt_run_real(t_head_500, NULL), 0); }
 
+/* The same for a HEAD request the server refuses itself (RFC 9110
+ * section 9.3.2: a response to HEAD has no content), even one malformed
+ * past its method. */
+static int t_head_400(void *arg) {
+    (void)arg;
+    fixture fx;
+    start(&fx, NULL, hello, NULL);
+    static const char *reqs[] = {
+        "HEAD / HTTP/1.1\r\n\r\n",                               /* no Host */
+        "\r\nHEAD /\x01 HTTP/1.1\r\nHost: x\r\n\r\n",             /* a bad target */
+        "HEAD / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n",      /* obs-fold */
+        "HEAD / HTTP/2.0\r\nHost: x\r\n\r\n",                     /* 505 */
+    };
+    for (size_t i = 0; i < sizeof reqs / sizeof *reqs; i++) {
+        char buf[1024];
+        size_t n = exchange(fx.port, reqs[i], buf, sizeof buf);
+        ASSERT(n > 0 && (!strncmp(buf, "HTTP/1.1 400 ", 13) || !strncmp(buf, "HTTP/1.1 505 ", 13)));
+        const char *end = strstr(buf, "\r\n\r\n");
+        ASSERT(end && (size_t)(end + 4 - buf) == n);
+    }
+    ASSERT_ERR(stop(&fx), 0);
+    return 0;
+}
+TEST(refused_head_request_gets_its_error_without_a_body) { ASSERT_EQ(wt_run_real(t_head_400, NULL), 0); }
+
 static int splitting(weft_httpd_req *req, weft_httpd_res *res, void *arg) {
     (void)req, (void)arg;
     ASSERT_ERR(weft_httpd_res_header(res, "X-A", "a\r\nSet-Cookie: evil=1"), WEFT_EINVAL);
