@@ -606,6 +606,32 @@ static int t_bad_chunks(void *arg) {
 }
 TEST(bad_chunk_sizes_and_extensions_get_400_and_close) { ASSERT_EQ(wt_run_real(t_bad_chunks, NULL), 0); }
 
+/* A handler that answers without reading the body (hello) does not hide
+ * a malformed chunked body that came with the head: 400, not its 200. */
+static int t_bad_chunks_unread(void *arg) {
+    (void)arg;
+    fixture fx;
+    start(&fx, NULL, hello, NULL);
+    expect_status_and_close(fx.port, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                     "3\r\nabc\r\nzz\r\n", "HTTP/1.1 400 ");
+    expect_status_and_close(fx.port, "HEAD / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                     "1;[\r\nx\r\n0\r\n\r\n", "HTTP/1.1 400 ");
+    /* A good one, whole or not yet here, is answered and drained. */
+    char buf[4096];
+    int fd = dial(fx.port);
+    put(fd, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab");
+    read_responses(fd, buf, sizeof buf, 2);
+    ASSERT_EQ(count(buf, "HTTP/1.1 200 OK"), 2);
+    put(fd, "c\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    read_responses(fd, buf, sizeof buf, 1);
+    ASSERT(!strncmp(buf, "HTTP/1.1 200 OK", 15));
+    weft_close(fd);
+    ASSERT_ERR(stop(&fx), 0);
+    return 0;
+}
+TEST(malformed_chunked_body_unread_by_the_handler_gets_400) { ASSERT_EQ(wt_run_real(t_bad_chunks_unread, NULL), 0); }
+
 /* ------------------------------------------------------------ timeouts */
 
 static int t_slowloris(void *arg) {

@@ -400,9 +400,40 @@ static char *framing(weft_httpd_res *w, int mode, uint64_t len, char *tail) {
     return tail;
 }
 
+/* Before a response starts while a chunked request body is not all read:
+ * the framing of the part already here is checked, nothing consumed. A
+ * malformed body is then answered 400, as the bad message it is, rather
+ * than with what the handler meant for a good one (a 404 sent before
+ * anyone looked at the body leaves the error unseen; nginx too reads what
+ * came of a body before it answers). Bytes still on their way are not
+ * waited for: a handler may answer before a body comes. Returns 0 or
+ * WEFT_EHTTP, which then sticks as a body read's would. */
+static int check_unread_body(weft_httpd_req *r) {
+    httpd_body *b = &r->b;
+    if (r->h.body != WEFT__BODY_CHUNKED || b->done || b->failed) return 0;
+    const void *data;
+    ssize_t n = weft_stream_peek(r->c->st, 0, &data);
+    weft__chunked ch = b->ch;
+    for (const char *p = data; n > 0 && !ch.done;) {
+        const char *run;
+        size_t rlen;
+        ssize_t used = weft__chunked_step(&ch, p, (size_t)n, SIZE_MAX, &run, &rlen);
+        if (used == 0) break;
+        if (used < 0) {
+            b->failed = WEFT_EHTTP;
+            r->c->closing = true;
+            return WEFT_EHTTP;
+        }
+        p += used, n -= used;
+    }
+    return 0;
+}
+
 /* Queues the status line and headers, with the framing `mode` picks. */
 static int send_head(weft_httpd_res *w, int mode, uint64_t len) {
     char line[160], tail[96];
+    int err = check_unread_body(w->req);
+    if (err) return err;
     w->no_body = w->status < 200 || w->status == 204 || w->status == 304;
     const char *reason = weft_http_reason(w->status);
     size_t rl = strnlen(reason, 64);
@@ -419,7 +450,7 @@ static int send_head(weft_httpd_res *w, int mode, uint64_t len) {
     t = PUT(t, "\r\n");
     struct iovec iov[3] = { { line, (size_t)(e - line) }, { w->hdrs, w->hlen },
                             { tail, (size_t)(t - tail) } };
-    int err = weft_stream_writev(w->c->st, iov, 3);
+    err = weft_stream_writev(w->c->st, iov, 3);
     if (!err) w->head_sent = true;
     return err;
 }
