@@ -23,9 +23,11 @@
  *    the server to send again. In both, different values, an empty list
  *    element, anything but digits, and values of 2^63 or more are refused.
  *  - Transfer-Encoding, over all its fields, must list "chunked" once and
- *    nothing else (any case, whitespace around it trimmed as OWS). Any
- *    other coding is 501 in a request (RFC 9112 section 6.1: weft decodes
- *    none), "chunked" twice or an empty element 400. Responses get the same
+ *    nothing else (any case, whitespace around it trimmed as OWS). A
+ *    request whose last coding is not "chunked" is 400 (RFC 9112 section
+ *    6.3: its length cannot be known); one with another coding before a
+ *    final "chunked" 501 (section 6.1: weft decodes none); "chunked" twice
+ *    or an empty element 400. Responses get the same
  *    rules (any violation is WEFT_EHTTP) rather than the RFC's
  *    read-until-close for a non-final chunked: a client has no business
  *    guessing where a body ends. Connection and Expect, which cannot move a
@@ -273,6 +275,7 @@ typedef struct facts {
     bool cl_repeated;               /* more than one value, over all its fields */
     uint64_t cl;
     bool has_te, te_bad, te_unknown; /* Transfer-Encoding: seen, empty element, other coding */
+    bool te_last_chunked;           /* its last element, over all its fields, is "chunked" */
     int chunked;                    /* how many times "chunked" was listed */
     int hosts;
     bool host_bad;
@@ -302,8 +305,9 @@ static void transfer_encoding(facts *x, const char *v, size_t n) {
     size_t len, i = 0;
     x->has_te = true;
     while (list_next(v, n, &i, &e, &len)) {
+        x->te_last_chunked = weft__http_token_eq(e, len, "chunked");
         if (len == 0) x->te_bad = true;
-        else if (weft__http_token_eq(e, len, "chunked")) x->chunked++;
+        else if (x->te_last_chunked) x->chunked++;
         else x->te_unknown = true;
     }
 }
@@ -367,9 +371,9 @@ static int framing(weft__http_head *h, bool request) {
     h->expect_continue = false;
     gather(&x, h);
     if (x.cl_bad || (request && x.cl_repeated)) return 400;
-    if (x.has_te && (h->minor == 0 || x.has_cl || x.te_bad)) return 400;
-    if (x.te_unknown) return 501;
+    if (x.has_te && (h->minor == 0 || x.has_cl || x.te_bad || !x.te_last_chunked)) return 400;
     if (x.chunked > 1) return 400;
+    if (x.te_unknown) return 501;
     if (request && (x.hosts > 1 || x.host_bad || (h->minor == 1 && x.hosts == 0))) return 400;
     h->body = x.has_te ? WEFT__BODY_CHUNKED : x.has_cl ? WEFT__BODY_LENGTH : WEFT__BODY_NONE;
     h->content_length = x.has_cl ? x.cl : 0;
