@@ -15,10 +15,11 @@
  * Where the RFCs leave a choice (parse.c's opening comment gives the
  * reasons): Content-Length repeated ("5" twice, "5, 5") is refused in a
  * request, accepted with one value in a response; Content-Length values
- * and chunk sizes stop below 2^63; empty lines before a request line are skipped (and
- * counted in its head); a status line may lack the space before an empty
- * reason; a request target is visible ASCII only, Host an authority's
- * characters only.
+ * and chunk sizes stop below 2^63; empty lines before a request line are
+ * skipped (and counted in its head); a status line may lack the space
+ * before an empty reason; a request target is visible ASCII but "#", in
+ * the form its method calls for (RFC 9112 section 3.2), Host an
+ * authority, never empty; HTTP/1.2 and later minor versions read as 1.1.
  */
 #ifndef WEFT_HTTP_PARSE_H
 #define WEFT_HTTP_PARSE_H
