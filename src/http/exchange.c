@@ -58,7 +58,7 @@ static void setup_body(weft_httpd_req *r) {
  * the path is empty: "http://a" and "http://a/" are one URI). */
 static void split_target(weft_httpd_req *r, char *room) {
     const char *t = r->h.target, *auth;
-    size_t tlen = r->h.target_len, alen = weft__http_authority(t, tlen, &auth);
+    size_t tlen = r->h.target_len, alen = t[0] == '/' ? 0 : weft__http_authority(t, tlen, &auth);
     if (alen) tlen -= (size_t)(auth + alen - t), t = auth + alen;
     const char *q = memchr(t, '?', tlen);
     r->path_len = q ? (size_t)(q - t) : tlen;
@@ -410,7 +410,7 @@ static char *framing(weft_httpd_res *w, int mode, uint64_t len, char *tail) {
  * WEFT_EHTTP, which then sticks as a body read's would. */
 static int check_unread_body(weft_httpd_req *r) {
     httpd_body *b = &r->b;
-    if (r->h.body != WEFT__BODY_CHUNKED || b->done || b->failed) return 0;
+    if (b->failed) return 0;
     const void *data;
     ssize_t n = weft_stream_peek(r->c->st, 0, &data);
     weft__chunked ch = b->ch;
@@ -432,7 +432,8 @@ static int check_unread_body(weft_httpd_req *r) {
 /* Queues the status line and headers, with the framing `mode` picks. */
 static int send_head(weft_httpd_res *w, int mode, uint64_t len) {
     char line[160], tail[96];
-    int err = check_unread_body(w->req);
+    bool unread_chunks = w->req->h.body == WEFT__BODY_CHUNKED && !w->req->b.done;
+    int err = unread_chunks ? check_unread_body(w->req) : 0;
     if (err) return err;
     w->no_body = w->status < 200 || w->status == 204 || w->status == 304;
     const char *reason = weft_http_reason(w->status);

@@ -58,16 +58,17 @@ enum {
     TARGET = 4,  /* in a request target: visible ASCII but "#" (a fragment
                     is never sent: RFC 9112 section 3.2's forms have none) */
     HOST = 8,    /* in a Host value: unreserved, sub-delims, "%", ":", "[", "]" */
+    REGNAME = 16,  /* in a host name or IPv4 address: HOST but ":", "[", "]" */
 };
 static const unsigned char cclass[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    2, 15, 6, 3, 15, 15, 15, 15, 14, 14, 15, 15, 14, 15, 15, 6,
-    15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 14, 6, 14, 6, 6,
-    6, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
-    15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 6, 14, 7, 15,
-    7, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
-    15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 6, 7, 6, 15, 0,
+    2, 31, 6, 3, 31, 31, 31, 31, 30, 30, 31, 31, 30, 31, 31, 6,
+    31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 14, 30, 6, 30, 6, 6,
+    6, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31,
+    31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 14, 6, 14, 7, 31,
+    7, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31,
+    31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 6, 7, 6, 31, 0,
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
@@ -331,19 +332,15 @@ static void connection(facts *x, const char *v, size_t n) {
 static bool host_ok(const char *v, size_t n) {
     size_t i = 0;
     if (n && v[0] == '[') {
-        while (++i < n && v[i] != ']')
-            if (!is(v[i], HOST) || v[i] == '[') return false;
-        if (i == n || i == 1) return false;
-        i++;
+        while (++i < n && (is(v[i], REGNAME) || v[i] == ':')) {}
+        if (i == n || i == 1 || v[i++] != ']') return false;
     } else {
-        for (; i < n && v[i] != ':'; i++)
-            if (!is(v[i], HOST) || v[i] == '[' || v[i] == ']') return false;
+        while (i < n && is(v[i], REGNAME)) i++;
         if (i == 0) return false;
     }
     if (i < n && v[i++] != ':') return false;
-    for (; i < n; i++)
-        if (v[i] < '0' || v[i] > '9') return false;
-    return true;
+    while (i < n && v[i] >= '0' && v[i] <= '9') i++;
+    return i == n;
 }
 
 static void gather(facts *x, weft__http_head *h) {
