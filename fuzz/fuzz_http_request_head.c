@@ -64,6 +64,12 @@ static bool field_is(const weft__hdr *f, const char *name, const char *value) {
 /* The head must be exactly what the request says. */
 static void check_head(const run *r, const char *buf, size_t len, ssize_t n, const weft__http_head *h) {
     (void)len;
+    /* The server's parser answers CONNECT 501 (it makes no tunnels) as
+     * soon as the request line is in: nothing more to compare. */
+    if (!strcmp(r->method, "CONNECT") && n != -1) {
+        CHECK(n == WEFT_EHTTP && h->status == 501);
+        return;
+    }
     if (n <= 0) fprintf(stderr, "the client's head did not parse (%zd):\n%.*s\n", n, (int)len, buf);
     CHECK(n > 0);
     CHECK(h->method_len == strlen(r->method) && !memcmp(h->method, r->method, h->method_len));

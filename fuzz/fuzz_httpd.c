@@ -9,7 +9,8 @@
  * Checks: no crash, no leak (LeakSanitizer after each input), the server
  * closes the connection, and what it sent is a well-formed sequence of
  * responses: each head parses (as a response to the request's method, as
- * the handler saw it; GET for an error response the handler never saw),
+ * the handler saw it; GET for an error response the handler never saw,
+ * whose body may be missing if the input holds a HEAD request),
  * each body is complete under its framing, and no byte follows the last.
  *
  * The connection is a Unix domain socket, to a listener made once per run
@@ -128,7 +129,10 @@ static void check_output(const run *r) {
         pos += (size_t)n;
         if (h.status / 100 == 1) continue;  /* 100 Continue */
         k++;
-        if (h.body == WEFT__BODY_LENGTH) {
+        /* An error response the handler never saw answers a refused HEAD
+         * request without its body: the last thing sent, then. */
+        bool refused_head = k > r->nseen && pos == r->out_len && memmem(r->req, r->len, "HEAD ", 5);
+        if (h.body == WEFT__BODY_LENGTH && !refused_head) {
             CHECK(h.content_length <= r->out_len - pos);
             pos += h.content_length;
         } else if (h.body == WEFT__BODY_CHUNKED) {

@@ -459,6 +459,7 @@ static int bad_framing(void *arg) {
     expect_get("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", WEFT_EHTTP);
     expect_get("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n", WEFT_EHTTP);
     expect_get("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello", WEFT_EHTTP);
+    expect_get("HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello", WEFT_EHTTP);
     expect_get("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Encoding: gzip\r\n\r\nhello", WEFT_EDECODE);
     expect_get("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\nhello", WEFT_EHTTP);
     return 0;

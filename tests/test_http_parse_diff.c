@@ -64,7 +64,6 @@ static const msg both_accept[] = {
     REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n000a\r\n0123456789\r\n0000\r\n\r\n"),
     REQ("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, close\r\n\r\n"),
     REQ("COPY / HTTP/1.1\r\nHost: a\r\n\r\n"),
-    REQ("M-SEARCH * HTTP/1.1\r\nHost: a\r\n\r\n"),
     RESP("GET", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"),
     RESP("GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
     RESP("GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n0\r\nT: 1\r\n\r\n"),
@@ -95,6 +94,8 @@ static const msg both_refuse[] = {
     REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n"),
     REQ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"),
     REQ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"),
+    REQ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"),
+    REQ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\nabc"),
     REQ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5x\r\n\r\nhello"),
     REQ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n"),
     REQ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n"),
@@ -141,10 +142,13 @@ static const msg weft_stricter[] = {
     REQ_WHY("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             "chunked twice, in two fields"),
     REQ_WHY("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", "a coding weft does not decode"),
-    REQ_WHY("GET / HTTP/1.2\r\nHost: a\r\n\r\n", "HTTP/1.2 is not a version weft speaks (505)"),
     REQ_WHY("GET / HTTP/2.0\r\nHost: a\r\n\r\n", "HTTP/2.0 in an HTTP/1 request line (505)"),
     REQ_WHY("GET / HTTP/0.9\r\nHost: a\r\n\r\n", "HTTP/0.9 (505)"),
     REQ_WHY("GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", "non-ASCII in the target"),
+    REQ_WHY("M-SEARCH * HTTP/1.1\r\nHost: a\r\n\r\n", "\"*\" is for OPTIONS only (RFC 9112 section 3.2.4)"),
+    REQ_WHY("GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", "a fragment in the target"),
+    REQ_WHY("GET / HTTP/1.1\r\nHost:\r\n\r\n", "an empty Host"),
+    REQ_WHY("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", "CONNECT: no tunnels here (501)"),
     REQ_WHY("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n",
             "whitespace after a chunk size"),
     REQ_WHY("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX: 1\n\r\n",
@@ -166,9 +170,6 @@ static const msg weft_stricter[] = {
 static const msg weft_lenient[] = {
     REQ_WHY("FROB / HTTP/1.1\r\nHost: a\r\n\r\n", "any token is a method: the server answers 405 or 501"),
     REQ_WHY("get / HTTP/1.1\r\nHost: a\r\n\r\n", "methods are case-sensitive tokens, so \"get\" is one"),
-    REQ_WHY("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
-            "identical repeated Content-Length, as RFC 9110 section 8.6 allows"),
-    REQ_WHY("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\nabc", "the same, as a list"),
     RESP_WHY("GET", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
              "identical repeated Content-Length"),
 };
@@ -325,8 +326,11 @@ static void show(const char *what, const msg *m) {
 /* Both views of an accepted message agree, or the test fails. Returns
  * whether they agree, for the caller to report. */
 static bool agree(const msg *m, const view *a, const view *b, bool keep_alive) {
+    /* weft reads HTTP/1.2 and later as 1.1 (RFC 9110 section 2.5);
+     * http_parser reports the digit. */
+    bool same_version = a->minor == b->minor || (a->minor == 1 && b->minor > 1);
     bool same = !strcmp(a->method, b->method) && !strcmp(a->target, b->target)
-        && !strcmp(a->reason, b->reason) && a->status == b->status && a->minor == b->minor
+        && !strcmp(a->reason, b->reason) && a->status == b->status && same_version
         && a->nfields == b->nfields && a->body == b->body && a->length == b->length
         && a->dlen == b->dlen && !memcmp(a->data, b->data, a->dlen);
     /* http_parser keeps an upgraded or CONNECT connection alive; weft's

@@ -499,15 +499,57 @@ static int t_bad_version(void *arg) {
     fixture fx;
     start(&fx, NULL, hello, NULL);
     expect_status_and_close(fx.port, "GET / HTTP/2.0\r\nHost: x\r\n\r\n", "HTTP/1.1 505 ");
+    /* A later minor version is served as 1.1 (RFC 9110 section 2.5). */
+    char buf[4096];
+    exchange(fx.port, "GET / HTTP/1.2\r\nHost: x\r\nConnection: close\r\n\r\n", buf, sizeof buf);
+    ASSERT(!strncmp(buf, "HTTP/1.1 200 OK\r\n", 17));
     expect_status_and_close(fx.port, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
                             "HTTP/1.1 501 ");
     expect_status_and_close(fx.port, "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ");  /* no Host */
     ASSERT_ERR(stop(&fx), 0);
     return 0;
 }
-TEST(unsupported_version_505_unknown_coding_501_missing_host_400) {
+TEST(unsupported_major_version_505_later_minor_served_unknown_coding_501_missing_host_400) {
     ASSERT_EQ(wt_run_real(t_bad_version, NULL), 0);
 }
+
+/* Answers with the path, query and host it was given. */
+static int where(weft_httpd_req *req, weft_httpd_res *res, void *arg) {
+    (void)arg;
+    const char *host = weft_httpd_req_host(req);
+    weft_httpd_res_header(res, "X-Path", weft_httpd_req_path(req));
+    weft_httpd_res_header(res, "X-Query", weft_httpd_req_query(req));
+    weft_httpd_res_header(res, "X-Host", host ? host : "(none)");
+    return weft_httpd_res_send(res, 200, NULL, NULL, 0);
+}
+
+/* RFC 9112 section 3.2: the target's form must fit its method, and an
+ * absolute-form one is served, its authority taking Host's place. */
+static int t_targets(void *arg) {
+    (void)arg;
+    fixture fx;
+    start(&fx, NULL, where, NULL);
+    expect_status_and_close(fx.port, "GET * HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 ");
+    expect_status_and_close(fx.port, "GET x:443 HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 ");
+    expect_status_and_close(fx.port, "CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n", "HTTP/1.1 501 ");
+    expect_status_and_close(fx.port, "GET / HTTP/1.1\r\nHost:\r\n\r\n", "HTTP/1.1 400 ");
+    char buf[4096];
+    exchange(fx.port, "GET http://a.example:8/p/q?r=1 HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n",
+             buf, sizeof buf);
+    ASSERT(!strncmp(buf, "HTTP/1.1 200 ", 13));
+    ASSERT(strstr(buf, "\r\nX-Path: /p/q\r\n") && strstr(buf, "\r\nX-Query: r=1\r\n"));
+    ASSERT(strstr(buf, "\r\nX-Host: a.example:8\r\n"));
+    exchange(fx.port, "GET HTTP://a.example HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n",
+             buf, sizeof buf);
+    ASSERT(strstr(buf, "\r\nX-Path: /\r\n"));
+    exchange(fx.port, "OPTIONS * HTTP/1.0\r\n\r\n", buf, sizeof buf);
+    ASSERT(strstr(buf, "\r\nX-Path: *\r\n") && strstr(buf, "\r\nX-Host: (none)\r\n"));
+    exchange(fx.port, "GET /a HTTP/1.1\r\nHost: h:1\r\nConnection: close\r\n\r\n", buf, sizeof buf);
+    ASSERT(strstr(buf, "\r\nX-Path: /a\r\n") && strstr(buf, "\r\nX-Host: h:1\r\n"));
+    ASSERT_ERR(stop(&fx), 0);
+    return 0;
+}
+TEST(target_forms_fit_their_methods_and_absolute_form_is_served) { ASSERT_EQ(wt_run_real(t_targets, NULL), 0); }
 
 /* ------------------------------------------------------------ smuggling */
 
@@ -520,6 +562,9 @@ static int t_smuggling(void *arg) {
         "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         /* two different Content-Lengths */
         "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        /* Content-Length repeated, even with one value (as nginx) */
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5,5\r\n\r\nhello",
         /* Transfer-Encoding on HTTP/1.0 */
         "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         /* obs-fold */
@@ -547,6 +592,8 @@ static int t_bad_chunks(void *arg) {
         "5\r\nhelloXX0\r\n\r\n",                 /* no CRLF after the data */
         "fffffffffffffffffffff\r\nx\r\n0\r\n\r\n", /* overflowing size */
         "-1\r\nx\r\n0\r\n\r\n",                  /* signed */
+        "1;\r\nx\r\n0\r\n\r\n",                  /* a bare ";" extension */
+        "1;a[b]=c\r\nx\r\n0\r\n\r\n",            /* an extension name no token */
     };
     for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
         char req[512];
@@ -557,7 +604,33 @@ static int t_bad_chunks(void *arg) {
     ASSERT_ERR(stop(&fx), 0);
     return 0;
 }
-TEST(bad_chunk_sizes_get_400_and_close) { ASSERT_EQ(wt_run_real(t_bad_chunks, NULL), 0); }
+TEST(bad_chunk_sizes_and_extensions_get_400_and_close) { ASSERT_EQ(wt_run_real(t_bad_chunks, NULL), 0); }
+
+/* A handler that answers without reading the body (hello) does not hide
+ * a malformed chunked body that came with the head: 400, not its 200. */
+static int t_bad_chunks_unread(void *arg) {
+    (void)arg;
+    fixture fx;
+    start(&fx, NULL, hello, NULL);
+    expect_status_and_close(fx.port, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                     "3\r\nabc\r\nzz\r\n", "HTTP/1.1 400 ");
+    expect_status_and_close(fx.port, "HEAD / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                     "1;[\r\nx\r\n0\r\n\r\n", "HTTP/1.1 400 ");
+    /* A good one, whole or not yet here, is answered and drained. */
+    char buf[4096];
+    int fd = dial(fx.port);
+    put(fd, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab");
+    read_responses(fd, buf, sizeof buf, 2);
+    ASSERT_EQ(count(buf, "HTTP/1.1 200 OK"), 2);
+    put(fd, "c\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    read_responses(fd, buf, sizeof buf, 1);
+    ASSERT(!strncmp(buf, "HTTP/1.1 200 OK", 15));
+    weft_close(fd);
+    ASSERT_ERR(stop(&fx), 0);
+    return 0;
+}
+TEST(malformed_chunked_body_unread_by_the_handler_gets_400) { ASSERT_EQ(wt_run_real(t_bad_chunks_unread, NULL), 0); }
 
 /* ------------------------------------------------------------ timeouts */
 
@@ -673,6 +746,31 @@ static int t_head_500(void *arg) {
     return 0;
 }
 TEST(handler_error_on_head_gives_500_without_a_body) { ASSERT_EQ(wt_run_real(t_head_500, NULL), 0); }
+
+/* The same for a HEAD request the server refuses itself (RFC 9110
+ * section 9.3.2: a response to HEAD has no content), even one malformed
+ * past its method. */
+static int t_head_400(void *arg) {
+    (void)arg;
+    fixture fx;
+    start(&fx, NULL, hello, NULL);
+    static const char *reqs[] = {
+        "HEAD / HTTP/1.1\r\n\r\n",                               /* no Host */
+        "\r\nHEAD /\x01 HTTP/1.1\r\nHost: x\r\n\r\n",             /* a bad target */
+        "HEAD / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n",      /* obs-fold */
+        "HEAD / HTTP/2.0\r\nHost: x\r\n\r\n",                     /* 505 */
+    };
+    for (size_t i = 0; i < sizeof reqs / sizeof *reqs; i++) {
+        char buf[1024];
+        size_t n = exchange(fx.port, reqs[i], buf, sizeof buf);
+        ASSERT(n > 0 && (!strncmp(buf, "HTTP/1.1 400 ", 13) || !strncmp(buf, "HTTP/1.1 505 ", 13)));
+        const char *end = strstr(buf, "\r\n\r\n");
+        ASSERT(end && (size_t)(end + 4 - buf) == n);
+    }
+    ASSERT_ERR(stop(&fx), 0);
+    return 0;
+}
+TEST(refused_head_request_gets_its_error_without_a_body) { ASSERT_EQ(wt_run_real(t_head_400, NULL), 0); }
 
 static int splitting(weft_httpd_req *req, weft_httpd_res *res, void *arg) {
     (void)req, (void)arg;

@@ -25,14 +25,13 @@
 void httpbin__target(weft_httpd_req *req, const char **path, size_t *plen,
                      const char **query, size_t *qlen)
 {
-    const char *t = weft_httpd_req_target(req);
+    const char *t = weft_httpd_req_path(req);
     /* werkzeug's server reads "//a/b" as a URL with the authority "a"
      * and makes the path "/a/b" of it: extra leading slashes vanish. */
     while (t[0] == '/' && t[1] == '/') t++;
-    const char *q = strchr(t, '?');
     *path = t;
-    *plen = q ? (size_t)(q - t) : strlen(t);
-    *query = q ? q + 1 : t + *plen;
+    *plen = strlen(t);
+    *query = weft_httpd_req_query(req);
     *qlen = strlen(*query);
 }
 
@@ -343,7 +342,7 @@ static const char *hget(json_t *h, const char *name)
 
 const char *httpbin__host(weft_httpd_req *req)
 {
-    const char *host = weft_httpd_req_header(req, "Host");
+    const char *host = weft_httpd_req_host(req);
     return host && *host ? host : "localhost";
 }
 

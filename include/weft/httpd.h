@@ -216,10 +216,21 @@ WEFT_EXTERN size_t weft_httpd_conns(const weft_httpd *s);
 
 /* The method, as sent ("GET"). */
 WEFT_EXTERN const char *weft_httpd_req_method(const weft_httpd_req *r);
-/* The request target as sent ("/a/b?x=1"), not decoded. */
+/* The request target as sent ("/a/b?x=1", or in absolute-form
+ * "http://h/a/b?x=1", or "*" for OPTIONS), not decoded. The server answers
+ * a target in a form its method may not use with 400 and CONNECT with 501
+ * before any handler runs (RFC 9112 section 3.2). */
 WEFT_EXTERN const char *weft_httpd_req_target(const weft_httpd_req *r);
-/* The target up to '?' ("/a/b"), not decoded. */
+/* The target's path: up to '?' ("/a/b"), not decoded; of an absolute-form
+ * target, what follows the authority ("/" if nothing does); "*" for
+ * OPTIONS *. */
 WEFT_EXTERN const char *weft_httpd_req_path(const weft_httpd_req *r);
+/* The host the request is for: an absolute-form target's authority ("h",
+ * "h:8080"), as RFC 9112 section 3.2.2 has a server use it and ignore
+ * Host then; else the Host field's value; NULL for an HTTP/1.0 request
+ * without Host. The server has refused a request whose Host (or target
+ * authority) is empty or not an authority (400). */
+WEFT_EXTERN const char *weft_httpd_req_host(const weft_httpd_req *r);
 /* What follows the '?' ("x=1"), not decoded; "" when there is none. */
 WEFT_EXTERN const char *weft_httpd_req_query(const weft_httpd_req *r);
 /* The request's HTTP minor version: 0 or 1. */

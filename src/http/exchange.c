@@ -52,6 +52,34 @@ static void setup_body(weft_httpd_req *r) {
     b->continue_due = r->h.expect_continue && r->h.minor == 1 && !b->done;
 }
 
+/* The path, its segments and the query out of the target, into `room`
+ * (2 * (target_len + 1) bytes). An absolute-form target's path follows
+ * its authority, which goes to room too, as the request's host ("/" when
+ * the path is empty: "http://a" and "http://a/" are one URI). */
+static void split_target(weft_httpd_req *r, char *room) {
+    const char *t = r->h.target, *auth;
+    size_t tlen = r->h.target_len, alen = t[0] == '/' ? 0 : weft__http_authority(t, tlen, &auth);
+    if (alen) tlen -= (size_t)(auth + alen - t), t = auth + alen;
+    const char *q = memchr(t, '?', tlen);
+    r->path_len = q ? (size_t)(q - t) : tlen;
+    r->query = q ? q + 1 : "";
+    char *path = room;
+    memcpy(path, r->path_len ? t : "/", r->path_len ? r->path_len : 1);
+    if (!r->path_len) r->path_len = 1;
+    path[r->path_len] = 0;
+    r->path = path;
+    r->segs = path + r->path_len + 1;
+    memcpy(r->segs, path, r->path_len + 1);
+    for (char *p = r->segs; *p; p++) if (*p == '/') *p = 0;
+    if (alen) {
+        /* Fits: the path is at least alen + 7 bytes shorter than the target. */
+        char *host = r->segs + r->path_len + 1;
+        memcpy(host, auth, alen);
+        host[alen] = 0;
+        r->host = host;
+    }
+}
+
 /* One block: the exchange, exactly h's header fields (parsed into the
  * server's scratch array, so an exchange holds no room for the hundred a
  * head may have), and a copy of the head out of the stream's buffer (which
@@ -82,16 +110,7 @@ weft__httpd_exchange *weft__httpd_exchange_new(weft__httpd_conn *c, const weft__
                                   moved(f->value, f->value_len, head, buf),
                                   f->name_len, f->value_len };
     }
-    const char *q = memchr(r->h.target, '?', tlen);
-    r->path_len = q ? (size_t)(q - r->h.target) : tlen;
-    char *path = buf + len + 1;
-    memcpy(path, r->h.target, r->path_len);
-    path[r->path_len] = 0;
-    r->path = path;
-    r->query = q ? q + 1 : "";
-    r->segs = path + r->path_len + 1;
-    memcpy(r->segs, path, r->path_len + 1);
-    for (char *p = r->segs; *p; p++) if (*p == '/') *p = 0;
+    split_target(r, buf + len + 1);
     setup_body(r);
     return x;
 }
@@ -108,6 +127,9 @@ void weft__httpd_exchange_free(weft__httpd_exchange *x) {
 const char *weft_httpd_req_method(const weft_httpd_req *r) { return r->h.method; }
 const char *weft_httpd_req_target(const weft_httpd_req *r) { return r->h.target; }
 const char *weft_httpd_req_path(const weft_httpd_req *r) { return r->path; }
+const char *weft_httpd_req_host(const weft_httpd_req *r) {
+    return r->host ? r->host : weft_httpd_req_header(r, "Host");
+}
 const char *weft_httpd_req_query(const weft_httpd_req *r) { return r->query; }
 int weft_httpd_req_version(const weft_httpd_req *r) { return r->h.minor; }
 size_t weft_httpd_req_header_count(const weft_httpd_req *r) { return r->h.nhdrs; }
@@ -378,9 +400,41 @@ static char *framing(weft_httpd_res *w, int mode, uint64_t len, char *tail) {
     return tail;
 }
 
+/* Before a response starts while a chunked request body is not all read:
+ * the framing of the part already here is checked, nothing consumed. A
+ * malformed body is then answered 400, as the bad message it is, rather
+ * than with what the handler meant for a good one (a 404 sent before
+ * anyone looked at the body leaves the error unseen; nginx too reads what
+ * came of a body before it answers). Bytes still on their way are not
+ * waited for: a handler may answer before a body comes. Returns 0 or
+ * WEFT_EHTTP, which then sticks as a body read's would. */
+static int check_unread_body(weft_httpd_req *r) {
+    httpd_body *b = &r->b;
+    if (b->failed) return 0;
+    const void *data;
+    ssize_t n = weft_stream_peek(r->c->st, 0, &data);
+    weft__chunked ch = b->ch;
+    for (const char *p = data; n > 0 && !ch.done;) {
+        const char *run;
+        size_t rlen;
+        ssize_t used = weft__chunked_step(&ch, p, (size_t)n, SIZE_MAX, &run, &rlen);
+        if (used == 0) break;
+        if (used < 0) {
+            b->failed = WEFT_EHTTP;
+            r->c->closing = true;
+            return WEFT_EHTTP;
+        }
+        p += used, n -= used;
+    }
+    return 0;
+}
+
 /* Queues the status line and headers, with the framing `mode` picks. */
 static int send_head(weft_httpd_res *w, int mode, uint64_t len) {
     char line[160], tail[96];
+    bool unread_chunks = w->req->h.body == WEFT__BODY_CHUNKED && !w->req->b.done;
+    int err = unread_chunks ? check_unread_body(w->req) : 0;
+    if (err) return err;
     w->no_body = w->status < 200 || w->status == 204 || w->status == 304;
     const char *reason = weft_http_reason(w->status);
     size_t rl = strnlen(reason, 64);
@@ -397,7 +451,7 @@ static int send_head(weft_httpd_res *w, int mode, uint64_t len) {
     t = PUT(t, "\r\n");
     struct iovec iov[3] = { { line, (size_t)(e - line) }, { w->hdrs, w->hlen },
                             { tail, (size_t)(t - tail) } };
-    int err = weft_stream_writev(w->c->st, iov, 3);
+    err = weft_stream_writev(w->c->st, iov, 3);
     if (!err) w->head_sent = true;
     return err;
 }

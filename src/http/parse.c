@@ -14,20 +14,29 @@
  *
  * Choices where the RFCs leave room, all on the strict side except where
  * noted:
- *  - Content-Length repeated with the same value (as fields or as a comma
- *    list: "5, 5") is accepted, as RFC 9110 section 8.6 allows and Go and
- *    curl do: it cannot be read two ways. Different values, an empty list
+ *  - Content-Length must be one value in a request: repeated (as fields or
+ *    as a comma list, "5, 5"), even with the same value, it is refused, as
+ *    RFC 9110 section 8.6 allows and nginx does: a server answers 400, and
+ *    a request nobody sends that way is most likely an attack on a parser
+ *    in front. A response may repeat one value (curl and Go read "5, 5"
+ *    as 5, and RFC 9110 section 8.6 allows that too): a client cannot ask
+ *    the server to send again. In both, different values, an empty list
  *    element, anything but digits, and values of 2^63 or more are refused.
  *  - Transfer-Encoding, over all its fields, must list "chunked" once and
- *    nothing else (any case, whitespace around it trimmed as OWS). Any
- *    other coding is 501 in a request (RFC 9112 section 6.1: weft decodes
- *    none), "chunked" twice or an empty element 400. Responses get the same
+ *    nothing else (any case, whitespace around it trimmed as OWS). A
+ *    request whose last coding is not "chunked" is 400 (RFC 9112 section
+ *    6.3: its length cannot be known); one with another coding before a
+ *    final "chunked" 501 (section 6.1: weft decodes none); "chunked" twice
+ *    or an empty element 400. Responses get the same
  *    rules (any violation is WEFT_EHTTP) rather than the RFC's
  *    read-until-close for a non-final chunked: a client has no business
  *    guessing where a body ends. Connection and Expect, which cannot move a
  *    message's end, are read leniently (empty list elements ignored).
- *  - The request target is visible ASCII only (no obs-text), Host only the
- *    characters of an authority (no "/", "@" or spaces).
+ *  - The request target is visible ASCII only (no obs-text, no "#"), in
+ *    the form its method calls for; Host, and an absolute-form target's
+ *    authority, an authority's grammar (no "/", "@" or spaces; a port of
+ *    digits), never empty. Characters RFC 3986 would have percent-encoded
+ *    ("|", "{", "\"") are let through: browsers send some of them raw.
  *  - Empty lines before a request line are skipped (RFC 9112 section 2.2:
  *    a client may send a CRLF after a POST body); they count in the head's
  *    length and its limit.
@@ -46,18 +55,20 @@
 enum {
     TCHAR = 1,   /* token: ALPHA DIGIT and !#$%&'*+-.^_`|~ (RFC 9110 5.6.2) */
     FIELD = 2,   /* in a field value or reason: VCHAR, SP, HTAB, obs-text */
-    TARGET = 4,  /* in a request target: visible ASCII */
+    TARGET = 4,  /* in a request target: visible ASCII but "#" (a fragment
+                    is never sent: RFC 9112 section 3.2's forms have none) */
     HOST = 8,    /* in a Host value: unreserved, sub-delims, "%", ":", "[", "]" */
+    REGNAME = 16,  /* in a host name or IPv4 address: HOST but ":", "[", "]" */
 };
 static const unsigned char cclass[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    2, 15, 6, 7, 15, 15, 15, 15, 14, 14, 15, 15, 14, 15, 15, 6,
-    15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 14, 6, 14, 6, 6,
-    6, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
-    15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 6, 14, 7, 15,
-    7, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
-    15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 6, 7, 6, 15, 0,
+    2, 31, 6, 3, 31, 31, 31, 31, 30, 30, 31, 31, 30, 31, 31, 6,
+    31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 14, 30, 6, 30, 6, 6,
+    6, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31,
+    31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 14, 6, 14, 7, 31,
+    7, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31,
+    31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 6, 7, 6, 31, 0,
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
@@ -117,7 +128,10 @@ static ssize_t crlf(const char *b, size_t i, size_t end) {
 }
 
 /* "HTTP/x.y" at b[i], followed by `next`: i + 8, NEED, -400 for anything
- * but that shape, -505 for a version other than 1.0 and 1.1. */
+ * but that shape, -505 for a major version other than 1. A minor version
+ * past 1 is read as 1.1: RFC 9110 section 2.5 has a recipient process a
+ * message of a higher minor version as one of the highest it conforms to
+ * (minor versions are compatible by definition). */
 static ssize_t version(const char *b, size_t i, size_t end, char next, int *minor) {
     static const char shape[] = "HTTP/0.0";
     for (size_t k = 0; k < 9; k++) {
@@ -126,8 +140,8 @@ static ssize_t version(const char *b, size_t i, size_t end, char next, int *mino
         bool ok = k == 8 ? c == next : shape[k] == '0' ? c >= '0' && c <= '9' : c == shape[k];
         if (!ok) return -400;
     }
-    if (b[i + 5] != '1' || b[i + 7] > '1') return -505;
-    *minor = b[i + 7] - '0';
+    if (b[i + 5] != '1') return -505;
+    *minor = b[i + 7] > '1' ? 1 : b[i + 7] - '0';
     return (ssize_t)(i + 8);
 }
 
@@ -259,8 +273,10 @@ static bool list_next(const char *v, size_t n, size_t *i, const char **e, size_t
 /* What the framing fields say, gathered over all of them. */
 typedef struct facts {
     bool has_cl, cl_bad;            /* Content-Length: seen, malformed or conflicting */
+    bool cl_repeated;               /* more than one value, over all its fields */
     uint64_t cl;
     bool has_te, te_bad, te_unknown; /* Transfer-Encoding: seen, empty element, other coding */
+    bool te_last_chunked;           /* its last element, over all its fields, is "chunked" */
     int chunked;                    /* how many times "chunked" was listed */
     int hosts;
     bool host_bad;
@@ -280,6 +296,7 @@ static void content_length(facts *x, const char *v, size_t n) {
             cl = cl * 10 + d;
         }
         x->cl_bad |= x->has_cl && cl != x->cl;
+        x->cl_repeated |= x->has_cl;
         x->has_cl = true, x->cl = cl;
     }
 }
@@ -289,8 +306,9 @@ static void transfer_encoding(facts *x, const char *v, size_t n) {
     size_t len, i = 0;
     x->has_te = true;
     while (list_next(v, n, &i, &e, &len)) {
+        x->te_last_chunked = weft__http_token_eq(e, len, "chunked");
         if (len == 0) x->te_bad = true;
-        else if (weft__http_token_eq(e, len, "chunked")) x->chunked++;
+        else if (x->te_last_chunked) x->chunked++;
         else x->te_unknown = true;
     }
 }
@@ -303,6 +321,26 @@ static void connection(facts *x, const char *v, size_t n) {
         x->keep_alive |= weft__http_token_eq(e, len, "keep-alive");
         x->conn_upgrade |= weft__http_token_eq(e, len, "upgrade");
     }
+}
+
+/* Whether v[0, n) is an authority a server can take (RFC 9110 section
+ * 7.2, Host = uri-host [ ":" port ], with RFC 3986's uri-host): an IP
+ * literal in brackets, or a name or IPv4 address of unreserved,
+ * sub-delims and percent characters, then an optional port of digits.
+ * Never empty: an "http" URI has a host (RFC 9110 section 4.2.1), and
+ * "@" (userinfo) is refused, as RFC 9110 section 4.2.4 advises. */
+static bool host_ok(const char *v, size_t n) {
+    size_t i = 0;
+    if (n && v[0] == '[') {
+        while (++i < n && (is(v[i], REGNAME) || v[i] == ':')) {}
+        if (i == n || i == 1 || v[i++] != ']') return false;
+    } else {
+        while (i < n && is(v[i], REGNAME)) i++;
+        if (i == 0) return false;
+    }
+    if (i < n && v[i++] != ':') return false;
+    while (i < n && v[i] >= '0' && v[i] <= '9') i++;
+    return i == n;
 }
 
 static void gather(facts *x, weft__http_head *h) {
@@ -318,7 +356,7 @@ static void gather(facts *x, weft__http_head *h) {
             h->expect_continue |= h->minor == 1 && weft__http_token_eq(v, n, "100-continue");
         else if (weft__http_token_eq(f->name, f->name_len, "host")) {
             x->hosts++;
-            for (size_t k = 0; k < n; k++) x->host_bad |= !is(v[k], HOST);
+            x->host_bad |= !host_ok(v, n);
         }
     }
 }
@@ -329,10 +367,10 @@ static int framing(weft__http_head *h, bool request) {
     facts x = { 0 };
     h->expect_continue = false;
     gather(&x, h);
-    if (x.cl_bad) return 400;
-    if (x.has_te && (h->minor == 0 || x.has_cl || x.te_bad)) return 400;
-    if (x.te_unknown) return 501;
+    if (x.cl_bad || (request && x.cl_repeated)) return 400;
+    if (x.has_te && (h->minor == 0 || x.has_cl || x.te_bad || !x.te_last_chunked)) return 400;
     if (x.chunked > 1) return 400;
+    if (x.te_unknown) return 501;
     if (request && (x.hosts > 1 || x.host_bad || (h->minor == 1 && x.hosts == 0))) return 400;
     h->body = x.has_te ? WEFT__BODY_CHUNKED : x.has_cl ? WEFT__BODY_LENGTH : WEFT__BODY_NONE;
     h->content_length = x.has_cl ? x.cl : 0;
@@ -378,6 +416,33 @@ static ssize_t first_line(ssize_t r, size_t len, size_t line_end, const weft__ht
     return 0;
 }
 
+size_t weft__http_authority(const char *t, size_t n, const char **auth) {
+    size_t i = n >= 7 && weft__http_token_eq(t, 7, "http://") ? 7
+             : n >= 8 && weft__http_token_eq(t, 8, "https://") ? 8 : 0;
+    if (!i) return 0;
+    size_t a = i;
+    while (i < n && t[i] != '/' && t[i] != '?') i++;
+    *auth = t + a;
+    return i - a;
+}
+
+/* Whether the target's form fits the method (RFC 9112 section 3.2): 0, or
+ * the status to refuse with. Only OPTIONS may ask about "*"; CONNECT,
+ * the one method of the authority-form, asks for a tunnel, which this
+ * server never makes (501: RFC 9110 section 9.1's answer to a method it
+ * does not implement); an absolute-form target must be an "http" or
+ * "https" URI with a valid authority (an origin server must accept it,
+ * RFC 9112 section 3.2.2; any other scheme is a request for a proxy). */
+static int target_form(const weft__http_head *h) {
+    const char *t = h->target, *auth;
+    size_t n = h->target_len;
+    if (h->method_len == 7 && !memcmp(h->method, "CONNECT", 7)) return 501;
+    if (t[0] == '/') return 0;
+    if (n == 1 && t[0] == '*') return h->method_len == 7 && !memcmp(h->method, "OPTIONS", 7) ? 0 : 400;
+    size_t alen = weft__http_authority(t, n, &auth);
+    return alen && host_ok(auth, alen) ? 0 : 400;
+}
+
 ssize_t weft__http_parse_request(const char *buf, size_t len, weft__http_head *h,
                                  const weft__http_limits *lim) {
     head_reset(h);
@@ -386,6 +451,8 @@ ssize_t weft__http_parse_request(const char *buf, size_t len, weft__http_head *h
     size_t line_end = lim->max_line ? start + lim->max_line : SIZE_MAX;
     if (r > 0) r = request_line(buf, start, line_end < end ? line_end : end, h);
     r = first_line(r, len, line_end, lim, h);
+    int status = r > 0 ? target_form(h) : 0;
+    if (status) return fail(h, status);
     return r <= 0 ? r : rest(buf, len, (size_t)r, h, lim, true);
 }
 
@@ -412,8 +479,19 @@ ssize_t weft__http_parse_response(const char *buf, size_t len, weft__http_head *
 
 /* ---------------------------------------------------------------- chunked */
 
-/* Decoder states. */
-enum { C_SIZE, C_EXT, C_SIZE_LF, C_DATA, C_DATA_CR, C_DATA_LF,
+/* Decoder states. A size line is C_SIZE up to C_EXT_END; the C_EXT_ ones
+ * walk its extensions. */
+enum { C_SIZE,
+       C_EXT_BWS,       /* whitespace after the size or a value, before ";" */
+       C_EXT_NAME0,     /* after ";", before the name */
+       C_EXT_NAME,
+       C_EXT_NAME_BWS,  /* whitespace after the name, before "=" or ";" */
+       C_EXT_VAL0,      /* after "=", before the value */
+       C_EXT_TOKEN,
+       C_EXT_QUOTED,
+       C_EXT_QPAIR,     /* after a backslash in a quoted string */
+       C_EXT_END,       /* after a quoted string's closing quote */
+       C_SIZE_LF, C_DATA, C_DATA_CR, C_DATA_LF,
        C_TRAILER, C_TNAME, C_TVALUE, C_TLF, C_END_LF, C_DONE };
 
 /* A size line (digits, extensions, CRLF) and the trailer section may each
@@ -427,19 +505,44 @@ static int hexval(char c) {
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+/* After the size, an extension's name or its value: the next extension,
+ * the line's end, or whitespace that may only lead to a ";". */
+static int ext_next(char ch) {
+    return ch == ';' ? C_EXT_NAME0 : ch == '\r' ? C_SIZE_LF : is_ows(ch) ? C_EXT_BWS : -1;
+}
+
+/* One byte of the extensions, RFC 9112 section 7.1.1's grammar exactly:
+ *   *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )
+ * They carry nothing weft uses, but a lax reading here is a place where
+ * two parsers of one body can disagree (a bare ";", a "[" in a name): the
+ * recipient must parse BWS (RFC 9110 section 5.6.3), and everything else
+ * is refused. Returns the next state or -1. */
+static int ext_byte(int st, char ch) {
+    bool ws = is_ows(ch), tok = is(ch, TCHAR);
+    switch (st) {
+    case C_EXT_BWS: return ws ? st : ch == ';' ? C_EXT_NAME0 : -1;
+    case C_EXT_NAME0: return ws ? st : tok ? C_EXT_NAME : -1;
+    case C_EXT_NAME: return tok ? st : ch == '=' ? C_EXT_VAL0 : ws ? C_EXT_NAME_BWS : ext_next(ch);
+    case C_EXT_NAME_BWS: return ws ? st : ch == '=' ? C_EXT_VAL0 : ch == ';' ? C_EXT_NAME0 : -1;
+    case C_EXT_VAL0: return ws ? st : tok ? C_EXT_TOKEN : ch == '"' ? C_EXT_QUOTED : -1;
+    case C_EXT_TOKEN: return tok ? st : ext_next(ch);
+    case C_EXT_QUOTED: return ch == '"' ? C_EXT_END : ch == '\\' ? C_EXT_QPAIR : is(ch, FIELD) ? st : -1;
+    case C_EXT_QPAIR: return is(ch, FIELD) ? C_EXT_QUOTED : -1;
+    default: return ext_next(ch);  /* C_EXT_END */
+    }
+}
+
 /* One byte of a size line. Returns the next state or -1. */
 static int size_byte(weft__chunked *c, char ch) {
     if (++c->line > CHUNK_LINE_MAX) return -1;
+    if (c->state != C_SIZE) return ext_byte(c->state, ch);
     int d = hexval(ch);
-    if (c->state == C_SIZE && d >= 0) {
+    if (d >= 0) {
         if (c->left > (MAX_LENGTH - (uint64_t)d) / 16) return -1;
         c->left = c->left * 16 + (uint64_t)d;
         return C_SIZE;
     }
-    if (c->line == 1) return -1;  /* no digit */
-    if (ch == '\r') return C_SIZE_LF;
-    if (c->state == C_SIZE) return ch == ';' ? C_EXT : -1;
-    return is(ch, FIELD) ? C_EXT : -1;
+    return c->line == 1 ? -1 : ext_next(ch);  /* -1: no digit */
 }
 
 /* After a size line's CRLF. */
@@ -462,8 +565,8 @@ static int trailer_byte(weft__chunked *c, char ch) {
 
 /* One framing byte in any state but C_DATA and C_DONE. */
 static int frame_byte(weft__chunked *c, char ch) {
+    if (c->state <= C_EXT_END) return size_byte(c, ch);
     switch (c->state) {
-    case C_SIZE: case C_EXT: return size_byte(c, ch);
     case C_SIZE_LF: return ch == '\n' && c->line < CHUNK_LINE_MAX ? size_done(c) : -1;
     case C_DATA_CR: return ch == '\r' ? C_DATA_LF : -1;
     case C_DATA_LF: return ch == '\n' ? C_SIZE : -1;

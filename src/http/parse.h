@@ -13,12 +13,13 @@
  * requests without Host.
  *
  * Where the RFCs leave a choice (parse.c's opening comment gives the
- * reasons): Content-Length repeated with one value ("5" twice, "5, 5") is
- * accepted, any difference refused; Content-Length values and chunk sizes
- * stop below 2^63; empty lines before a request line are skipped (and
- * counted in its head); a status line may lack the space before an empty
- * reason; a request target is visible ASCII only, Host an authority's
- * characters only.
+ * reasons): Content-Length repeated ("5" twice, "5, 5") is refused in a
+ * request, accepted with one value in a response; Content-Length values
+ * and chunk sizes stop below 2^63; empty lines before a request line are
+ * skipped (and counted in its head); a status line may lack the space
+ * before an empty reason; a request target is visible ASCII but "#", in
+ * the form its method calls for (RFC 9112 section 3.2), Host an
+ * authority, never empty; HTTP/1.2 and later minor versions read as 1.1.
  */
 #ifndef WEFT_HTTP_PARSE_H
 #define WEFT_HTTP_PARSE_H
@@ -88,6 +89,8 @@ typedef struct weft__http_head {
  * from the start when more bytes arrive. Never reads past buf + len. */
 ssize_t weft__http_parse_request(const char *buf, size_t len, weft__http_head *h,
                                  const weft__http_limits *lim);
+/* (Among the requests refused: a target in a form its method may not use,
+ * 400, and CONNECT, 501: see target_form in parse.c.) */
 
 /* Parses a response head from buf[0, len), as weft__http_parse_request.
  * `method` is the request's (a response to HEAD, and a 2xx to CONNECT, has
@@ -95,6 +98,11 @@ ssize_t weft__http_parse_request(const char *buf, size_t len, weft__http_head *h
  * own (body NONE): the caller skips them and parses again. */
 ssize_t weft__http_parse_response(const char *buf, size_t len, weft__http_head *h,
                                   const char *method, const weft__http_limits *lim);
+
+/* The authority of an absolute-form target t[0, n) ("http://a:8/p" gives
+ * "a:8"): its length, with *auth pointing into t; 0 if t is not an "http"
+ * or "https" URI (origin-form, "*"). */
+size_t weft__http_authority(const char *t, size_t n, const char **auth);
 
 /* The first value of header `name` (case-insensitive), or NULL; *len is
  * its length. */

@@ -253,6 +253,18 @@ static int read_head(weft__httpd_conn *c, weft__httpd_exchange **x, const weft__
     }
 }
 
+/* Whether the head refused (still in the stream's buffer) is a HEAD
+ * request's, however malformed past its method: the answer then has no
+ * body (RFC 9110 section 9.3.2), which a client reading a HEAD response
+ * would take for the start of the next one. */
+static bool refused_head_is_head(weft__httpd_conn *c) {
+    const void *data;
+    ssize_t n = weft_stream_peek(c->st, 0, &data);
+    const char *p = data;
+    while (n > 0 && (*p == '\r' || *p == '\n')) p++, n--;
+    return n >= 5 && !memcmp(p, "HEAD ", 5);
+}
+
 /* ------------------------------------------------------ a connection */
 
 /* Serves requests until one says to close (0), or the connection goes
@@ -268,7 +280,7 @@ static int serve_requests(weft__httpd_conn *c) {
         int st = read_head(c, &x, &lim);
         int again = 1;
         if (st > 0) {
-            weft__httpd_send_error(c, st, false);
+            weft__httpd_send_error(c, st, refused_head_is_head(c));
             weft__httpd_log(c, NULL, st, 0);
             weft__httpd_linger(c);
         } else if (st == 0) {

@@ -93,6 +93,7 @@ struct weft_httpd_req {
     weft__http_head h;                /* views into the head's copy, NUL-terminated,
                                          which follows the exchange's header fields */
     const char *path, *query;
+    const char *host;                 /* an absolute-form target's authority, else NULL */
     char *segs;                       /* the path again, '/' turned into NULs */
     size_t path_len;
     httpd_body b;
