@@ -62,9 +62,10 @@ typedef struct waiter {
 
 typedef struct wlist { waiter *head, *tail; } wlist;
 
-/* Invariants, under mu: getters waiting => n == 0 and not closed; putters
- * waiting => n == cap and not closed. So a put never waits behind room, a
- * get never waits beside items, and close finds getters only when empty. */
+/* Invariants, under mu, "live" as first_live says: live getters waiting
+ * => n == 0 and not closed; live putters waiting => n == cap and not
+ * closed. So a put never waits behind room, a get never waits beside items,
+ * and close finds live getters only when the ring is empty. */
 struct weft_chan {
     pthread_mutex_t mu;
     size_t cap, head, n;         /* ring[head] is the oldest of n items */
@@ -107,10 +108,22 @@ static void *ring_pop(weft_chan *c) {
 
 /* ------------------------------------------------------------- waking */
 
-/* Under mu: takes the first waiter of l off it, served with `status`, and
- * decides how it will be woken (see wake). */
-static waiter *serve_first(wlist *l, int status) {
+/* Under mu: the first waiter of l that may still be served. A waiter of
+ * this loop whose task no longer waits was woken by a cancel or a deadline
+ * and will unlink itself when it runs: it reports that, so it is passed
+ * over (weft_queue unlinks such a waiter at the wake itself). One of
+ * another loop cannot be told apart: that is the race the file's comment
+ * describes, where the served waiter wins. */
+static waiter *first_live(const wlist *l) {
+    weft_loop *here = weft__tls_loop;
     waiter *w = l->head;
+    while (w && w->loop == here && w->task->state != WEFT_TASK_WAITING) w = w->next;
+    return w;
+}
+
+/* Under mu: takes w off l, served with `status`, and decides how it will
+ * be woken (see wake). */
+static waiter *serve(wlist *l, waiter *w, int status) {
     wl_remove(l, w);
     w->status = status;
     w->served = true;
@@ -129,7 +142,7 @@ static void arrive(weft_loop *L, weft__post_node *n, bool closing) {
     weft__wake(w->task, 0);  /* a no-op if a cancel woke it first */
 }
 
-/* After mu is released: wakes a waiter that serve_first returned. A waiter
+/* After mu is released: wakes a waiter that serve returned. A waiter
  * of this loop cannot run before we suspend, and one of another loop
  * cannot return before its node arrives: either way w is still there. */
 static void wake(waiter *w) {
@@ -144,8 +157,9 @@ static void wake(waiter *w) {
 static int put_locked(weft_chan *c, void *item, waiter **woken) {
     *woken = NULL;
     if (c->closed) return WEFT_ECLOSED;
-    if (c->getters.head) {
-        waiter *g = serve_first(&c->getters, 0);
+    waiter *g = first_live(&c->getters);
+    if (g) {
+        serve(&c->getters, g, 0);
         g->item = item;
         *woken = g;
         return 0;
@@ -160,8 +174,9 @@ static int get_locked(weft_chan *c, void **out, waiter **woken) {
     *woken = NULL;
     if (!c->n) return c->closed ? WEFT_EOF : WEFT_EAGAIN;
     *out = ring_pop(c);
-    if (c->putters.head) {
-        waiter *p = serve_first(&c->putters, 0);
+    waiter *p = first_live(&c->putters);
+    if (p) {
+        serve(&c->putters, p, 0);
         ring_push(c, p->item);
         *woken = p;
     }
@@ -299,7 +314,7 @@ void weft_chan_close(weft_chan *c) {
         waiter **tail = &woken;
         for (int i = 0; i < 2; i++)
             while (lists[i]->head) {
-                *tail = serve_first(lists[i], status[i]);
+                *tail = serve(lists[i], lists[i]->head, status[i]);
                 tail = &(*tail)->next;
             }
         *tail = NULL;
