@@ -65,6 +65,10 @@ run "$build/bench/bench_connect_accept"
 run "$build/bench/bench_loops_call"
 run env GOMAXPROCS=2 "$build/bench/weft_bench_go" cross_loop_call
 ratio cross_loop_call_us
+# A channel between two loops, beside Go's between two goroutines.
+run "$build/bench/bench_chan"
+run env GOMAXPROCS=2 "$build/bench/weft_bench_go" chan
+ratio chan_msgs_per_s_cross_loop chan_msgs_per_s_cross_loop_cap1
 # What tracing costs a keep-alive HTTP client (weft-fetch against
 # weft-httpbin): http_client_rps with WEFT_TRACE unset and set.
 if [ -x "$build/apps/weft-fetch/weft-fetch" ]; then run sh scripts/http_trace_bench.sh "$build"; fi

@@ -1,12 +1,13 @@
 // The Go peers of weft's benchmarks, for scripts/bench.sh to print side by
 // side: the same cases with goroutines, printed as `name_go value unit`.
 // Standard library only. Run as `weft_bench_go CASE` with CASE one of switch,
-// spawn_join, sleepers, timers, or (from scripts/http_bench.sh) as
+// spawn_join, sleepers, timers, cross_loop_call, chan, or (from scripts/http_bench.sh) as
 // `weft_bench_go http_client URL CONNS SECONDS`, `weft_bench_go delay_server
 // PORT` or `weft_bench_go delay_fanout BASE_URL N D KEY=NAME...`. Every case
 // runs in a process of its own with GOMAXPROCS=1, so Go gets one thread of Go
 // code, as a weft loop does (its garbage collector may still use other
-// threads).
+// threads); cross_loop_call and chan, the peers of two loops, run with
+// GOMAXPROCS=2.
 package main
 
 import (
@@ -101,6 +102,48 @@ func spawnJoinNs() {
 		best = math.Min(best, float64(time.Since(t0).Nanoseconds())/rounds)
 	}
 	figure("spawn_join_ns_go", best, "ns")
+}
+
+// chanMsgs: one goroutine sends 1M ints on a channel to another, then
+// closes it; the other drains it to the close. Capacity 64, then 1, as
+// weft's chan_msgs_per_s_cross_loop (bench/chan.c). Run with GOMAXPROCS=2,
+// so the two can run on two threads as weft's two loops do.
+func chanMsgs() {
+	const n = 1000000
+	for _, capacity := range []int{64, 1} {
+		best := 0.0
+		for r := 0; r < reps; r++ {
+			ch := make(chan int, capacity)
+			done := make(chan struct{})
+			t0 := time.Now()
+			go func() {
+				want := 1
+				for v := range ch {
+					if v != want {
+						panic("out of order")
+					}
+					want++
+				}
+				if want != n+1 {
+					panic("lost messages")
+				}
+				close(done)
+			}()
+			go func() {
+				for i := 1; i <= n; i++ {
+					ch <- i
+				}
+				close(ch)
+			}()
+			<-done
+			best = math.Max(best, n/time.Since(t0).Seconds())
+		}
+		name := "chan_msgs_per_s_cross_loop_go"
+		if capacity == 1 {
+			name = "chan_msgs_per_s_cross_loop_cap1_go"
+		}
+		figure(name, best, "msg/s")
+	}
 }
 
 // minorFaults is the count of page faults the process has taken.
@@ -363,7 +406,7 @@ func delayFanout(base string, n, d int, names map[string]string) {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: weft_bench_go switch|spawn_join|sleepers|timers\n"+
+	fmt.Fprintln(os.Stderr, "usage: weft_bench_go switch|spawn_join|sleepers|timers|cross_loop_call|chan\n"+
 		"       weft_bench_go http_client URL CONNS SECONDS\n"+
 		"       weft_bench_go delay_server PORT\n"+
 		"       weft_bench_go delay_fanout BASE_URL N D {wall|hold|connect|pages}=NAME...")
@@ -416,7 +459,7 @@ func crossLoopCall() {
 func main() {
 	cases := map[string]func(){
 		"switch": switchNs, "spawn_join": spawnJoinNs, "sleepers": sleepers, "timers": timers,
-		"cross_loop_call": crossLoopCall,
+		"cross_loop_call": crossLoopCall, "chan": chanMsgs,
 	}
 	switch {
 	case len(os.Args) == 5 && os.Args[1] == "http_client":

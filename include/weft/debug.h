@@ -48,8 +48,10 @@ enum {
     WEFT_AWAIT_QUEUE_GET,
     WEFT_AWAIT_QUEUE_PUT,
     WEFT_AWAIT_THREAD,      /* a job on the loop's thread pool */
-    WEFT_AWAIT_LOOP         /* weft_loops_call: a task on another loop
+    WEFT_AWAIT_LOOP,        /* weft_loops_call: a task on another loop
                                (weft_task_info.obj: its index) */
+    WEFT_AWAIT_CHAN_GET,    /* a channel (weft/chan.h) at weft_task_info.obj */
+    WEFT_AWAIT_CHAN_PUT
 };
 
 /* A short lowercase name of a WEFT_AWAIT_* ("sleep", "lock", "queue get"...);

@@ -136,7 +136,7 @@ const char *weft_await_name(int a) {
     static const char *const names[] = {
         "none", "sleep", "fd readable", "fd writable", "join", "wait", "gather", "group",
         "lock", "event", "semaphore", "condition", "barrier", "queue get", "queue put", "thread",
-        "loop call",
+        "loop call", "chan get", "chan put",
     };
     return a >= 0 && a < (int)(sizeof names / sizeof *names) ? names[a] : "?";
 }

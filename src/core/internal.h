@@ -162,6 +162,11 @@ enum { WEFT__WAKE_TIMER = 1, WEFT__WAKE_CANCEL = 2 };
 /* weft__park flag: ignore scopes (no scope deadline armed, no cancel code
  * returned; a cancel still wakes the task with WEFT__WAKE_CANCEL). */
 #define WEFT__NOCANCEL 1
+/* weft__park flag: return the cancellation code without marking the scope
+ * that catches it (weft_scope_leave): for a caller that may yet report
+ * success, having been served in a race with the cancel (chan.c), and marks
+ * it with weft__cancel_status(t, true) only if it does report the code. */
+#define WEFT__NOMARK 2
 
 #define WEFT__NAME_MAX 32
 

@@ -98,7 +98,7 @@ int weft__park(weft_task *t, int64_t deadline, int flags) {
     int st = t->wake_status;
     /* 0 or an error the waker delivers (WEFT_ECLOSED...): as given. */
     if (st <= 0 || (flags & WEFT__NOCANCEL)) return st;
-    int c = weft__cancel_status(t, true);
+    int c = weft__cancel_status(t, !(flags & WEFT__NOMARK));
     if (c) return c;
     /* The only other wake: the timer, at our own deadline. */
     return WEFT__EXPIRED;
