@@ -305,8 +305,8 @@ struct weft_loop {
      * even when it would not poll. */
     struct weft__remote *remote;
     int remote_pending;
-    int spinning;                   /* about to sleep, watching remote_pending
-                                       (loop.c): posters need not write the eventfd */
+    int sleeping;                   /* in the poller's blocking wait (loop.c):
+                                       only then must a poster write the eventfd */
     int64_t posted_at;              /* weft__mono() when posted work last ran */
 
     /* Higher layers' state per loop (weft__local_get), closed in reverse. */

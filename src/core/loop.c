@@ -191,7 +191,6 @@ enum { SPIN_NS = 20 * 1000, SPIN_RECENT_NS = 1000 * 1000 };
 static bool spin_for_posts(weft_loop *L) {
     int64_t now = weft__mono();
     if (!L->posted_at || now - L->posted_at > SPIN_RECENT_NS) return false;
-    __atomic_store_n(&L->spinning, 1, __ATOMIC_SEQ_CST);
     int64_t end = now + SPIN_NS;
     for (unsigned i = 1; !__atomic_load_n(&L->remote_pending, __ATOMIC_RELAXED); i++) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -201,8 +200,19 @@ static bool spin_for_posts(weft_loop *L) {
 #endif
         if (!(i & 63) && weft__mono() > end) break;
     }
-    __atomic_store_n(&L->spinning, 0, __ATOMIC_SEQ_CST);
-    return __atomic_load_n(&L->remote_pending, __ATOMIC_SEQ_CST) != 0;
+    return __atomic_load_n(&L->remote_pending, __ATOMIC_RELAXED) != 0;
+}
+
+/* Waits in the poller up to `timeout` (< 0: no limit). While it may sleep
+ * there, other threads' posts must write the eventfd (weft__remote_wake);
+ * the rest of the time they need not. */
+static void poll_sleeping(weft_loop *L, int64_t timeout) {
+    if (timeout != 0) {
+        __atomic_store_n(&L->sleeping, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&L->remote_pending, __ATOMIC_SEQ_CST)) timeout = 0;
+    }
+    weft__poll_wait(L, timeout);
+    __atomic_store_n(&L->sleeping, 0, __ATOMIC_RELAXED);
 }
 
 /* One round of upkeep. Returns false when nothing is ready and nothing ever
@@ -226,7 +236,7 @@ static bool upkeep(weft_loop *L) {
     if (L->virtual_clock) {
         /* With no timer to jump to, only the poller can end the wait:
          * block in it rather than spin. */
-        if (L->nwatch) weft__poll_wait(L, L->nheap ? 0 : -1);
+        if (L->nwatch) poll_sleeping(L, L->nheap ? 0 : -1);
         if (!L->ready_head && !L->soon_head && L->nheap) {
             L->vnow = L->heap[0].when > L->vnow ? L->heap[0].when : L->vnow;
             weft__timer_run(L, L->vnow);
@@ -240,7 +250,7 @@ static bool upkeep(weft_loop *L) {
     }
     if (trim >= 0 && (timeout < 0 || trim < timeout)) timeout = trim;
     if (timeout != 0 && spin_for_posts(L)) timeout = 0;
-    weft__poll_wait(L, timeout);
+    poll_sleeping(L, timeout);
     if (L->nheap) weft__timer_run(L, weft__now(L));
     return true;
 }

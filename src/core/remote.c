@@ -78,10 +78,11 @@ void weft__sigint_release(weft_loop *L) {
 
 void weft__remote_wake(weft_loop *L) {
     __atomic_store_n(&L->remote_pending, 1, __ATOMIC_SEQ_CST);
-    /* A loop spinning before its sleep sees the flag; it re-reads it after
-     * it stops spinning (both sequentially consistent), so one of the two
-     * sees the other and no wake is lost. */
-    if (__atomic_load_n(&L->spinning, __ATOMIC_SEQ_CST)) return;
+    /* A loop that is not asleep in its poller sees the flag at its next
+     * upkeep, with no system call of ours. It raises `sleeping` and then
+     * reads the flag before it sleeps (both sequentially consistent, as
+     * here), so one of the two sees the other and no wake is lost. */
+    if (!__atomic_load_n(&L->sleeping, __ATOMIC_SEQ_CST)) return;
     uint64_t one = 1;
     ssize_t w = write(L->remote->src.fd, &one, sizeof one);
     (void)w;  /* EAGAIN only at a counter of 2^64-2: the loop is awake */
