@@ -294,7 +294,9 @@ int weft_loops_call(unsigned index, weft_task_fn fn, void *arg, void **result) {
      * runs elsewhere: counted as waiting on the outside world. */
     t->loop->nwatch++;
     weft__awaits(t, WEFT_AWAIT_LOOP, (const void *)(uintptr_t)index);
-    err = weft__park(t, WEFT_FOREVER, 0);
+    /* Unmarked: a call that still completes reports success, and its
+     * scope must not then say it caught the cancel (weft_scope_leave). */
+    err = weft__park(t, WEFT_FOREVER, WEFT__NOMARK);
     if (!k->finished) {
         __atomic_add_fetch(&k->refs, 1, __ATOMIC_ACQ_REL);
         if (post_to(my_slot->c, index, &k->cancel)) call_unref(k);  /* closed: start drops to done */
@@ -304,6 +306,10 @@ int weft_loops_call(unsigned index, weft_task_fn fn, void *arg, void **result) {
     if (result) *result = k->result;
     if (k->err) err = k->err;
     else if (err && !weft_is_error(k->result)) err = 0;  /* it completed: delivered */
+    else if (err) {  /* reported: the scope caught it */
+        int c = weft__cancel_status(t, true);
+        if (c) err = c;
+    }
     call_unref(k);
     return err;
 }

@@ -388,7 +388,7 @@ static ssize_t uring_send(weft_loop *L, weft_task *t, int fd, const struct iovec
     io_uring_sqe_set_data64(s, ud);
     L->nwatch++;
     weft__awaits(t, WEFT_AWAIT_WRITABLE, (const void *)(intptr_t)fd);
-    int err = weft__park(t, WEFT_FOREVER, 0);
+    int err = weft__park(t, WEFT_FOREVER, WEFT__NOMARK);  /* marked below if reported */
     if (!op.done) {
         /* Cancelled, or a scope's deadline: the kernel may be sending from
          * iov right now. Ask it to stop, and wait for the answer. */
@@ -396,7 +396,10 @@ static ssize_t uring_send(weft_loop *L, weft_task *t, int fd, const struct iovec
         while (!op.done) weft__park(t, WEFT_FOREVER, WEFT__NOCANCEL);
     }
     L->nwatch--;
-    if (op.res == -ECANCELED && err < 0) return err;
+    if (op.res == -ECANCELED && err < 0) {
+        int c = weft__cancel_status(t, true);
+        return c ? c : err;
+    }
     return op.res;
 }
 
