@@ -39,18 +39,16 @@ static void *worker(void *arg) {
     shard *sh = arg;
     load *l = sh->l;
     char buf[16 * 1024];
+    /* Every request is the same: made once (a request is reusable). */
+    weft_http_request *q = NULL;
+    char why[256];
+    int qerr = fetch_request(l->o, l->o->urls[0].url, NULL, NULL, &q, why, sizeof why) ? WEFT_EINVAL : 0;
     for (;;) {
         long i = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
         if (i >= l->o->requests) break;
         int64_t t0 = weft_now();
-        weft_http_request *q;
         weft_http_response *r = NULL;
-        char why[256];
-        int err = fetch_request(l->o, l->o->urls[0].url, NULL, NULL, &q, why, sizeof why) ? WEFT_EINVAL : 0;
-        if (!err) {
-            err = weft_http_send(sh->c, q, WEFT_HTTP_STREAM, &r);
-            weft_http_request_free(q);
-        }
+        int err = qerr ? qerr : weft_http_send(sh->c, q, WEFT_HTTP_STREAM, &r);
         ssize_t n = 0;
         while (!err && (n = weft_http_response_read(r, buf, sizeof buf)) > 0) {}
         if (!err && n < 0) err = (int)n;
@@ -64,6 +62,7 @@ static void *worker(void *arg) {
             __atomic_compare_exchange_n(&l->first_err, &none, err, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
         }
     }
+    weft_http_request_free(q);
     return NULL;
 }
 
