@@ -495,6 +495,7 @@ typedef struct worker {
     weft_loop *loop;      /* guarded by mu */
     int rc;
     int load;             /* balanced: its open connections (atomic) */
+    bool up;              /* home's thread only: it serves, or it ended */
 } worker;
 
 typedef struct workers {
@@ -509,12 +510,23 @@ typedef struct workers {
     weft_event all_ended; /* home's */
     int err;              /* the first worker's error; home's thread only */
     bool balance;         /* WEFT_HTTPD_BALANCE */
+    unsigned nup;         /* home's thread only: workers up (or ended) */
+    weft_event all_up;    /* home's */
     int home_load;        /* the calling loop's open connections (atomic) */
 } workers;
+
+/* On the calling loop: worker w serves, or will never (it ended). */
+static void worker_up(void *arg) {
+    worker *w = arg;
+    if (w->up) return;
+    w->up = true;
+    if (++w->ws->nup == w->ws->n) weft_event_set(&w->ws->all_up);
+}
 
 static void worker_ended(void *arg) {
     worker *w = arg;
     workers *ws = w->ws;
+    worker_up(w);
     if (w->rc && !ws->err) ws->err = w->rc;
     if (w->rc) weft_httpd_shutdown(ws->primary);
     if (++ws->ended == ws->n) weft_event_set(&ws->all_ended);
@@ -545,6 +557,7 @@ static int worker_main(void *arg) {
         if (ws->stopping) weft_httpd_shutdown(c);
     }
     pthread_mutex_unlock(&ws->mu);
+    if (!err) weft_call_soon_threadsafe(ws->home, worker_up, w);  /* ENOMEM: its end says it */
     /* A balanced worker's connections come from another thread: it waits
      * for them rather than call itself deadlocked. */
     if (!err && c->adopts) weft_loop_hold();
@@ -674,6 +687,11 @@ static int workers_start(weft_httpd *s, workers **out) {
      * must wait for it rather than call itself deadlocked. */
     if (ws->n) weft_loop_hold();
     *out = ws;
+    /* Accepting starts once every loop serves (or failed to start): a
+     * balanced server then spreads its first connections too. */
+    weft__await_context("HTTP server's worker loops to start", NULL);
+    while (!err && ws->nup < ws->n && (err = weft_event_wait(&ws->all_up)) == 0) {}
+    weft__await_context(NULL, NULL);
     return err;
 }
 
@@ -719,7 +737,7 @@ int weft_httpd_serve(weft_httpd *s) {
     weft_task *tasks[HTTPD_MAX_LISTENERS + 1] = {0};
     acceptor acc[HTTPD_MAX_LISTENERS];
     size_t n = 0;
-    for (size_t i = 0; i < s->nl; i++) {
+    for (size_t i = 0; !err && i < s->nl; i++) {
         acc[i] = (acceptor){ s, s->lfd[i], "" };
         int port = weft_sock_port(s->lfd[i]);
         snprintf(acc[i].where, sizeof acc[i].where, port > 0 ? "port %d" : "a Unix socket", port);
