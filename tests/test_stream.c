@@ -845,12 +845,18 @@ static ssize_t counting_read(int fd, void *buf, size_t len) {
     reads++;
     return weft__sys_default.read(fd, buf, len);
 }
+static long sends;  /* send(2) calls made through weft__sys */
+static ssize_t counting_send(int fd, const void *buf, size_t len, int flags) {
+    sends++;
+    return weft__sys_default.send(fd, buf, len, flags);
+}
 
 static int run_uring(int (*fn)(void *), void *arg) {
     int fds = wt_count_fds();
     long live = wt_live_allocs;
     weft_loop_opts o = { .backend = WEFT_BACKEND_URING, .realloc = wt_realloc };
     weft__sys.read = counting_read;
+    weft__sys.send = counting_send;
     int r = weft_run_opts(&o, fn, arg);
     weft__sys = weft__sys_default;
     if (r == -EPERM || r == -ENOSYS || r == WEFT_EINVAL) wt_skip("no io_uring here");
@@ -1018,3 +1024,42 @@ static int cancel_send(void *arg) {
 }
 TEST(a_cancelled_send_delivers_what_it_sent_once_and_in_order) { ASSERT_EQ(run_uring(cancel_send, NULL), 0); }
 
+
+/* weft_fd_capture: a raw socket read with weft_read and written with
+ * weft_write goes the same way (no read of the reader's); a pipe is left
+ * as it is. */
+static int raw_capture(void *arg) {
+    (void)arg;
+    int sv[2], pp[2];
+    nb_pair(sv);
+    ASSERT(pipe2(pp, O_NONBLOCK | O_CLOEXEC) == 0);
+    ASSERT_ERR(weft_fd_capture(sv[0]), 0);
+    ASSERT_ERR(weft_fd_capture(pp[0]), 0);
+    ASSERT_ERR(weft_fd_capture(-1), WEFT_EINVAL);
+    char buf[64];
+    for (int round = 0; round < 50; round++) {
+        long before = reads;
+        ASSERT_EQ(weft_write(sv[1], "ping", 4), 4);
+        size_t got = 0;
+        while (got < 4) {
+            ssize_t n = weft_read(sv[0], buf + got, sizeof buf - got);
+            ASSERT(n > 0);
+            got += (size_t)n;
+        }
+        ASSERT(!memcmp(buf, "ping", 4));
+        if (round) ASSERT_EQ(reads, before);  /* the first read armed the receive */
+        long sent = sends;
+        ASSERT_EQ(weft_write(sv[0], "pong", 4), 4);
+        ASSERT_EQ(sends, sent);               /* submitted, not sent by us */
+        ASSERT_EQ(weft_read(sv[1], buf, sizeof buf), 4);
+        ASSERT(!memcmp(buf, "pong", 4));
+    }
+    ASSERT_EQ(write(pp[1], "x", 1), 1);
+    ASSERT_EQ(weft_read(pp[0], buf, 1), 1);  /* a pipe: read as ever */
+    ASSERT_ERR(weft_close(sv[0]), 0);
+    ASSERT_ERR(weft_close(sv[1]), 0);
+    ASSERT_ERR(weft_close(pp[0]), 0);
+    ASSERT(close(pp[1]) == 0);
+    return 0;
+}
+TEST(a_raw_socket_given_to_the_loop_is_read_and_written_through_it) { ASSERT_EQ(run_uring(raw_capture, NULL), 0); }

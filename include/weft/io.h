@@ -86,6 +86,19 @@ WEFT_EXTERN ssize_t weft_write_some(int fd, const void *buf, size_t len);
 
 /* Makes `fd` non-blocking and close-on-exec. Returns 0 or -errno. */
 WEFT_EXTERN int weft_fd_nonblock(int fd);
+/* Says that `fd`, a stream socket, is read only with weft_read from now
+ * until weft_close or weft_fd_forget (no recv of the caller's, no other
+ * reader), so the loop may take its input as it comes. On the io_uring
+ * backend it then does (the completion engine, docs/design.md): reads copy
+ * what the kernel already received into the loop's buffers, and
+ * weft_write / weft_write_some are operations sent to the kernel with the
+ * loop's next wait, with no system call of their own; a cancelled write
+ * either sent nothing or reports what it sent. Elsewhere (epoll) it changes
+ * nothing, as it does for an fd that is not a stream socket.
+ * weft_stream_new_fd does this for the sockets it owns, and
+ * weft_httpd for its plain connections. Must be called on the loop's
+ * thread. Returns 0, WEFT_EINVAL (fd < 0) or WEFT_ENOMEM. */
+WEFT_EXTERN int weft_fd_capture(int fd);
 /* Tells the loop to forget `fd` (stop watching it) without closing it: tasks
  * waiting on it wake with WEFT_ECLOSED. Call it before handing the fd to
  * code that will close it. A no-op for an fd the loop does not know, and

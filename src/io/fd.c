@@ -71,6 +71,9 @@ static ssize_t write_once(int fd, const void *buf, size_t len) {
 ssize_t weft_write_some(int fd, const void *buf, size_t len) {
     int err0 = enter_io();
     if (err0) return err0;
+    struct iovec iov = { (void *)buf, len };
+    ssize_t k = len ? weft__fd_send(fd, &iov, 1) : WEFT__DIRECT;  /* a captured socket's */
+    if (k != WEFT__DIRECT) return k;
     for (;;) {
         ssize_t n = write_once(fd, buf, len);
         if (n >= 0) return n;
@@ -99,6 +102,14 @@ int weft_fd_nonblock(int fd) {
     int fdfl = fcntl(fd, F_GETFD);
     if (fdfl < 0 || (!(fdfl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0)) return -errno;
     return 0;
+}
+
+int weft_fd_capture(int fd) {
+    if (fd < 0) return WEFT_EINVAL;
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM) return 0;
+    return weft__fd_capture(fd);
 }
 
 void weft_fd_forget(int fd) { weft__fd_forget(fd); }
