@@ -209,6 +209,7 @@ static bool spin_for_posts(weft_loop *L) {
 static void poll_sleeping(weft_loop *L, int64_t timeout) {
     if (timeout != 0) {
         __atomic_store_n(&L->sleeping, 1, __ATOMIC_SEQ_CST);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);  /* see weft__remote_wake */
         if (__atomic_load_n(&L->remote_pending, __ATOMIC_SEQ_CST)) timeout = 0;
     }
     weft__poll_wait(L, timeout);

@@ -82,6 +82,8 @@ void weft__remote_wake(weft_loop *L) {
      * upkeep, with no system call of ours. It raises `sleeping` and then
      * reads the flag before it sleeps (both sequentially consistent, as
      * here), so one of the two sees the other and no wake is lost. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);  /* a full fence, not only the
+        accesses' own ordering: qemu-user's aarch64 on x86 lost this wake */
     if (!__atomic_load_n(&L->sleeping, __ATOMIC_SEQ_CST)) return;
     uint64_t one = 1;
     ssize_t w = write(L->remote->src.fd, &one, sizeof one);
