@@ -496,6 +496,8 @@ typedef struct worker {
     int rc;
     int load;             /* balanced: its open connections (atomic) */
     bool up;              /* home's thread only: it serves, or it ended */
+    int lfd[HTTPD_MAX_LISTENERS];  /* its listeners, made by the calling loop */
+    size_t nl;            /* (handed to its server, which then owns them) */
 } worker;
 
 typedef struct workers {
@@ -544,11 +546,14 @@ static int worker_main(void *arg) {
         c->adopts = true;
         c->load = &w->load;
     }
-    for (size_t i = 0; !err && !ws->balance && i < p->nl; i++) {
-        int fd;
-        if (weft_sock_port(p->lfd[i]) <= 0) continue;  /* a Unix socket: the calling loop's */
-        if (!(err = weft_listen_like(p->lfd[i], backlog(p), WEFT_LISTEN_REUSEPORT, &fd))) err = adopt(c, 0, fd);
+    /* Its listeners were made before serve took a connection, so that the
+     * kernel spreads connections from the first one; the server owns them
+     * once it has them, the worker until then. */
+    for (size_t i = 0; i < w->nl; i++) {
+        if (!err) err = weft_httpd_listen_fd(c, w->lfd[i]);
+        if (err) weft_close(w->lfd[i]);
     }
+    w->nl = 0;
     if (!err && !c->nl && !c->adopts) err = WEFT_EINVAL;  /* no TCP listener to serve beside */
     pthread_mutex_lock(&ws->mu);
     if (!err) {
@@ -574,6 +579,8 @@ static int worker_main(void *arg) {
 static void *worker_thread(void *arg) {
     worker *w = arg;
     w->rc = weft_run_opts(&w->ws->lo, worker_main, w);
+    for (size_t i = 0; i < w->nl; i++) close(w->lfd[i]);  /* its loop never ran */
+    w->nl = 0;
     /* Cannot fail but for memory; then the calling loop would wait on. */
     while (weft_call_soon_threadsafe(w->ws->home, worker_ended, w) == WEFT_ENOMEM) sched_yield();
     return NULL;
@@ -665,6 +672,24 @@ static int workers_start(weft_httpd *s, workers **out) {
     /* Not the calling loop's allocator: it need not be thread-safe. */
     ws->lo = (weft_loop_opts){ .backend = ho->backend, .stack_size = ho->stack_size,
                                .flags = WEFT_LOOP_NO_SIGINT | (ho->flags & WEFT_LOOP_NO_OVERFLOW_HANDLER) };
+    /* Every worker's listeners now, beside ours: connections that come as
+     * soon as serve is called already find them all. */
+    int err = 0;
+    for (unsigned i = 0; !ws->balance && i + 1 < s->o.workers; i++)
+        for (size_t j = 0; !err && j < s->nl; j++) {
+            worker *w = &ws->w[i];
+            if (weft_sock_port(s->lfd[j]) <= 0) continue;  /* a Unix socket: the calling loop's */
+            if (!(err = weft_listen_like(s->lfd[j], backlog(s), WEFT_LISTEN_REUSEPORT, &w->lfd[w->nl]))) w->nl++;
+        }
+    if (err) {
+        for (unsigned i = 0; i + 1 < s->o.workers; i++)
+            for (size_t j = 0; j < ws->w[i].nl; j++) close(ws->w[i].lfd[j]);
+        s->load = NULL;
+        pthread_mutex_destroy(&ws->mu);
+        free(ws->w);
+        free(ws);
+        return err;
+    }
     sigset_t block, old;
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
@@ -673,7 +698,6 @@ static int workers_start(weft_httpd *s, workers **out) {
     pthread_attr_t at;
     pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    int err = 0;
     for (unsigned i = 0; i + 1 < s->o.workers; i++) {
         ws->w[i].ws = ws;
         pthread_t th;
@@ -681,6 +705,8 @@ static int workers_start(weft_httpd *s, workers **out) {
         if (e) { err = e == EAGAIN ? WEFT_ENOMEM : -e; break; }
         ws->n++;
     }
+    for (unsigned i = ws->n; i + 1 < s->o.workers; i++)  /* never started */
+        for (size_t j = 0; j < ws->w[i].nl; j++) close(ws->w[i].lfd[j]);
     pthread_attr_destroy(&at);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     /* Word from the workers comes by weft_call_soon_threadsafe: the loop
