@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import http.server
 
 BUILD, GROUP = os.path.abspath(sys.argv[1]), sys.argv[2]
@@ -309,6 +310,22 @@ def g_errors(b, raw):
     case(["-sS", "foo://x/"], stderr=True)
     case(["-sS", "http://bad host/"])
     case(["-sS", "-m", "0.5", b + "/delay/3"])
+    # --connect-timeout: a listener whose accept queue is full (backlog 0,
+    # its connections never accepted) drops further SYNs, so a connect to
+    # it hangs until the timeout: 28 from both.
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    fillers = []
+    for _ in range(3):
+        f = socket.socket()
+        f.setblocking(False)
+        f.connect_ex(full.getsockname())
+        fillers.append(f)
+    time.sleep(0.2)
+    case(["-s", "--connect-timeout", "0.5", "http://127.0.0.1:%d/" % full.getsockname()[1]])
+    for f in fillers + [full]:
+        f.close()
     case(["-sS", raw + "/partial"], stderr=True)
     case(["-sS", raw + "/reset"])
     case(["-sS", raw + "/empty"], stderr=True)
