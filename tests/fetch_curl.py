@@ -280,6 +280,21 @@ def g_headers(b):
     case(["-s", b.replace("://", "://user:pass@") + "/basic-auth/user/pass"])
     case(["-s", "-r", "0-9", b + "/range/100"])
     case(["-s", "-b", "k=v", b + "/cookies"])
+    # -b FILE, a Netscape cookie file: the host's cookies whose path
+    # prefixes the request's, not the secure one over http, not the expired
+    # one nor another host's; HttpOnly lines; in curl's order (the longest
+    # path first); with a -b string beside it; an unreadable file: none.
+    jar = ("# Netscape HTTP Cookie File\n"
+           "127.0.0.1\tFALSE\t/\tFALSE\t0\troot\tr\n"
+           "127.0.0.1\tFALSE\t/cookies\tFALSE\t0\tdeep\td\n"
+           "#HttpOnly_127.0.0.1\tFALSE\t/\tFALSE\t0\thttponly\th\n"
+           "127.0.0.1\tFALSE\t/\tTRUE\t0\tsecure\ts\n"
+           "127.0.0.1\tFALSE\t/\tFALSE\t1000\texpired\te\n"
+           "other.example\tFALSE\t/\tFALSE\t0\tother\to\n"
+           "127.0.0.1\tFALSE\t/elsewhere\tFALSE\t0\tpath\tp\n").encode()
+    case(["-s", "-b", "jar.txt", b + "/cookies"], inputs={"jar.txt": jar})
+    case(["-s", "-b", "jar.txt", "-b", "k=v", b + "/headers"], inputs={"jar.txt": jar})
+    case(["-s", "-b", "nosuchfile", b + "/cookies"])
     case(["-s", "--compressed", b + "/gzip"])
     case(["-s", "--compressed", b + "/deflate"])
     case(["-s", "--http1.1", b + "/get"])

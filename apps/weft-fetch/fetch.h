@@ -7,6 +7,7 @@
 
 #include <weft/http.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 
 /* curl's exit codes, the ones weft-fetch can end with. */
@@ -43,6 +44,7 @@ typedef struct fetch_opts {
     int nparts;
     int head, include, verbose, silent, show_error, fail, compressed;  /* fail: 1 -f, 2 --fail-with-body */
     const char *user_agent, *referer, *cookie, *user, *range;  /* -A -e -b -u -r */
+    char *cookie_jar;           /* -b FILE's text (Netscape cookie file format) */
     const char *write_out;      /* -w */
     int location;               /* -L */
     long max_redirs;            /* --max-redirs; -1 unlimited */
@@ -68,6 +70,9 @@ typedef struct fetch_opts {
  * a curl exit code with the message in err[]. */
 int fetch_request(const fetch_opts *o, const char *url, const char *upload, FILE **upload_f,
                   weft_http_request **out, char *err, size_t errlen);
+/* The Cookie field the -b FILE jar gives `url` ("a=1; b=2", as curl
+ * orders them), NULL if none match; malloc'd. *nomem set if that failed. */
+char *fetch_jar_cookies(const char *jar, const char *url, bool *nomem);
 /* The URL as sent: a scheme added where none was given, -G's data added to
  * the query, -T's file name appended to a URL ending in '/'. Returns a
  * malloc'd string or NULL (out of memory). */

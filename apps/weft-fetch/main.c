@@ -41,7 +41,7 @@ static void usage(FILE *f) {
           "  -F, --form NAME=VALUE    multipart body (NAME=@FILE a file, NAME=<FILE its text)\n"
           "  -G, --get                the -d data in the URL's query, GET\n"
           "  -T, --upload-file FILE   PUT FILE (- for stdin)\n"
-          "  -A, --user-agent UA      -e, --referer URL   -b, --cookie 'N=V; ...' (no files)\n"
+          "  -A, --user-agent UA      -e, --referer URL   -b, --cookie 'N=V; ...' or FILE\n"
           "  -u, --user USER:PASS     basic authentication   -r, --range RANGE\n"
           "  -L, --location           follow redirects; --max-redirs N (default 50)\n"
           "  -f, --fail               exit 22 on a status >= 400, without the body;\n"
@@ -262,11 +262,23 @@ static int option(parse *p, int ch, const char *arg, const char *name) {
     case 'T': return add_str(&p->uploads, &p->nuploads, arg);
     case 'H': return add_str(&o->headers, &o->nheaders, arg);
     case O_RESOLVE: return add_str(&o->resolve, &o->nresolve, arg);
-    case 'b':
-        /* curl reads a cookie file when the argument has no '=': not here. */
-        if (!strchr(arg, '=')) return bad_usage("wants NAME=VALUE pairs (cookie files are not supported)", name);
-        o->cookie = arg;
+    case 'b': {
+        if (strchr(arg, '=')) {
+            o->cookie = arg;
+            return 0;
+        }
+        /* No '=': a cookie file, as curl reads it; one that cannot be read
+         * starts no cookies, silently, as in curl. */
+        size_t len;
+        char *text;
+        int err = fetch_read_file(arg, &text, &len);
+        if (err == -ENOMEM) return FX_NOMEM;
+        if (!err) {
+            free(o->cookie_jar);
+            o->cookie_jar = text;
+        }
         return 0;
+    }
     case 'w': return write_out_arg(o, arg);
     case 'd': return data_arg(p, arg, 0, 0);
     case O_DATA_BINARY: return data_arg(p, arg, 1, 0);
@@ -367,6 +379,7 @@ int main(int argc, char **argv) {
     free(o.urls);
     free(write_out_buf);
     free(o.headers);
+    free(o.cookie_jar);
     free(o.resolve);
     free(o.data);
     for (int i = 0; i < o.nparts; i++) free(o.parts[i].name);

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -277,9 +278,115 @@ static int user_header(weft_http_request *q, const char *h) {
     return weft_http_request_remove_header(q, name);
 }
 
+/* ------------------------------------------------------------ cookies */
+
+/* One cookie of a jar line, its fields pointing into a copy of the line. */
+typedef struct jar_cookie {
+    const char *domain, *path, *name, *value;
+    size_t dlen, plen, nlen, line;
+} jar_cookie;
+
+/* curl's order: the longest path first, then the longest domain, then the
+ * longest name, then the newest (a later line of the file). */
+static int jar_cmp(const void *a, const void *b) {
+    const jar_cookie *x = a, *y = b;
+    if (x->plen != y->plen) return x->plen > y->plen ? -1 : 1;
+    if (x->dlen != y->dlen) return x->dlen > y->dlen ? -1 : 1;
+    if (x->nlen != y->nlen) return x->nlen > y->nlen ? -1 : 1;
+    return x->line > y->line ? -1 : 1;
+}
+
+/* Does a cookie for `domain` (tailmatch: subdomains too) go to `host`? */
+static bool jar_domain(const char *domain, bool tail, const char *host) {
+    if (*domain == '.') { domain++; tail = true; }
+    size_t d = strlen(domain), h = strlen(host);
+    if (h == d) return !strcasecmp(host, domain);
+    return tail && h > d && host[h - d - 1] == '.' && !strcasecmp(host + h - d, domain);
+}
+
+char *fetch_jar_cookies(const char *jar, const char *url, bool *nomem) {
+    *nomem = false;
+    /* The URL's scheme, host and path (up to its query). */
+    const char *p = strstr(url, "://");
+    if (!p) return NULL;
+    bool secure_ok = p - url == 5 && !strncasecmp(url, "https", 5);
+    p += 3;
+    const char *at = strpbrk(p, "@/?#");
+    if (at && *at == '@') p = at + 1;
+    char host[256], path[2048];
+    size_t hl = strcspn(p, ":/?#");
+    if (*p == '[') hl = strcspn(p, "]") + 1;
+    if (hl >= sizeof host) return NULL;
+    memcpy(host, p, hl);
+    host[hl] = 0;
+    /* curl counts these as secure contexts, https or not. */
+    if (!strcasecmp(host, "localhost") || !strcmp(host, "127.0.0.1") || !strcmp(host, "[::1]")) secure_ok = true;
+    const char *ps = p + strcspn(p, "/?#");
+    size_t pl = *ps == '/' ? strcspn(ps, "?#") : 0;
+    if (pl >= sizeof path) pl = sizeof path - 1;
+    if (pl) memcpy(path, ps, pl);
+    else path[pl++] = '/';
+    path[pl] = 0;
+
+    char *text = strdup(jar);
+    jar_cookie *cs = NULL;
+    size_t n = 0, cap = 0, total = 0;
+    char *out = NULL;
+    if (!text) goto nomem;
+    long long now = (long long)time(NULL);
+    size_t lineno = 0;
+    for (char *line = text, *next; line && *line; line = next, lineno++) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        line[strcspn(line, "\r")] = 0;
+        if (!strncmp(line, "#HttpOnly_", 10)) line += 10;
+        else if (*line == '#' || !*line) continue;
+        char *f[7] = { 0 };
+        int k = 0;
+        for (char *t = line; k < 7; k++) {
+            f[k] = t;
+            char *tab = strchr(t, '\t');
+            if (!tab) { k++; break; }
+            *tab = 0;
+            t = tab + 1;
+        }
+        if (k < 6) continue;  /* not a cookie line */
+        const char *value = k == 7 ? f[6] : "";
+        bool tail = !strcasecmp(f[1], "TRUE"), secure = !strcasecmp(f[3], "TRUE");
+        long long expires = atoll(f[4]);
+        size_t cpl = strlen(f[2]);
+        bool path_ok = !strncmp(path, f[2], cpl) &&
+                       (path[cpl] == 0 || path[cpl] == '/' || (cpl && f[2][cpl - 1] == '/'));
+        if (!jar_domain(f[0], tail, host) || !path_ok || (secure && !secure_ok) || (expires && expires < now))
+            continue;
+        if (n == cap) {
+            jar_cookie *m = realloc(cs, (cap = cap ? 2 * cap : 8) * sizeof *cs);
+            if (!m) goto nomem;
+            cs = m;
+        }
+        cs[n++] = (jar_cookie){ f[0], f[2], f[5], value, strlen(f[0]), cpl, strlen(f[5]), lineno };
+        total += strlen(f[5]) + strlen(value) + 3;
+    }
+    if (n) {
+        qsort(cs, n, sizeof *cs, jar_cmp);
+        if (!(out = malloc(total + 1))) goto nomem;
+        size_t o = 0;
+        for (size_t i = 0; i < n; i++)
+            o += (size_t)sprintf(out + o, "%s%s=%s", i ? "; " : "", cs[i].name, cs[i].value);
+    }
+    free(cs);
+    free(text);
+    return out;
+nomem:
+    *nomem = true;
+    free(cs);
+    free(text);
+    return NULL;
+}
+
 /* The headers curl makes from options, unless a -H names them. */
 static int own_headers(const fetch_opts *o, weft_http_request *q, const char *auth, const char *ctype,
-                       bool upload) {
+                       bool upload, const char *cookie) {
     char range[256], basic[1024];
     if (o->range) snprintf(range, sizeof range, "bytes=%s", o->range);
     if (auth && strlen(auth) < sizeof basic / 4 * 3 - 8) {
@@ -292,7 +399,7 @@ static int own_headers(const fetch_opts *o, weft_http_request *q, const char *au
         { "Authorization", 13, auth ? basic : NULL }, { "Range", 5, o->range ? range : NULL },
         /* The agent is the client's (main.c sets it): it goes before Accept, as curl's. */
         { "User-Agent", 10, NULL }, { "Accept", 6, o->json ? "application/json" : NULL },
-        { "Referer", 7, o->referer }, { "Cookie", 6, o->cookie }, { "Content-Type", 12, ctype },
+        { "Referer", 7, o->referer }, { "Cookie", 6, cookie }, { "Content-Type", 12, ctype },
         { "Accept-Encoding", 15, o->compressed ? "deflate, gzip" : NULL },
         /* curl asks before it uploads a file (weft's client sends the body
          * without waiting, as RFC 9110 10.1.1 allows). */
@@ -360,8 +467,20 @@ int fetch_request(const fetch_opts *o, const char *url, const char *upload, FILE
     int rc = weft_http_request_new(&q, method_of(o, upload), u) ? FX_NOMEM : 0;
     if (!rc) rc = set_body(o, q, upload, upload_f, ctype, sizeof ctype);
     if (rc == FX_READ) snprintf(err, errlen, "Failed to open/read local data from file/application");
-    else if (!rc && (rc = own_headers(o, q, user, ctype[0] ? ctype : NULL, upload)))
+    /* The jar's cookies for this URL, and -b's string after them. */
+    bool nomem = false;
+    char *jar = !rc && o->cookie_jar ? fetch_jar_cookies(o->cookie_jar, u, &nomem) : NULL, *both = NULL;
+    if (nomem) rc = FX_NOMEM;
+    if (!rc && jar && o->cookie) {
+        both = malloc(strlen(o->cookie) + strlen(jar) + 3);
+        if (both) sprintf(both, "%s; %s", jar, o->cookie);
+        else rc = FX_NOMEM;
+    }
+    const char *cookie = both ? both : jar ? jar : o->cookie;
+    if (!rc && (rc = own_headers(o, q, user, ctype[0] ? ctype : NULL, upload, cookie)))
         rc = rc == WEFT_ENOMEM ? FX_NOMEM : FX_USAGE;
+    free(jar);
+    free(both);
     if (rc == FX_USAGE) snprintf(err, errlen, "bad header (CR, LF or a name that is not a token)");
     else if (rc == FX_NOMEM) snprintf(err, errlen, "Out of memory");
     free(u);
