@@ -479,6 +479,8 @@ typedef struct client {
     size_t njobs;
     job *jobs[64];                      /* per loop asked (NULL: not answering) */
     unsigned idx[64];
+    bool later[64];                     /* not asked yet: the loop was busy
+                                           with another kind of job */
     buf out;
     size_t sent;
     int64_t last_progress;
@@ -546,8 +548,35 @@ bad:
     return false;
 }
 
-/* Posts a job to each loop asked (under G.mu, so none closes meanwhile);
- * a loop still busy with an earlier job is marked as not answering. */
+/* Asks loop C for slot k (under G.mu, so the loop cannot close meanwhile).
+ * A loop works on one job at a time: a client asking what the job in
+ * progress asks shares it (the records are only read once it is done);
+ * one asking something else asks again later. */
+static void client_post(client *c, size_t k, struct weft__con *C) {
+    uint64_t want = c->q.stack ? c->q.task : 0;
+    c->later[k] = false;
+    job *j = C->inflight;
+    if (j && !__atomic_load_n(&j->done, __ATOMIC_ACQUIRE)) {
+        if (j->want == want) {
+            __atomic_add_fetch(&j->refs, 1, __ATOMIC_ACQ_REL);
+            c->jobs[k] = j;
+        } else {
+            c->later[k] = true;
+        }
+        return;
+    }
+    if (j) job_unref(j);
+    C->inflight = NULL;
+    if (!(j = calloc(1, sizeof *j))) return;
+    j->node.run = job_run;
+    j->C = C;
+    j->want = want;
+    j->refs = 3;  /* the client, the loop, inflight */
+    C->inflight = j;
+    c->jobs[k] = j;
+    weft__post(C->L, &j->node);
+}
+
 static void client_ask(client *c) {
     c->njobs = 0;
     c->busy = true;
@@ -558,20 +587,19 @@ static void client_ask(client *c) {
         size_t k = c->njobs++;
         c->idx[k] = C->index;
         c->jobs[k] = NULL;
-        if (C->inflight) {
-            if (!__atomic_load_n(&C->inflight->done, __ATOMIC_ACQUIRE)) continue;
-            job_unref(C->inflight);
-            C->inflight = NULL;
-        }
-        job *j = calloc(1, sizeof *j);
-        if (!j) continue;
-        j->node.run = job_run;
-        j->C = C;
-        j->want = c->q.stack ? c->q.task : 0;
-        j->refs = 3;  /* the client, the loop, inflight */
-        C->inflight = j;
-        c->jobs[k] = j;
-        weft__post(C->L, &j->node);
+        client_post(c, k, C);
+    }
+    pthread_mutex_unlock(&G.mu);
+}
+
+/* The slots that waited for a loop's other job: ask again. */
+static void client_retry(client *c) {
+    pthread_mutex_lock(&G.mu);
+    for (size_t k = 0; k < c->njobs; k++) {
+        if (!c->later[k]) continue;
+        c->later[k] = false;
+        for (struct weft__con *C = G.loops; C; C = C->next)
+            if (C->index == c->idx[k]) client_post(c, k, C);
     }
     pthread_mutex_unlock(&G.mu);
 }
@@ -579,8 +607,10 @@ static void client_ask(client *c) {
 /* The answer, once every loop asked has answered or the time is up. */
 static void client_answer(client *c, int64_t now) {
     bool timeout = now - c->asked > ANSWER_NS;
+    client_retry(c);
     for (size_t k = 0; k < c->njobs; k++) {
         job *j = c->jobs[k];
+        if (c->later[k] && !timeout) return;
         if (!j) continue;
         int d = __atomic_load_n(&j->done, __ATOMIC_ACQUIRE);
         if (d == 0 && !timeout) return;
