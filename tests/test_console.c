@@ -61,9 +61,12 @@ static char *con_ask(int fd, const char *req) {
     return con_line(fd);
 }
 
+/* By hand: AddressSanitizer's strstr measures the whole haystack on each
+ * call, which over a 2 MB answer makes counting quadratic. */
 static size_t count(const char *s, const char *needle) {
-    size_t n = 0;
-    for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    size_t n = 0, k = strlen(needle);
+    for (const char *p = s; *p; p++)
+        if (*p == *needle && !strncmp(p, needle, k)) n++, p += k - 1;
     return n;
 }
 
@@ -91,7 +94,7 @@ static void *parked(void *arg) {
 static void *ticker(void *arg) {
     (void)arg;
     int64_t last = weft_now();
-    while (!S.stop && weft_sleep(WEFT_MILLISECOND) == 0) {
+    while (!S.stop && weft_sleep(WEFT_MILLISECOND) == 0 && !S.stop) {
         int64_t now = weft_now();
         if (now - last > S.worst_gap) S.worst_gap = now - last;
         last = now;
@@ -166,7 +169,7 @@ static void ten_thousand_client(void) {
     close(fd);
     /* Re-attached: the same answer again. */
     fd = con_connect();
-    a = con_ask(fd, "snapshot limit=3 sort=id\n");
+    a = con_ask(fd, "snapshot limit=3 sort=id stuck_ms=0\n");
     ASSERT(a && strstr(a, "\"tasks\":10002,"));
     ASSERT_EQ(count(a, "\"id\":"), 3);
     ASSERT(strstr(a, "{\"loop\":0,\"id\":1,\"name\":\"main\""));
@@ -178,6 +181,7 @@ static void ten_thousand_client(void) {
  * (a generous bound: the machine is shared and the build may be ASan's). */
 TEST(console_snapshots_ten_thousand_tasks_detached_and_reattached) {
     run_with_console(ten_thousand_client, 10000);
+    fprintf(stderr, "worst gap between 1 ms ticks: %.1f ms\n", (double)S.worst_gap / 1e6);
     ASSERT(S.worst_gap < 250 * WEFT_MILLISECOND);
 }
 

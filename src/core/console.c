@@ -286,46 +286,77 @@ static void job_run(weft_loop *L, weft__post_node *n, bool closing) {
 
 typedef struct buf { char *p; size_t n, cap; bool full; } buf;
 
-static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(buf *b, const char *fmt, ...) {
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = b->cap - b->n;
-        int k = b->p ? vsnprintf(b->p + b->n, room, fmt, ap) : -1;
-        va_end(ap);
-        if (k >= 0 && (size_t)k < room) {
-            b->n += (size_t)k;
-            return;
-        }
+/* Room for n more bytes (and a NUL); false once the answer is too large. */
+static bool reserve(buf *b, size_t n) {
+    while (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 4096;
         char *p = cap <= ANSWER_MAX ? realloc(b->p, cap) : NULL;
         if (!p) {
             b->full = true;
-            return;
+            return false;
         }
         b->p = p, b->cap = cap;
     }
+    return true;
 }
 
-/* A JSON string: names and wait words may hold anything. */
+static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(buf *b, const char *fmt, ...) {
+    for (size_t want = 256;;) {
+        if (!reserve(b, want)) return;
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = b->cap - b->n;
+        int k = vsnprintf(b->p + b->n, room, fmt, ap);
+        va_end(ap);
+        if (k < 0) return;
+        if ((size_t)k < room) {
+            b->n += (size_t)k;
+            return;
+        }
+        want = (size_t)k + 1;
+    }
+}
+
+/* A JSON string: names and wait words may hold anything. Byte by byte
+ * into the buffer: 10,000 tasks make megabytes of these. */
 static void put_str(buf *b, const char *s) {
-    put(b, "\"");
+    size_t len = strlen(s);
+    if (!reserve(b, 6 * len + 2)) return;
+    char *o = b->p + b->n;
+    *o++ = '"';
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') put(b, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f) put(b, "\\u%04x", c);
-        else put(b, "%c", c);
+        if (c == '"' || c == '\\') *o++ = '\\', *o++ = (char)c;
+        else if (c < 0x20 || c == 0x7f) o += sprintf(o, "\\u%04x", c);
+        else *o++ = (char)c;
     }
-    put(b, "\"");
+    *o++ = '"';
+    b->n = (size_t)(o - b->p);
 }
+
+static void spawn_find(void *const pc[3], char *out, size_t len);
 
 static const char *state_word(int s) {
     return s == WEFT_TASK_RUNNING ? "running" : s == WEFT_TASK_WAITING ? "waiting" : "ready";
 }
 
-/* The frame a reader wants: the first that is not weft's own, by name. */
+/* The frame a reader wants: the first that is not weft's own, by name.
+ * Tasks come in crowds from one place: the last answer is kept. */
 static void spawn_words(void *const pc[3], char *out, size_t len) {
+    static void *last[3];
+    static char words[256];
+    if (!memcmp(last, pc, sizeof last) && pc[0]) {
+        snprintf(out, len, "%s", words);
+        return;
+    }
+    memcpy(last, pc, sizeof last);
+    words[0] = 0;
+    spawn_find(pc, words, sizeof words);
+    snprintf(out, len, "%s", words);
+}
+
+static void spawn_find(void *const pc[3], char *out, size_t len) {
     out[0] = 0;
     for (int i = 0; i < 3 && pc[i]; i++) {
         Dl_info di;
@@ -832,8 +863,10 @@ int weft__console_init(weft_loop *L, const weft_loop_opts *opts) {
     if (!err) {
         pthread_mutex_lock(&G.mu);
         C->index = index >= 0 ? (unsigned)index : G.next_index++;
-        C->next = G.loops;
-        G.loops = C;
+        struct weft__con **p = &G.loops;   /* in index order, as shown */
+        while (*p && (*p)->index < C->index) p = &(*p)->next;
+        C->next = *p;
+        *p = C;
         G.nloops++;
         pthread_mutex_unlock(&G.mu);
     }
