@@ -145,7 +145,7 @@ void weft__con_spawn(weft_loop *L, weft_task *t, int64_t now) {
     t->steps = 0;
     t->cpu = 0;
     t->born = now;
-    memset(t->spawn_pc, 0, sizeof t->spawn_pc);
+    t->spawn_pc[0] = t->spawn_pc[1] = t->spawn_pc[2] = NULL;
     weft_task *cur = L->cur;
     uintptr_t lo = (uintptr_t)(cur ? cur->stack_lo : L->sched_lo);
     uintptr_t hi = lo + (cur ? (cur->stack_size ? cur->stack_size : L->pool.size) : L->sched_size);
