@@ -13,9 +13,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char path[108];
+static int never(void *arg);
 
 /* ThreadSanitizer makes each task a fiber of its own, which it makes at
  * some 100 a second on a loaded machine: a hundredth there. */
@@ -303,6 +305,29 @@ TEST(console_path_holding_a_file_fails_the_loop) {
     ASSERT_EQ(lstat(path, &st), 0);
     ASSERT(S_ISREG(st.st_mode) && st.st_size == 7);
     unlink(path);
+}
+
+/* A second process's loop (a child that inherited WEFT_CONSOLE, say)
+ * finds the socket answered on: it fails, and the first keeps its console. */
+static void busy_client(void) {
+    pid_t child = fork();
+    ASSERT(child >= 0);
+    if (child == 0) {
+        weft_loop_opts o = { .console_path = path };
+        _exit(weft_run_opts(&o, never, NULL) == WEFT_EBUSY ? 0 : 1);
+    }
+    int st;
+    ASSERT_EQ(waitpid(child, &st, 0), child);
+    ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    int fd = con_connect();
+    char *a = con_ask(fd, "snapshot\n");
+    ASSERT(a && strstr(a, tasks_is(3)));
+    free(a);
+    close(fd);
+}
+
+TEST(console_path_answered_by_a_live_process_is_not_taken) {
+    run_with_console(busy_client, 1);
 }
 
 /* ------------------------------------------- accounting, stacks, stuck */

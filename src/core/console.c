@@ -781,10 +781,21 @@ static void *console_main(void *arg) {
 
 /* ------------------------------------------------------- start and stop */
 
+/* Is a process answering on the socket at sa? (A child that inherited
+ * WEFT_CONSOLE must not take its parent's console away.) */
+static bool answering(const struct sockaddr_un *sa) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    bool yes = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0 || errno == EAGAIN;
+    close(fd);
+    return yes;
+}
+
 /* The socket, owner-only from the start: fchmod on the unbound socket sets
  * the mode bind gives the file (Linux), so there is no moment when another
  * user could connect. A stale socket of a process that died is replaced;
- * anything else at PATH is left alone (-EEXIST). */
+ * one a live process answers on is WEFT_EBUSY; anything else at PATH is
+ * left alone (-EEXIST). */
 static int listen_at(const char *path) {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     if (!*path || strlen(path) >= sizeof sa.sun_path) return WEFT_EINVAL;
@@ -792,6 +803,7 @@ static int listen_at(const char *path) {
     struct stat st;
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) return -EEXIST;
+        if (answering(&sa)) return WEFT_EBUSY;
         unlink(path);
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -848,9 +860,30 @@ static void console_stop(void) {
     G.lfd = G.wake = -1;
 }
 
+/* A child forked from a process with a console has no console thread: it
+ * forgets the parent's (closing its copies of the fds, leaving the file,
+ * which is the parent's) and starts its own if a loop of its own asks. */
+static void forget_in_child(void) {
+    pthread_mutex_init(&G.life, NULL);
+    pthread_mutex_init(&G.mu, NULL);
+    if (G.running) {
+        close(G.lfd);
+        close(G.wake);
+    }
+    G.lfd = G.wake = -1;
+    G.running = false;
+    G.loops = NULL;
+    G.nloops = G.next_index = 0;
+    for (int i = 0; i < CLIENTS_MAX; i++) clients[i] = NULL;  /* the thread's, not ours to free */
+}
+
+static void atfork_once(void) { pthread_atfork(NULL, NULL, forget_in_child); }
+
 int weft__console_init(weft_loop *L, const weft_loop_opts *opts) {
     const char *path = opts && opts->console_path ? opts->console_path : getenv("WEFT_CONSOLE");
     if (!path || !*path) return 0;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, atfork_once);
     struct weft__con *C = weft__alloc(L, sizeof *C);
     if (!C) return WEFT_ENOMEM;
     memset(C, 0, sizeof *C);
@@ -887,11 +920,19 @@ void weft__console_close(weft_loop *L) {
     if (!C) return;
     pthread_mutex_lock(&G.life);
     pthread_mutex_lock(&G.mu);
-    for (struct weft__con **p = &G.loops; *p; p = &(*p)->next)
+    bool found = false;
+    for (struct weft__con **p = &G.loops; *p && !found; p = &(*p)->next)
         if (*p == C) {
             *p = C->next;
-            break;
+            found = true;
         }
+    if (!found) {  /* a forked child's copy of its parent's loop */
+        pthread_mutex_unlock(&G.mu);
+        pthread_mutex_unlock(&G.life);
+        weft__free(L, C);
+        L->con = NULL;
+        return;
+    }
     if (C->inflight) {
         if (!__atomic_load_n(&C->inflight->done, __ATOMIC_ACQUIRE)) {
             __atomic_store_n(&C->inflight->done, 2, __ATOMIC_RELEASE);
