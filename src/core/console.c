@@ -53,7 +53,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define SLICE 256                       /* tasks copied per upkeep: ~30 us */
+/* Tasks copied per upkeep: some 800 instructions each (callgrind), so
+ * about 40 us a slice on this machine. */
+#define SLICE 128
 #define LINE_MAX 256                    /* a request line */
 #define CLIENTS_MAX 8
 #define ANSWER_NS (1000 * WEFT_MILLISECOND)  /* a loop's time to answer */
@@ -161,14 +163,15 @@ void weft__con_spawn(weft_loop *L, weft_task *t, int64_t now) {
 
 /* ---------------------------------------------------------------- jobs */
 
-/* One task as the console shows it. */
+/* One task as the console shows it. The loop copies what the dump knows
+ * (ti) and the console thread puts it in words: formatting the wait was two
+ * thirds of a task's cost on the loop. */
 typedef struct rec {
     uint64_t id, steps;
     int64_t cpu, age, in_state;         /* ns; in_state: time in its state */
-    int state;
-    char name[WEFT__NAME_MAX];
-    char wait[192];
+    int64_t now;                        /* the loop's clock, for deadlines */
     void *spawn_pc[3];
+    weft_task_info ti;                  /* frames only for a stack */
 } rec;
 
 /* What a loop answers. `done` (atomic): 0 while the loop works on it, 1
@@ -187,8 +190,6 @@ typedef struct job {
     win prev;
     rec *recs;
     size_t n, cap;
-    int nframes;
-    void *frames[WEFT_INFO_FRAMES];
 } job;
 
 static void job_unref(job *j) {
@@ -223,22 +224,13 @@ static bool job_add(job *j, weft_loop *L, weft_task *t, int64_t now) {
         if (!r) return false;
         j->recs = r, j->cap = cap;
     }
-    weft_task_info ti;
-    bool frames = j->want != 0;
-    weft__task_info_fill(L, t, &ti, frames);
     rec *r = &j->recs[j->n++];
-    r->id = t->id, r->steps = t->steps, r->cpu = t->cpu, r->state = ti.state;
+    weft__task_info_fill(L, t, &r->ti, j->want != 0);
+    r->id = t->id, r->steps = t->steps, r->cpu = t->cpu;
     r->age = now - t->born;
     r->in_state = now - t->since;
-    memcpy(r->name, ti.name, sizeof r->name);
-    r->name[sizeof r->name - 1] = 0;
-    r->wait[0] = 0;
-    if (ti.state == WEFT_TASK_WAITING) weft__task_wait_words(&ti, weft__now(L), r->wait, sizeof r->wait);
+    r->now = L->virtual_clock ? L->vnow : now;
     memcpy(r->spawn_pc, t->spawn_pc, sizeof r->spawn_pc);
-    if (frames) {
-        j->nframes = ti.nframes;
-        memcpy(j->frames, ti.frames, sizeof j->frames);
-    }
     return true;
 }
 
@@ -373,14 +365,15 @@ static void spawn_find(void *const pc[3], char *out, size_t len) {
 }
 
 static void put_rec(buf *b, const rec *r, unsigned loop) {
-    char sp[256];
+    char sp[256], wait[256] = "";
     spawn_words(r->spawn_pc, sp, sizeof sp);
+    if (r->ti.state == WEFT_TASK_WAITING) weft__task_wait_words(&r->ti, r->now, wait, sizeof wait);
     put(b, "{\"loop\":%u,\"id\":%llu,\"name\":", loop, (unsigned long long)r->id);
-    put_str(b, r->name);
+    put_str(b, r->ti.name);
     put(b, ",\"state\":\"%s\",\"in_state_ns\":%lld,\"age_ns\":%lld,\"steps\":%llu,\"cpu_ns\":%lld,\"wait\":",
-        state_word(r->state), (long long)r->in_state, (long long)r->age, (unsigned long long)r->steps,
+        state_word(r->ti.state), (long long)r->in_state, (long long)r->age, (unsigned long long)r->steps,
         (long long)r->cpu);
-    put_str(b, r->wait);
+    put_str(b, wait);
     put(b, ",\"spawned\":");
     put_str(b, sp);
     put(b, "}");
@@ -397,8 +390,8 @@ static int rec_cmp(const void *pa, const void *pb) {
     if (sort_key == SORT_CPU) c = cmp64(a->cpu, b->cpu);
     else if (sort_key == SORT_AGE) c = cmp64(a->age, b->age);
     else if (sort_key == SORT_WAIT) {
-        int64_t wa = a->state == WEFT_TASK_WAITING ? a->in_state : -1;
-        int64_t wb = b->state == WEFT_TASK_WAITING ? b->in_state : -1;
+        int64_t wa = a->ti.state == WEFT_TASK_WAITING ? a->in_state : -1;
+        int64_t wb = b->ti.state == WEFT_TASK_WAITING ? b->in_state : -1;
         c = cmp64(wa, wb);
     }
     return c ? c : a->id < b->id ? -1 : a->id > b->id;
@@ -442,7 +435,7 @@ static void put_stuck(buf *b, job **jobs, const unsigned *idx, size_t nj, const 
         if (!j) continue;
         for (size_t i = 0; i < j->n && shown < q->limit; i++) {
             const rec *r = &j->recs[i];
-            if (r->state != WEFT_TASK_WAITING || r->in_state < q->stuck) continue;
+            if (r->ti.state != WEFT_TASK_WAITING || r->in_state < q->stuck) continue;
             if (shown++) put(b, ",");
             put_rec(b, r, idx[k]);
             /* WAIT CHAIN: once src/core has weft__wait_chain (the tasks a
@@ -487,8 +480,8 @@ static void answer_stack(buf *b, job *j, const req *q) {
     put_rec(b, &j->recs[0], q->loop);
     put(b, ",\"stack\":[");
     char line[512];
-    for (int i = 0; i < j->nframes; i++) {
-        weft__fmt_frame(line, sizeof line, i, j->frames[i]);
+    for (int i = 0; i < j->recs[0].ti.nframes; i++) {
+        weft__fmt_frame(line, sizeof line, i, j->recs[0].ti.frames[i]);
         char *s = line + strspn(line, " ");
         size_t k = strlen(s);
         if (k && s[k - 1] == '\n') s[k - 1] = 0;
@@ -920,12 +913,10 @@ void weft__console_close(weft_loop *L) {
     if (!C) return;
     pthread_mutex_lock(&G.life);
     pthread_mutex_lock(&G.mu);
-    bool found = false;
-    for (struct weft__con **p = &G.loops; *p && !found; p = &(*p)->next)
-        if (*p == C) {
-            *p = C->next;
-            found = true;
-        }
+    struct weft__con **p = &G.loops;
+    while (*p && *p != C) p = &(*p)->next;
+    bool found = *p != NULL;
+    if (found) *p = C->next;
     if (!found) {  /* a forked child's copy of its parent's loop */
         pthread_mutex_unlock(&G.mu);
         pthread_mutex_unlock(&G.life);
