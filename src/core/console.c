@@ -236,6 +236,12 @@ static bool job_add(job *j, weft_loop *L, weft_task *t, int64_t now) {
 
 static void job_start(job *j, weft_loop *L, int64_t now) {
     struct weft__con *C = j->C;
+    /* Jobs run in upkeep (posted work): count the upkeep so far, so that
+     * a loop idle in its poller says so, and close its second if due. */
+    C->upkeep += now - C->upkeep_start;
+    C->cur.upkeep += now - C->upkeep_start;
+    C->upkeep_start = now;
+    win_roll(C, now);
     j->started = true;
     L->con_next = L->all;
     j->nalive = L->nalive, j->nready = L->nready;
@@ -497,6 +503,7 @@ typedef struct client {
     int fd;
     char in[LINE_MAX];
     size_t nin;
+    bool eof;                           /* it sends no more */
     bool busy;                          /* a request in flight */
     req q;
     int64_t asked;                      /* when the request was posted */
@@ -674,11 +681,12 @@ static bool client_next(client *c) {
     return true;
 }
 
-/* Reads what came; false if the client must go (EOF, error, overlong). */
+/* Reads what came; false if the client must go (an error). */
 static bool client_read(client *c) {
     ssize_t r = read(c->fd, c->in + c->nin, sizeof c->in - c->nin);
-    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) return false;
+    if (r < 0 && errno != EAGAIN && errno != EINTR) return false;
     if (r > 0) c->nin += (size_t)r;
+    c->eof = r == 0;
     return true;
 }
 
@@ -735,7 +743,9 @@ static bool client_step(client *c, short revents, int64_t now) {
         if (c->out.n && !client_write(c, now)) return false;
         if (c->nin == before) break;  /* a partial line: wait for the rest */
     }
-    return true;
+    /* One that has said all it will (`echo snapshot | socat ...`) goes
+     * once its last whole request is answered. */
+    return !c->eof || c->busy || c->out.n || memchr(c->in, '\n', c->nin);
 }
 
 static void *console_main(void *arg) {
@@ -751,7 +761,7 @@ static void *console_main(void *arg) {
             map[i] = -1;
             if (!c) continue;
             waiting |= c->busy || c->out.n;
-            short ev = (c->busy || c->out.n || c->nin == sizeof c->in) ? 0 : POLLIN;
+            short ev = (c->busy || c->out.n || c->eof || c->nin == sizeof c->in) ? 0 : POLLIN;
             if (c->out.n) ev |= POLLOUT;
             map[i] = n;
             pf[n++] = (struct pollfd){ c->fd, ev, 0 };
