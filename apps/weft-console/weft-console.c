@@ -157,6 +157,26 @@ static void task_line(FILE *f, json_t *t) {
             jstr(t, "wait"));
 }
 
+/* The console's orders: CPU, age, time waiting (waiting tasks first),
+ * each largest first; id smallest first. Ties by loop and id. */
+static const char *sort_by;
+
+static long long wait_key(json_t *t) {
+    return strcmp(jstr(t, "state"), "waiting") ? -1 : jint(t, "in_state_ns");
+}
+
+static int task_cmp(const void *pa, const void *pb) {
+    json_t *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
+    long long x = 0, y = 0;
+    if (!strcmp(sort_by, "cpu")) x = jint(a, "cpu_ns"), y = jint(b, "cpu_ns");
+    else if (!strcmp(sort_by, "age")) x = jint(a, "age_ns"), y = jint(b, "age_ns");
+    else if (!strcmp(sort_by, "wait")) x = wait_key(a), y = wait_key(b);
+    if (x != y) return x > y ? -1 : 1;
+    x = jint(a, "loop") * (1LL << 40) + jint(a, "id");
+    y = jint(b, "loop") * (1LL << 40) + jint(b, "id");
+    return x < y ? -1 : x > y;
+}
+
 static void loop_lines(FILE *f, json_t *l) {
     if (json_is_true(json_object_get(l, "busy"))) {
         fprintf(f, "loop %lld: does not answer (a step has kept it busy for over a second)\n", jint(l, "index"));
@@ -199,11 +219,17 @@ static void render(FILE *f, json_t *snap, const opts *o) {
         json_array_foreach(stuck, i, t) task_line(f, t);
     }
     fprintf(f, "\nTASKS by %s%s\n%s", o->sort, o->once ? "" : " (keys: c cpu, a age, w wait, i id; q quits)", head);
-    json_array_foreach(loops, i, l) {
-        size_t k;
-        json_t *t;
-        json_array_foreach(json_object_get(l, "list"), k, t) task_line(f, t);
-    }
+    /* Each loop sent its first `limit` by the key: merged, the first
+     * `limit` of all. */
+    size_t n = 0, k;
+    json_array_foreach(loops, i, l) n += json_array_size(json_object_get(l, "list"));
+    json_t **all = calloc(n ? n : 1, sizeof *all), *t;
+    n = 0;
+    json_array_foreach(loops, i, l) json_array_foreach(json_object_get(l, "list"), k, t) all[n++] = t;
+    sort_by = o->sort;
+    qsort(all, n, sizeof *all, task_cmp);
+    for (k = 0; k < n && (o->limit < 0 || k < (size_t)o->limit); k++) task_line(f, all[k]);
+    free(all);
 }
 
 static void print_stack(json_t *a) {
@@ -266,6 +292,7 @@ int main(int argc, char **argv) {
     }
     bool live = !o.once && !o.json;
     long limit = o.limit >= 0 ? o.limit : live ? 40 : 1000000;
+    o.limit = limit;  /* render shows this many of all loops' tasks */
     long interval = o.interval >= 0 ? o.interval : 1000;
     long count = o.count >= 0 ? o.count : (o.once || (o.json && o.interval < 0)) ? 1 : -1;
     if (live) {
