@@ -83,7 +83,7 @@ struct weft__con {
     struct weft__con *next;             /* the process's loops (G.mu) */
     unsigned index;
     struct job *inflight;               /* the console thread's (G.mu) */
-    int64_t step_start, upkeep_start;
+    int64_t upkeep_start;
     uint64_t steps;
     int64_t run, upkeep;
     uint64_t hist[NHIST];
@@ -104,14 +104,9 @@ static void win_roll(struct weft__con *C, int64_t now) {
     C->cur.start = now;
 }
 
-void weft__con_enter(weft_loop *L, weft_task *t, int64_t now) {
-    (void)t;
-    L->con->step_start = now;
-}
-
 void weft__con_leave(weft_loop *L, weft_task *t, int64_t now) {
     struct weft__con *C = L->con;
-    int64_t d = now - C->step_start;
+    int64_t d = now - t->since;  /* stamped when the step began */
     t->steps++;
     t->cpu += d;
     C->steps++;

@@ -596,16 +596,15 @@ void weft__obs_enter(weft_loop *L, weft_task *t) {
         __atomic_store_n(&D->step, (D->step + 2) | 1, __ATOMIC_RELEASE);  /* a new odd count */
     }
     if (L->trace) weft__trace_event(L, WEFT__TR_RUN, t, now);
-    if (L->con) weft__con_enter(L, t, now);
 }
 
 void weft__obs_leave(weft_loop *L, weft_task *t) {
     int64_t now = obs_clock(L, false);
+    if (L->con) weft__con_leave(L, t, now);  /* the step began at t->since */
     t->since = now;
     struct weft__dbg *D = L->dbg;
     if (D) __atomic_store_n(&D->step, D->step & ~(uint64_t)1, __ATOMIC_RELEASE);  /* idle */
     if (L->trace) weft__trace_event(L, WEFT__TR_LEAVE, t, now);
-    if (L->con) weft__con_leave(L, t, now);
 }
 
 void weft__obs_spawn(weft_loop *L, weft_task *t) {

@@ -531,7 +531,6 @@ void weft__obs_upkeep(weft_loop *L, bool begin);
  * posted work. */
 int weft__console_init(weft_loop *L, const weft_loop_opts *opts);
 void weft__console_close(weft_loop *L);
-void weft__con_enter(weft_loop *L, weft_task *t, int64_t now);
 void weft__con_leave(weft_loop *L, weft_task *t, int64_t now);
 void weft__con_spawn(weft_loop *L, weft_task *t, int64_t now);
 void weft__con_upkeep(weft_loop *L, bool begin, int64_t now);
