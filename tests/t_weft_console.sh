@@ -21,8 +21,8 @@ WEFT_CONSOLE=$sock "$httpbin" --port 0 --workers 2 >"$tmp/log" 2>&1 &
 pid=$!
 url=$(listening_url "$tmp/log")
 [ "$(stat -c %a "$sock")" = 600 ] || { echo "socket mode $(stat -c %a "$sock"), not 600"; exit 1; }
-curl -s -o /dev/null "$url/delay/3" &
-sleep 0.5
+curl -s -o /dev/null "$url/delay/5" &
+sleep 1
 
 "$tool" "$sock" --once --stuck 200 --sort wait >"$tmp/once.txt"
 cat "$tmp/once.txt"
