@@ -13,7 +13,8 @@ tool=$dir/apps/weft-console/weft-console
 command -v curl >/dev/null || { echo "no curl"; exit 77; }
 tmp=$(mktemp -d)
 pid=
-trap 'kill $pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
+cpid=
+trap 'kill $pid $cpid 2>/dev/null || true; rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/../scripts/listening.sh"
 
 sock=$tmp/console.sock
@@ -22,6 +23,7 @@ pid=$!
 url=$(listening_url "$tmp/log")
 [ "$(stat -c %a "$sock")" = 600 ] || { echo "socket mode $(stat -c %a "$sock"), not 600"; exit 1; }
 curl -s -o /dev/null "$url/delay/5" &
+cpid=$!
 sleep 1
 
 "$tool" "$sock" --once --stuck 200 --sort wait >"$tmp/once.txt"
@@ -56,7 +58,7 @@ grep -q '^    #0 ' "$tmp/stack.txt"
 if "$tool" "$tmp/nothing.sock" --once 2>"$tmp/err"; then echo "no console, yet success"; exit 1; fi
 grep -q 'WEFT_CONSOLE' "$tmp/err"
 
-kill $pid
+kill $cpid $pid
 wait $pid 2>/dev/null || true
 pid=
 [ ! -e "$sock" ] || { echo "the socket outlived the server"; exit 1; }
