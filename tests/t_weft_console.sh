@@ -1,6 +1,6 @@
 #!/bin/sh
 # WEFT_CONSOLE and weft-console end to end: weft-httpbin on two loops with
-# the console on, a request held in /delay; the live view's text (--once),
+# the console on, a request held half sent; the live view's text (--once),
 # its JSON (--json, checked with Python: both loops, the held request's
 # task with the HTTP layer's words for its wait, counts that add up), a
 # task's stack, the socket's mode; a console that is not there is an error
@@ -10,7 +10,6 @@ dir=$1
 httpbin=$dir/apps/weft-httpbin/weft-httpbin
 tool=$dir/apps/weft-console/weft-console
 [ -x "$httpbin" ] && [ -x "$tool" ] || { echo "apps not built"; exit 77; }
-command -v curl >/dev/null || { echo "no curl"; exit 77; }
 tmp=$(mktemp -d)
 pid=
 cpid=
@@ -22,7 +21,14 @@ WEFT_CONSOLE=$sock "$httpbin" --port 0 --workers 2 >"$tmp/log" 2>&1 &
 pid=$!
 url=$(listening_url "$tmp/log")
 [ "$(stat -c %a "$sock")" = 600 ] || { echo "socket mode $(stat -c %a "$sock"), not 600"; exit 1; }
-curl -s -o /dev/null "$url/delay/5" &
+# A request whose headers never end: its task waits, in the HTTP layer's
+# words, until the server ends.
+port=${url##*:}
+/usr/bin/python3 -c "
+import socket, time
+s = socket.create_connection(('127.0.0.1', $port))
+s.sendall(b'GET /get HTTP/1.1\\r\\nHost: x\\r\\n')
+time.sleep(30)" &
 cpid=$!
 sleep 1
 
@@ -30,7 +36,7 @@ sleep 1
 cat "$tmp/once.txt"
 grep -q '^loop 0 ' "$tmp/once.txt" && grep -q '^loop 1 ' "$tmp/once.txt"
 grep -q '^STUCK: waiting longer than 200 ms' "$tmp/once.txt"
-grep -q 'httpd-conn .*sleep until' "$tmp/once.txt"
+grep -q 'httpd-conn .*HTTP request on connection from 127.0.0.1:' "$tmp/once.txt"
 
 "$tool" "$sock" --json --interval 50 --count 3 >"$tmp/snap.json"
 /usr/bin/python3 - "$tmp/snap.json" <<'PY'
