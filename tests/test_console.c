@@ -425,3 +425,57 @@ TEST(console_answers_for_every_loop_of_weft_run_loops) {
     struct stat st;
     ASSERT(lstat(path, &st) != 0);
 }
+
+/* A loop stuck in a long step cannot answer: the console says so after a
+ * second and answers for the others meanwhile; once the step ends, the
+ * loop answers again. */
+static int block_now;
+
+static void stuck_loop_client(void) {
+    __atomic_store_n(&block_now, 1, __ATOMIC_RELEASE);
+    struct timespec ms = { 0, 100 * 1000 * 1000 };
+    nanosleep(&ms, NULL);
+    int fd = con_connect();
+    int64_t t0 = weft_now();
+    char *a = con_ask(fd, "snapshot limit=0\n");
+    int64_t took = weft_now() - t0;
+    ASSERT(a && strstr(a, "{\"index\":0,\"tasks\":") && strstr(a, "{\"index\":1,\"busy\":true}"));
+    ASSERT(took >= 900 * WEFT_MILLISECOND && took < 2500 * WEFT_MILLISECOND);
+    free(a);
+    while (__atomic_load_n(&block_now, __ATOMIC_ACQUIRE)) nanosleep(&ms, NULL);
+    a = con_ask(fd, "snapshot limit=0\n");
+    ASSERT(a && strstr(a, "{\"index\":1,\"tasks\":"));
+    /* The step that blocked is the slowest loop 1 has seen. */
+    char *s = strstr(a, "{\"index\":1,");
+    ASSERT(s && (s = strstr(s, "\"hist\":[")));
+    if (!strstr(s, ",1]")) fprintf(stderr, "%s\n", a);
+    ASSERT(strstr(s, ",1]"));   /* one step of 1 s or more */
+    free(a);
+    close(fd);
+}
+
+static int stuck_loops_main(unsigned index, void *arg) {
+    if (index == 0) {
+        int r = console_main(arg);
+        __atomic_store_n(&loops_stop, 1, __ATOMIC_RELEASE);
+        return r;
+    }
+    while (!__atomic_load_n(&loops_stop, __ATOMIC_ACQUIRE)) {
+        if (__atomic_load_n(&block_now, __ATOMIC_ACQUIRE)) {
+            struct timespec s = { 1, 600 * 1000 * 1000 };
+            nanosleep(&s, NULL);  /* blocks the loop: one long step */
+            __atomic_store_n(&block_now, 0, __ATOMIC_RELEASE);
+        }
+        weft_sleep(5 * WEFT_MILLISECOND);
+    }
+    return 0;
+}
+
+TEST(console_answers_for_the_other_loops_while_one_is_stuck_in_a_step) {
+    make_path();
+    S.client = stuck_loop_client;
+    S.ntasks = 1;
+    weft_loops_opts o = { .count = 2 };
+    o.loop.console_path = path;
+    ASSERT_EQ(weft_run_loops(&o, stuck_loops_main, NULL), 0);
+}
