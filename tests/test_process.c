@@ -397,3 +397,21 @@ static int fallback(void *arg) {
     return 0;
 }
 TEST(without_pidfds_waits_poll_and_still_reap_everything) { ASSERT_EQ(wt_run_real(fallback, NULL), 0); }
+
+/* Under io_uring a poll's removal can race a wakeup of the fd and fail,
+ * leaving the poll (and so the pipe) open after weft_close: the child
+ * never read the end of its input. Many rounds of a busy pipe closed. */
+static int eof_rounds(void *arg) {
+    (void)arg;
+    size_t n = 200 * 1000;
+    char *in = pattern(n);
+    for (int i = 0; i < 30; i++) {
+        weft_process *p;
+        weft_process_output out = run(&p, "cat", in, n, 0);
+        ASSERT_EQ(out.out_len, n);
+        weft_process_free(p);
+    }
+    free(in);
+    return 0;
+}
+TEST(closing_a_busy_stdin_always_reaches_the_child) { ASSERT_EQ(wt_run_real(eof_rounds, NULL), 0); }
