@@ -9,6 +9,7 @@
 #include <weft/stream.h>
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -415,3 +416,71 @@ static int eof_rounds(void *arg) {
     return 0;
 }
 TEST(closing_a_busy_stdin_always_reaches_the_child) { ASSERT_EQ(wt_run_real(eof_rounds, NULL), 0); }
+
+static void *waiting(void *arg) { return weft_error(weft_process_wait(arg, NULL)); }
+static int second_waiter(void *arg) {
+    (void)arg;
+    weft_process *p = shell("sleep 0.2", NULL);
+    weft_task *t = weft_spawn(waiting, p);
+    weft_yield();
+    ASSERT_ERR(weft_process_wait(p, NULL), WEFT_EBUSY);
+    weft_process_output out;
+    ASSERT_ERR(weft_process_communicate(p, NULL, 0, 0, &out), WEFT_EBUSY);
+    void *r;
+    ASSERT_ERR(weft_join(t, &r), 0);
+    ASSERT_ERR(weft_error_code(r), 0);
+    weft_process_free(p);
+    return 0;
+}
+TEST(a_second_waiter_gets_ebusy) { ASSERT_EQ(wt_run_real(second_waiter, NULL), 0); }
+
+/* Every allocation of a spawn with three pipes fails in turn: each failure
+ * is WEFT_ENOMEM with no child, fd or allocation left (wt_run checks). */
+static int alloc_walk(void *arg) {
+    (void)arg;
+    weft_process_opts o = { .stdin_mode = WEFT_STDIO_PIPE, .stdout_mode = WEFT_STDIO_PIPE,
+                            .stderr_mode = WEFT_STDIO_PIPE };
+    for (long k = 0;; k++) {
+        weft_process *p;
+        wt_fail_at = k;
+        int err = weft_process_shell(&p, "exit 5", &o);
+        bool failed = wt_fail_at < 0;  /* the k-th allocation came, and failed */
+        wt_fail_at = -1;
+        if (err) {
+            ASSERT(failed);
+            ASSERT_ERR(err, WEFT_ENOMEM);
+            assert_no_children();
+            continue;
+        }
+        int rc;
+        ASSERT_ERR(weft_process_wait(p, &rc), 0);
+        ASSERT_EQ(rc, 5);
+        weft_process_free(p);
+        if (!failed) return 0;
+    }
+}
+TEST(a_failed_allocation_in_a_spawn_leaves_nothing) { ASSERT_EQ(wt_run_real(alloc_walk, NULL), 0); }
+
+/* The loop's thread blocks a signal and the program ignores another: the
+ * child gets neither (grep reports its mask and ignored set). */
+static int child_signals(void *arg) {
+    (void)arg;
+    sigset_t usr1, old;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, &old);
+    signal(SIGUSR2, SIG_IGN);
+    weft_process_opts o = { .stdout_mode = WEFT_STDIO_PIPE };
+    weft_process *p = shell("grep -E '^Sig(Blk|Ign)' /proc/self/status", &o);
+    weft_process_output out;
+    ASSERT_ERR(weft_process_communicate(p, NULL, 0, 0, &out), 0);
+    unsigned long long blk, ign;
+    ASSERT_EQ(sscanf(out.out, "SigBlk: %llx SigIgn: %llx", &blk, &ign), 2);
+    ASSERT_EQ(blk, 0);
+    ASSERT_EQ(ign & 0x7fffffff, 0);  /* the classic signals: glibc keeps 32, 33 its own */
+    weft_process_free(p);
+    signal(SIGUSR2, SIG_DFL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return 0;
+}
+TEST(a_child_starts_with_no_signal_blocked_or_ignored) { ASSERT_EQ(wt_run_real(child_signals, NULL), 0); }

@@ -124,8 +124,8 @@ WEFT_EXTERN int weft_process_close_stdin(weft_process *p);
  * exit status (0..255), or -N if signal N killed it (asyncio's
  * returncode). Once reaped, every call returns the same at once.
  *
- * A wait that is cancelled (or whose scope's deadline passes) terminates
- * the child: SIGTERM, then SIGKILL if it has not ended after
+ * A wait that is cancelled (or whose scope's deadline passes), also one
+ * called already cancelled, terminates the child: SIGTERM, then SIGKILL if it has not ended after
  * opts.kill_grace; it waits for the end (shielded: a second cancel cannot
  * cut it short), reaps the child and then returns the cancellation code,
  * with the return code stored as above (usually -SIGTERM).
@@ -133,7 +133,7 @@ WEFT_EXTERN int weft_process_close_stdin(weft_process *p);
  * Does not read the pipes: a child that writes more than a pipe holds
  * waits for a reader, so read stdout and stderr first (or use
  * weft_process_communicate). Returns 0, a cancellation code, WEFT_ENOTASK,
- * WEFT_EWRONGLOOP, WEFT_EBUSY (another task waits on p, pidfd path), or
+ * WEFT_EWRONGLOOP, WEFT_EBUSY (another task waits on p), or
  * -ECHILD (someone else reaped the child: see above). */
 WEFT_EXTERN int weft_process_wait(weft_process *p, int *returncode);
 /* Not a suspension point. Reaps the child if it has ended: returns 0 and
@@ -176,7 +176,8 @@ typedef struct weft_process_output {
  *  - WEFT_ENOMEM or a pipe's read error.
  * Fails without doing anything with WEFT_EINVAL (res NULL, or len > 0 and
  * stdin not a pipe or closed), WEFT_ENOTASK, WEFT_EWRONGLOOP or WEFT_EBUSY
- * (another task is inside communicate on p). */
+ * (another task is inside a wait or communicate on p). As with a wait, a
+ * call made already cancelled ends the child. */
 WEFT_EXTERN int weft_process_communicate(weft_process *p, const void *input, size_t len,
                                          size_t limit, weft_process_output *res);
 

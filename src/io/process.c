@@ -275,27 +275,18 @@ static void terminate(weft_process *p) {
 /* The entry of p's suspension points: a task of p's loop, not cancelled. */
 static int enter(weft_process *p) { return weft__enter_on(p->loop, "weft_process_*"); }
 
-/* Ends the child if err is a cancellation code, including one found on
- * entry: "the wait was cancelled" should not depend on whether the deadline
- * passed just before the call or just after. Other entry errors (no task,
- * the wrong loop) leave it alone. */
-static int cancelled(weft_process *p, int err) {
-    if (err == WEFT_ECANCELED || err == WEFT_ETIMEDOUT) {
-        p->busy++;
-        terminate(p);
-        p->busy--;
-    }
-    return err;
-}
-
+/* A wait cancelled on entry ends the child too, as communicate does: "the
+ * wait was cancelled" should not depend on whether the deadline passed
+ * just before the call or just after. Other entry errors (no task, the
+ * wrong loop) leave it alone. */
 int weft_process_wait(weft_process *p, int *returncode_) {
     int err = enter(p);
-    if (!err) {
-        p->busy++;
-        err = reap(p, WEFT_FOREVER);
-        p->busy--;
-    }
-    cancelled(p, err);
+    if (err == WEFT_ENOTASK || err == WEFT_EWRONGLOOP) return err;
+    if (p->busy) return err ? err : WEFT_EBUSY;  /* the other call ends the child */
+    p->busy++;
+    if (!err) err = reap(p, WEFT_FOREVER);
+    if (err == WEFT_ECANCELED || err == WEFT_ETIMEDOUT) terminate(p);
+    p->busy--;
     if (p->reaped && returncode_) *returncode_ = p->rc;
     return err;
 }
@@ -412,8 +403,8 @@ int weft_process_communicate(weft_process *p, const void *input, size_t len, siz
                              weft_process_output *res) {
     if (!res || (len && !p->io[0])) return WEFT_EINVAL;
     int err = enter(p);
-    if (err) return cancelled(p, err);
-    if (p->busy) return WEFT_EBUSY;
+    if (err == WEFT_ENOTASK || err == WEFT_EWRONGLOOP) return err;
+    if (p->busy) return err ? err : WEFT_EBUSY;
     p->busy++;
     weft__mem_free(p->mem, p->buf[0]);
     weft__mem_free(p->mem, p->buf[1]);
@@ -421,7 +412,7 @@ int weft_process_communicate(weft_process *p, const void *input, size_t len, siz
     if (!limit) limit = WEFT_PROCESS_LIMIT;
     pump f[3];
     for (int i = 0; i < 3; i++) f[i] = (pump){ .p = p, .input = input, .len = len, .limit = limit, .fd = i };
-    err = pump_all(f);
+    if (!err) err = pump_all(f);  /* else cancelled on entry: end the child all the same */
     if (!err) err = reap(p, WEFT_FOREVER);
     if (err && err != -ECHILD) terminate(p);
     p->busy--;
