@@ -26,7 +26,8 @@
  *
  * Two differences from epoll that a caller can see. A poll request holds a
  * reference to the file, so unwatch submits the cancellation at once: the
- * fd's close then really closes it (the peer sees end of file); an fd
+ * fd's close then really closes it (the peer sees end of file; a removal
+ * that loses a race with a wakeup is made again, see dispatch_fd); an fd
  * closed without weft_close / weft_fd_forget stays open until the loop ends
  * (under epoll it silently stops being watched; both are caller errors).
  * And where the kernel refuses io_uring (sysctl kernel.io_uring_disabled,
