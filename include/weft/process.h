@@ -70,7 +70,7 @@ typedef struct weft_process_opts {
 
 /* Starts the program argv[0] with arguments argv (ending with NULL), as
  * asyncio's create_subprocess_exec: a name without a slash is searched for
- * in PATH. Not a suspension point (posix_spawn returns once the child has
+ * in the calling process's PATH (not opts->env's). Not a suspension point (posix_spawn returns once the child has
  * exec'd), but needs a loop on this thread, whose tasks may then wait for
  * the child. On success *out is the caller's, released with
  * weft_process_free (which also reaps the child). Returns 0; WEFT_ENOTASK

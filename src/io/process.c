@@ -163,6 +163,27 @@ static void kill_and_reap(pid_t pid) {
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
 }
 
+/* Starts the child as pl plans it for o; the child's pipe ends are closed
+ * after, whatever happened (it has its own copies). 0 or a code. */
+static int launch(weft_process *p, plan *pl, const weft_process_opts *o, const char *path,
+                  const char *const *argv, bool search) {
+    posix_spawn_file_actions_init(&pl->fa);
+    posix_spawnattr_init(&pl->attr);
+    int err = plan_make(pl, o);
+    if (!err) {
+        char *const *env = o->env ? o->env : environ;
+        err = -(search ? posix_spawnp : posix_spawn)(&p->pid, path, &pl->fa, &pl->attr,
+                                                   (char *const *)argv, env);
+    }
+    posix_spawn_file_actions_destroy(&pl->fa);
+    posix_spawnattr_destroy(&pl->attr);
+    for (int i = 0; i < 3; i++) {
+        if (pl->child[i] >= 0) close(pl->child[i]);
+        pl->child[i] = -1;
+    }
+    return err;
+}
+
 static int spawn(weft_process **out, const char *path, const char *const *argv, bool search,
                  const weft_process_opts *opts) {
     weft_loop *L = weft_loop_current();
@@ -175,20 +196,7 @@ static int spawn(weft_process **out, const char *path, const char *const *argv, 
     *p = (weft_process){ .pidfd = -1, .loop = L, .mem = mem,
                          .grace = o.kill_grace ? o.kill_grace : WEFT_PROCESS_GRACE };
     plan pl = { .parent = { -1, -1, -1 }, .child = { -1, -1, -1 } };
-    posix_spawn_file_actions_init(&pl.fa);
-    posix_spawnattr_init(&pl.attr);
-    int err = plan_make(&pl, &o);
-    if (!err) {
-        char *const *env = o.env ? o.env : environ;
-        err = -(search ? posix_spawnp : posix_spawn)(&p->pid, path, &pl.fa, &pl.attr,
-                                                   (char *const *)argv, env);
-    }
-    posix_spawn_file_actions_destroy(&pl.fa);
-    posix_spawnattr_destroy(&pl.attr);
-    for (int i = 0; i < 3 && !err; i++) {   /* the child has its copies now */
-        if (pl.child[i] >= 0) close(pl.child[i]);
-        pl.child[i] = -1;
-    }
+    int err = launch(p, &pl, &o, path, argv, search);
     if (!err && (err = adopt_pipes(p, &pl))) kill_and_reap(p->pid);
     plan_close(&pl);
     if (err) {
@@ -196,7 +204,7 @@ static int spawn(weft_process **out, const char *path, const char *const *argv, 
         weft__mem_free(mem, p);
         return err;
     }
-    p->pidfd = pidfd_open_(p->pid);
+    p->pidfd = pidfd_open_(p->pid);  /* -1: the waits poll */
     weft__leak_watch(&p->trk, "process", "weft_process_free", p);
     *out = p;
     return 0;
