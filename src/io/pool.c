@@ -243,7 +243,7 @@ int weft__to_thread_wait(weft_thread_fn fn, void *arg, void **result) {
     job *j;
     if ((err = start_job(L, t, fn, arg, NULL, &P, &j))) return err;
     err = weft__park_unmarked(t, WEFT_AWAIT_THREAD, j, WEFT_FOREVER);
-    if (err && j->state != DONE) {
+    if (err) {  /* the state under the lock: a worker may be taking the job */
         pthread_mutex_lock(&P->mu);
         int state = take_back_locked(P, j);
         pthread_mutex_unlock(&P->mu);
