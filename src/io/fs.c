@@ -143,7 +143,8 @@ static int by_name(const void *a, const void *b) {
 static weft_fs_dirent *pack(weft_fs_dirent *e, size_t n, const char *names, size_t nlen) {
     weft_fs_dirent *v = malloc((n + 1) * sizeof *v + nlen);
     if (!v) return NULL;
-    char *s = memcpy((char *)(v + n + 1), names, nlen);
+    char *s = (char *)(v + n + 1);
+    if (nlen) memcpy(s, names, nlen);  /* an empty directory has no names, NULL */
     for (size_t i = 0; i < n; i++) v[i] = (weft_fs_dirent){ s + (uintptr_t)e[i].name, e[i].type };
     v[n] = (weft_fs_dirent){ NULL, 0 };
     qsort(v, n, sizeof *v, by_name);
