@@ -377,3 +377,18 @@ static int cancelled_close(void *arg) {
     return 0;
 }
 TEST(a_cancelled_task_still_closes_its_file) { run_in_dir(cancelled_close, 0); }
+
+static int no_memory(void *arg) {
+    (void)arg;
+    struct stat st = { .st_size = -7 };
+    wt_fail_at = 0;  /* the pool's first allocation */
+    ASSERT_ERR(weft_fs_stat("/", &st), WEFT_ENOMEM);
+    ASSERT_EQ(st.st_size, -7);
+    int fd = weft_fs_open("/dev/null", O_RDONLY, 0);
+    ASSERT(fd >= 0);
+    wt_fail_at = 0;  /* the close's job */
+    ASSERT_ERR(weft_fs_close(fd), 0);  /* closed on the loop's thread instead */
+    ASSERT(fcntl(fd, F_GETFD) == -1 && errno == EBADF);
+    return 0;
+}
+TEST(a_call_without_memory_for_its_job_is_enomem_but_close_still_closes) { run_in_dir(no_memory, 0); }
