@@ -40,9 +40,10 @@ static void *run(void *arg) {
     return NULL;
 }
 
-/* Runs r on the pool: op's result, or the pool's error. */
-static ssize_t submit(req *r) {
-    int err = weft__to_thread_wait(run, r, NULL);
+/* Runs r on the pool for public call `fn`: op's result, or the pool's
+ * error. */
+static ssize_t submit(const char *fn, req *r) {
+    int err = weft__to_thread_wait(fn, run, r, NULL);
     return err ? err : r->res;
 }
 
@@ -185,7 +186,7 @@ static ssize_t op_readdir(req *r) {
 /* ------------------------------------------------------ the calls */
 
 int weft_fs_open(const char *path, int flags, mode_t mode) {
-    return (int)submit(&(req){ .op = op_open, .path = path, .flags = flags, .mode = mode });
+    return (int)submit(__func__, &(req){ .op = op_open, .path = path, .flags = flags, .mode = mode });
 }
 
 int weft_fs_close(int fd) {
@@ -193,7 +194,7 @@ int weft_fs_close(int fd) {
     if (weft_current()) {
         weft_scope shield;
         weft_scope_enter_ex(&shield, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
-        int err = weft__to_thread_wait(run, &r, NULL);
+        int err = weft__to_thread_wait(__func__, run, &r, NULL);
         weft_scope_leave(&shield);
         if (!err) return (int)r.res;
     }
@@ -201,54 +202,54 @@ int weft_fs_close(int fd) {
 }
 
 ssize_t weft_fs_read(int fd, void *buf, size_t len) {
-    return submit(&(req){ .op = op_read, .fd = fd, .buf = buf, .len = len, .off = -1 });
+    return submit(__func__, &(req){ .op = op_read, .fd = fd, .buf = buf, .len = len, .off = -1 });
 }
 
 ssize_t weft_fs_pread(int fd, void *buf, size_t len, off_t off) {
     if (off < 0) return WEFT_EINVAL;
-    return submit(&(req){ .op = op_read, .fd = fd, .buf = buf, .len = len, .off = off });
+    return submit(__func__, &(req){ .op = op_read, .fd = fd, .buf = buf, .len = len, .off = off });
 }
 
 ssize_t weft_fs_write(int fd, const void *buf, size_t len) {
-    return submit(&(req){ .op = op_write, .fd = fd, .buf = (void *)buf, .len = len, .off = -1 });
+    return submit(__func__, &(req){ .op = op_write, .fd = fd, .buf = (void *)buf, .len = len, .off = -1 });
 }
 
 ssize_t weft_fs_pwrite(int fd, const void *buf, size_t len, off_t off) {
     if (off < 0) return WEFT_EINVAL;
-    return submit(&(req){ .op = op_write, .fd = fd, .buf = (void *)buf, .len = len, .off = off });
+    return submit(__func__, &(req){ .op = op_write, .fd = fd, .buf = (void *)buf, .len = len, .off = off });
 }
 
-int weft_fs_fsync(int fd) { return (int)submit(&(req){ .op = op_fsync, .fd = fd }); }
+int weft_fs_fsync(int fd) { return (int)submit(__func__, &(req){ .op = op_fsync, .fd = fd }); }
 
 int weft_fs_stat(const char *path, struct stat *st) {
     struct stat tmp;  /* *st only on success */
-    int err = (int)submit(&(req){ .op = op_stat, .path = path, .buf = &tmp });
+    int err = (int)submit(__func__, &(req){ .op = op_stat, .path = path, .buf = &tmp });
     if (!err) *st = tmp;
     return err;
 }
 
 int weft_fs_rename(const char *from, const char *to) {
-    return (int)submit(&(req){ .op = op_rename, .path = from, .path2 = to });
+    return (int)submit(__func__, &(req){ .op = op_rename, .path = from, .path2 = to });
 }
 
-int weft_fs_unlink(const char *path) { return (int)submit(&(req){ .op = op_unlink, .path = path }); }
+int weft_fs_unlink(const char *path) { return (int)submit(__func__, &(req){ .op = op_unlink, .path = path }); }
 
 int weft_fs_mkdir(const char *path, mode_t mode) {
-    return (int)submit(&(req){ .op = op_mkdir, .path = path, .mode = mode });
+    return (int)submit(__func__, &(req){ .op = op_mkdir, .path = path, .mode = mode });
 }
 
 ssize_t weft_fs_readdir(const char *path, weft_fs_dirent **out) {
     if (!out) return WEFT_EINVAL;
-    return submit(&(req){ .op = op_readdir, .path = path, .out = (void **)out });
+    return submit(__func__, &(req){ .op = op_readdir, .path = path, .out = (void **)out });
 }
 
 ssize_t weft_fs_read_file(const char *path, size_t max, char **out) {
     if (!out) return WEFT_EINVAL;
-    return submit(&(req){ .op = op_read_file, .path = path, .len = max, .out = (void **)out });
+    return submit(__func__, &(req){ .op = op_read_file, .path = path, .len = max, .out = (void **)out });
 }
 
 int weft_fs_write_file(const char *path, const void *data, size_t len, mode_t mode) {
-    return (int)submit(&(req){ .op = op_write_file, .path = path, .buf = (void *)data, .len = len, .mode = mode });
+    return (int)submit(__func__, &(req){ .op = op_write_file, .path = path, .buf = (void *)data, .len = len, .mode = mode });
 }
 
 void weft_fs_free(void *p) { free(p); }

@@ -234,9 +234,9 @@ int weft_to_thread(weft_thread_fn fn, void *arg, weft_thread_drop_fn drop, void 
     return err;
 }
 
-int weft__to_thread_wait(weft_thread_fn fn, void *arg, void **result) {
+int weft__to_thread_wait(const char *name, weft_thread_fn fn, void *arg, void **result) {
     weft_task *t;
-    int err = weft__point(&t);
+    int err = weft__enter_point(&t, name);
     if (err) return err;
     weft_loop *L = weft_loop_current();
     pool *P;

@@ -33,8 +33,9 @@ extern const weft__sys_table weft__sys_default;
  * its end, and then reports success, leaving the cancel to the caller's next
  * suspension point. So fn never touches `arg` after the call returns, and
  * `arg` may live on the caller's stack. 0 and *result (if not NULL), a
- * cancellation code, WEFT_ENOTASK, WEFT_ENOMEM, or -errno (no thread). */
-int weft__to_thread_wait(weft_thread_fn fn, void *arg, void **result);
+ * cancellation code, WEFT_ENOTASK (naming `name`, the public call),
+ * WEFT_ENOMEM, or -errno (no thread). */
+int weft__to_thread_wait(const char *name, weft_thread_fn fn, void *arg, void **result);
 
 /* The transport context of `s` if its transport is `ops`, else NULL: how a
  * transport finds its own state behind a public weft_stream (weft_tls_alpn). */
