@@ -352,11 +352,24 @@ static void *stat_root(void *arg) {
     return weft_error(weft_fs_stat("/", st));
 }
 
+static int count_threads(void) {
+    int n = 0;
+    DIR *d = opendir("/proc/self/task");
+    ASSERT(d);
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
 static int running_and_queued(void *arg) {
     (void)arg;
     ASSERT(mkfifo(at("fifo"), 0600) == 0);
+    int before = count_threads();
     weft_task *t = weft_spawn(open_fifo, NULL);
-    ASSERT_ERR(weft_sleep(50 * WEFT_MILLISECOND), 0);  /* its thread waits in open(2) */
+    /* The pool's one thread starts for it (however slowly, on a loaded
+     * machine), then takes the job at once, and waits in open(2). */
+    while (count_threads() == before) ASSERT_ERR(weft_sleep(2 * WEFT_MILLISECOND), 0);
+    ASSERT_ERR(weft_sleep(50 * WEFT_MILLISECOND), 0);
     /* The pool's one thread is busy: this call queues, and its cancel
      * takes it back at once. */
     struct stat st = { .st_size = -7 };
