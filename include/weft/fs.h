@@ -22,7 +22,9 @@
  * thread runs it cannot be stopped: it waits for the system call's end,
  * shielded, and returns its result as if there had been no cancel (an fd,
  * a count, a list: the caller owns it and releases it as usual); the
- * cancel is then reported by the task's next suspension point. So a call
+ * cancel is then reported by the task's next suspension point. (A
+ * multi-write call, weft_fs_write or weft_fs_write_file, is one job: it
+ * finishes whole.) So a call
  * never touches the caller's buffers or strings after it returns, and a
  * cancelled call never leaks what it made. The wait lasts as long as the
  * system call, which for regular files on local disks is short.
@@ -64,7 +66,7 @@ WEFT_EXTERN int weft_fs_close(int fd);
 WEFT_EXTERN ssize_t weft_fs_read(int fd, void *buf, size_t len);
 
 /* Suspension point: pread(2), weft_fs_read at offset `off`, leaving fd's
- * position alone. */
+ * position alone. WEFT_EINVAL if off < 0. */
 WEFT_EXTERN ssize_t weft_fs_pread(int fd, void *buf, size_t len, off_t off);
 
 /* Suspension point: writes all len bytes of buf at fd's position, in as
@@ -75,7 +77,8 @@ WEFT_EXTERN ssize_t weft_fs_pread(int fd, void *buf, size_t len, off_t off);
 WEFT_EXTERN ssize_t weft_fs_write(int fd, const void *buf, size_t len);
 
 /* Suspension point: weft_fs_write at offset `off` with pwrite(2), leaving
- * fd's position alone. */
+ * fd's position alone (but a file opened O_APPEND appends, as Linux's
+ * pwrite does). WEFT_EINVAL if off < 0. */
 WEFT_EXTERN ssize_t weft_fs_pwrite(int fd, const void *buf, size_t len, off_t off);
 
 /* Suspension point: fsync(2). 0, or -EIO, -ENOSPC, -EBADF, -EINVAL. */
