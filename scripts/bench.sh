@@ -61,6 +61,11 @@ ratio timers_1m_s
 
 run "$build/bench/bench_connect_accept"
 
+# Children started and reaped (/bin/true), beside Go's exec.Command.
+run "$build/bench/bench_process"
+go_run spawn_process
+ratio spawn_per_s
+
 # Across loops (two cores): Go with two threads of Go code.
 run "$build/bench/bench_loops_call"
 run env GOMAXPROCS=2 "$build/bench/weft_bench_go" cross_loop_call

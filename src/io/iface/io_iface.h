@@ -6,6 +6,8 @@
 #include "weft/stream.h"
 #include "weft/thread.h"
 
+#include <stdbool.h>
+
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -40,5 +42,10 @@ int weft__to_thread_wait(const char *name, weft_thread_fn fn, void *arg, void **
 /* The transport context of `s` if its transport is `ops`, else NULL: how a
  * transport finds its own state behind a public weft_stream (weft_tls_alpn). */
 void *weft__stream_ctx(const weft_stream *s, const weft_transport *ops);
+
+/* Set, weft_process_exec and _shell do not open pidfds, and their waits
+ * poll as on a kernel without them (process.c): how tests reach the
+ * fallback. Loop thread only. */
+extern bool weft__process_no_pidfd;
 
 #endif
