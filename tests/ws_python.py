@@ -169,8 +169,10 @@ async def main():
         await client_cases(f"ws://127.0.0.1:{port}/ws/echo")
         await asyncio.get_running_loop().run_in_executor(None, raw_cases, port)
     finally:
-        hb.terminate()
-        await hb.wait()
+        if hb.returncode is None:
+            hb.terminate()
+        rc = await hb.wait()
+    check("weft-httpbin ran to the end", rc == -15, str(rc))
     await server_cases()
 
 

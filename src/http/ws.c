@@ -204,7 +204,7 @@ static int send_close(weft_ws *ws, int code, const char *reason, size_t rlen) {
     unsigned char p[125];
     if (code == 1005) return send_frame(ws, FIN | OP_CLOSE, NULL, 0);
     p[0] = (unsigned char)(code >> 8), p[1] = (unsigned char)code;
-    memcpy(p + 2, reason, rlen);
+    if (rlen) memcpy(p + 2, reason, rlen);
     return send_frame(ws, FIN | OP_CLOSE, p, rlen + 2);
 }
 
