@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ------------------------------------------------------------ the server */
@@ -561,4 +562,45 @@ static int t_cancel_recv(void *arg) {
 }
 TEST(cancelled_recv_loses_nothing_and_unanswered_close_times_out) {
     ASSERT_EQ(wt_run_real(t_cancel_recv, NULL), 0);
+}
+
+/* A send cut short while the peer does not read leaves its frame queued
+ * whole: the next send takes it along, and the peer reads both intact. */
+#define BIG (24 * 1024 * 1024)
+static void *send_after(void *arg) {
+    ASSERT_ERR(weft_ws_send(arg, WEFT_WS_TEXT, "after", 5), 0);
+    return NULL;
+}
+static int t_cancel_send(void *arg) {
+    (void)arg;
+    int lfd;
+    ASSERT_ERR(weft_tcp_listen("127.0.0.1", "0", 8, &lfd), 0);
+    dialer d = { .o.close_timeout = 200 * WEFT_MILLISECOND };
+    weft_task *t = spawn_dial(&d, lfd);
+    int fd = raw_accept(lfd, 101, false);
+    ASSERT_ERR(weft_join(t, NULL), 0);
+    ASSERT_ERR(d.err, 0);
+    unsigned char *big = malloc(BIG), *in = malloc(BIG);
+    for (size_t i = 0; i < BIG; i++) big[i] = (unsigned char)(i * 13);
+    weft_scope sc;
+    weft_timeout_enter(&sc, 100 * WEFT_MILLISECOND);
+    ASSERT_ERR(weft_ws_send(d.ws, WEFT_WS_BINARY, big, BIG), WEFT_ETIMEDOUT);
+    weft_scope_leave(&sc);
+    t = weft_spawn(send_after, d.ws);
+    unsigned b0;
+    bool masked;
+    ASSERT_EQ(get_frame_m(fd, &b0, in, BIG, &masked), BIG);
+    ASSERT(masked && b0 == 0x82 && !memcmp(in, big, BIG));
+    ASSERT_EQ(get_frame_m(fd, &b0, in, BIG, &masked), 5);
+    ASSERT(b0 == 0x81 && !memcmp(in, "after", 5));
+    ASSERT_ERR(weft_join(t, NULL), 0);
+    ASSERT_ERR(weft_ws_close(d.ws, 1000, NULL), WEFT_ETIMEDOUT);
+    free(big);
+    free(in);
+    weft_close(fd);
+    weft_close(lfd);
+    return 0;
+}
+TEST(send_cut_short_by_its_deadline_leaves_its_frame_whole_for_the_next) {
+    ASSERT_EQ(wt_run_real(t_cancel_send, NULL), 0);
 }

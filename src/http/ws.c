@@ -135,8 +135,21 @@ static int mask_key(unsigned char key[4]) {
     return RAND_bytes(key, 4) == 1 ? 0 : WEFT_ENOMEM;
 }
 
+/* XORs p[0, n) with the key, p starting at byte `off` of the payload; eight
+ * bytes at a time (a byte loop made masking a 24 MiB frame take longer
+ * than sending it on loopback). */
 static void xor_mask(unsigned char *p, size_t n, const unsigned char key[4], uint64_t off) {
-    for (size_t i = 0; i < n; i++) p[i] ^= key[(off + i) & 3];
+    unsigned char k8[8];
+    for (int i = 0; i < 8; i++) k8[i] = key[(off + (unsigned)i) & 3];
+    uint64_t k, w;
+    memcpy(&k, k8, 8);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        w ^= k;
+        memcpy(p + i, &w, 8);
+    }
+    for (; i < n; i++) p[i] ^= k8[i & 7];
 }
 
 /* Appends one frame to the stream: the header, then the payload, masked
