@@ -491,6 +491,18 @@ static weft_task *spawn_dial(dialer *d, int lfd) {
     return weft_spawn(dial_main, d);
 }
 
+/* weft's client connected to the test as a raw server: *lfd listens, *fd
+ * is the server's end. */
+static weft_ws *raw_pair(int *lfd, int *fd, int64_t close_timeout) {
+    ASSERT_ERR(weft_tcp_listen("127.0.0.1", "0", 8, lfd), 0);
+    dialer d = { .o.close_timeout = close_timeout };
+    weft_task *t = spawn_dial(&d, *lfd);
+    *fd = raw_accept(*lfd, 101, false);
+    ASSERT_ERR(weft_join(t, NULL), 0);
+    ASSERT_ERR(d.err, 0);
+    return d.ws;
+}
+
 static int t_bad_answers(void *arg) {
     (void)arg;
     int lfd;
@@ -527,13 +539,8 @@ TEST(client_refuses_wrong_accept_and_non_101_and_masked_server_frames) {
 
 static int t_cancel_recv(void *arg) {
     (void)arg;
-    int lfd;
-    ASSERT_ERR(weft_tcp_listen("127.0.0.1", "0", 8, &lfd), 0);
-    dialer d = { .o.close_timeout = 200 * WEFT_MILLISECOND };
-    weft_task *t = spawn_dial(&d, lfd);
-    int fd = raw_accept(lfd, 101, false);
-    ASSERT_ERR(weft_join(t, NULL), 0);
-    ASSERT_ERR(d.err, 0);
+    int lfd, fd;
+    weft_ws *ws = raw_pair(&lfd, &fd, 200 * WEFT_MILLISECOND);
     /* Half of a fragmented message, and half of its second frame's
      * header: a recv cut short by its deadline, then the rest. */
     put_frame(fd, 0x01, "hello ", 6, false);
@@ -542,18 +549,18 @@ static int t_cancel_recv(void *arg) {
     int type;
     weft_scope sc;
     weft_timeout_enter(&sc, 50 * WEFT_MILLISECOND);
-    ASSERT_ERR(weft_ws_recv(d.ws, &m, &type), WEFT_ETIMEDOUT);
+    ASSERT_ERR(weft_ws_recv(ws, &m, &type), WEFT_ETIMEDOUT);
     weft_scope_leave(&sc);
     put(fd, "\x05wor", 4);
     weft_timeout_enter(&sc, 50 * WEFT_MILLISECOND);
-    ASSERT_ERR(weft_ws_recv(d.ws, &m, &type), WEFT_ETIMEDOUT);
+    ASSERT_ERR(weft_ws_recv(ws, &m, &type), WEFT_ETIMEDOUT);
     weft_scope_leave(&sc);
     put(fd, "ld", 2);
-    ASSERT_EQ(weft_ws_recv(d.ws, &m, &type), 11);
+    ASSERT_EQ(weft_ws_recv(ws, &m, &type), 11);
     ASSERT_STR(m, "hello world");
     /* A peer that never answers the close: the close gives up in time. */
     int64_t t0 = weft_now();
-    ASSERT_ERR(weft_ws_close(d.ws, 1001, NULL), WEFT_ETIMEDOUT);
+    ASSERT_ERR(weft_ws_close(ws, 1001, NULL), WEFT_ETIMEDOUT);
     ASSERT(weft_now() - t0 >= 150 * WEFT_MILLISECOND);
     ASSERT_EQ(get_close(fd), 1001);
     weft_close(fd);
@@ -573,20 +580,15 @@ static void *send_after(void *arg) {
 }
 static int t_cancel_send(void *arg) {
     (void)arg;
-    int lfd;
-    ASSERT_ERR(weft_tcp_listen("127.0.0.1", "0", 8, &lfd), 0);
-    dialer d = { .o.close_timeout = 200 * WEFT_MILLISECOND };
-    weft_task *t = spawn_dial(&d, lfd);
-    int fd = raw_accept(lfd, 101, false);
-    ASSERT_ERR(weft_join(t, NULL), 0);
-    ASSERT_ERR(d.err, 0);
+    int lfd, fd;
+    weft_ws *ws = raw_pair(&lfd, &fd, 200 * WEFT_MILLISECOND);
     unsigned char *big = malloc(BIG), *in = malloc(BIG);
     for (size_t i = 0; i < BIG; i++) big[i] = (unsigned char)(i * 13);
     weft_scope sc;
     weft_timeout_enter(&sc, 100 * WEFT_MILLISECOND);
-    ASSERT_ERR(weft_ws_send(d.ws, WEFT_WS_BINARY, big, BIG), WEFT_ETIMEDOUT);
+    ASSERT_ERR(weft_ws_send(ws, WEFT_WS_BINARY, big, BIG), WEFT_ETIMEDOUT);
     weft_scope_leave(&sc);
-    t = weft_spawn(send_after, d.ws);
+    weft_task *t = weft_spawn(send_after, ws);
     unsigned b0;
     bool masked;
     ASSERT_EQ(get_frame_m(fd, &b0, in, BIG, &masked), BIG);
@@ -594,7 +596,7 @@ static int t_cancel_send(void *arg) {
     ASSERT_EQ(get_frame_m(fd, &b0, in, BIG, &masked), 5);
     ASSERT(b0 == 0x81 && !memcmp(in, "after", 5));
     ASSERT_ERR(weft_join(t, NULL), 0);
-    ASSERT_ERR(weft_ws_close(d.ws, 1000, NULL), WEFT_ETIMEDOUT);
+    ASSERT_ERR(weft_ws_close(ws, 1000, NULL), WEFT_ETIMEDOUT);
     free(big);
     free(in);
     weft_close(fd);
