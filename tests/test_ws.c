@@ -4,6 +4,7 @@
  * code each earns, UTF-8, the message limit, close codes and the closing
  * handshake's timeout, concurrent senders, a cancelled recv. Real clock. */
 #include "test.h"
+#include "wt_certs.h"
 
 #include <weft/httpd.h>
 #include <weft/io.h>
@@ -25,6 +26,7 @@ typedef struct srv {
     int port;
     char url[64];
     weft_ws_opts o;
+    weft_tls_ctx *tls;         /* serve wss */
     int close_code;            /* the handler closes with it, after one message, if set */
     int peer_code;             /* what the handler's recv saw last */
     char peer_reason[128];
@@ -59,10 +61,11 @@ static void *serve_main(void *arg) { return weft_error(weft_httpd_serve(arg)); }
 static void start(srv *s) {
     s->o.protocols = server_protocols;
     if (!s->o.close_timeout) s->o.close_timeout = 2 * WEFT_SECOND;
-    ASSERT_ERR(weft_httpd_new(&s->h, NULL, echo_handler, s), 0);
+    weft_httpd_opts ho = { .tls = s->tls };
+    ASSERT_ERR(weft_httpd_new(&s->h, &ho, echo_handler, s), 0);
     ASSERT_ERR(weft_httpd_listen(s->h, "127.0.0.1", "0"), 0);
     s->port = weft_httpd_port(s->h);
-    snprintf(s->url, sizeof s->url, "ws://127.0.0.1:%d/ws", s->port);
+    snprintf(s->url, sizeof s->url, "%s://localhost:%d/ws", s->tls ? "wss" : "ws", s->port);
     s->serve = weft_spawn(serve_main, s->h);
     ASSERT(s->serve);
 }
@@ -605,4 +608,38 @@ static int t_cancel_send(void *arg) {
 }
 TEST(send_cut_short_by_its_deadline_leaves_its_frame_whole_for_the_next) {
     ASSERT_EQ(wt_run_real(t_cancel_send, NULL), 0);
+}
+
+static int t_wss(void *arg) {
+    wt_certs *certs = arg;
+    weft_tls_opts so = { .flags = WEFT_TLS_SERVER, .cert_file = wt_certs_path(certs, "good.pem"),
+                         .key_file = wt_certs_path(certs, "good.key") };
+    weft_tls_opts co = { .ca_file = wt_certs_path(certs, "ca.pem") };
+    weft_tls_ctx *client_tls;
+    srv s = { 0 };
+    ASSERT_ERR(weft_tls_ctx_new(&s.tls, &so), 0);
+    ASSERT_ERR(weft_tls_ctx_new(&client_tls, &co), 0);
+    start(&s);
+    weft_ws *ws;
+    /* The system's CAs (the default context) do not know the test's. */
+    ASSERT_ERR(weft_ws_connect(&ws, s.url, NULL), WEFT_ECERTUNTRUSTED);
+    weft_ws_opts o = { .tls = client_tls };
+    ASSERT_ERR(weft_ws_connect(&ws, s.url, &o), 0);
+    weft_tls_ctx_free(client_tls);  /* the connection keeps what it needs */
+    const void *m;
+    int type;
+    ASSERT_ERR(weft_ws_send(ws, WEFT_WS_TEXT, "secret", 6), 0);
+    ASSERT_EQ(weft_ws_recv(ws, &m, &type), 6);
+    ASSERT_STR(m, "secret");
+    ASSERT_ERR(weft_ws_close(ws, 1000, NULL), 0);
+    stop(&s);
+    weft_tls_ctx_free(s.tls);
+    ASSERT_EQ(s.peer_code, 1000);
+    return 0;
+}
+TEST(wss_runs_over_tls_and_verifies_the_server) {
+    wt_certs certs;
+    wt_certs_make(&certs);
+    ASSERT_EQ(wt_run_real(t_wss, &certs), 0);
+    wt_certs_free(&certs);
 }
