@@ -52,7 +52,13 @@ static int echo_handler(weft_httpd_req *req, weft_httpd_res *res, void *arg) {
     const char *reason;
     s->peer_code = weft_ws_close_code(ws, &reason);
     snprintf(s->peer_reason, sizeof s->peer_reason, "%s", reason);
-    weft_ws_close(ws, s->close_code ? s->close_code : 1000, s->close_code ? "done" : NULL);
+    /* Cancelled by the server's shutdown: say so (1001) under a shield,
+     * which close_timeout bounds. */
+    weft_scope sc;
+    weft_scope_enter_ex(&sc, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
+    if (n == WEFT_ECANCELED) weft_ws_close(ws, 1001, "shutting down");
+    else weft_ws_close(ws, s->close_code ? s->close_code : 1000, s->close_code ? "done" : NULL);
+    weft_scope_leave(&sc);
     return 0;
 }
 
@@ -61,7 +67,7 @@ static void *serve_main(void *arg) { return weft_error(weft_httpd_serve(arg)); }
 static void start(srv *s) {
     s->o.protocols = server_protocols;
     if (!s->o.close_timeout) s->o.close_timeout = 2 * WEFT_SECOND;
-    weft_httpd_opts ho = { .tls = s->tls };
+    weft_httpd_opts ho = { .tls = s->tls, .grace_period = 100 * WEFT_MILLISECOND };
     ASSERT_ERR(weft_httpd_new(&s->h, &ho, echo_handler, s), 0);
     ASSERT_ERR(weft_httpd_listen(s->h, "127.0.0.1", "0"), 0);
     s->port = weft_httpd_port(s->h);
@@ -642,4 +648,32 @@ TEST(wss_runs_over_tls_and_verifies_the_server) {
     wt_certs_make(&certs);
     ASSERT_EQ(wt_run_real(t_wss, &certs), 0);
     wt_certs_free(&certs);
+}
+
+static void *stop_main(void *arg) {
+    stop(arg);
+    return NULL;
+}
+static int t_shutdown(void *arg) {
+    (void)arg;
+    srv s = { 0 };
+    start(&s);
+    weft_ws *ws;
+    ASSERT_ERR(weft_ws_connect(&ws, s.url, NULL), 0);
+    const void *m;
+    int type;
+    const char *reason;
+    ASSERT_ERR(weft_ws_send(ws, WEFT_WS_TEXT, "hi", 2), 0);
+    ASSERT_EQ(weft_ws_recv(ws, &m, &type), 2);
+    weft_task *t = weft_spawn(stop_main, &s);
+    ASSERT_ERR(weft_ws_recv(ws, &m, &type), WEFT_EOF);
+    ASSERT_EQ(weft_ws_close_code(ws, &reason), 1001);
+    ASSERT_STR(reason, "shutting down");
+    ASSERT_ERR(weft_ws_close(ws, 1000, NULL), 0);
+    ASSERT_ERR(weft_join(t, NULL), 0);
+    ASSERT_ERR(s.last, WEFT_ECANCELED);
+    return 0;
+}
+TEST(server_shutdown_cancels_the_handler_after_grace_and_it_closes_with_1001) {
+    ASSERT_EQ(wt_run_real(t_shutdown, NULL), 0);
 }

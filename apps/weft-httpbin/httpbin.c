@@ -1010,11 +1010,12 @@ static int ep_robots(ctx *c) { return send_str(c, 200, "text/plain", "User-agent
 
 /* Not httpbin's: a WebSocket that sends every message back as it came
  * (text as text, binary as binary) until the client closes. Messages up to
- * 16 MiB, the largest Autobahn's test suite sends. A peer that breaks the
+ * 16 MiB, the largest Autobahn's test suite sends; a closing handshake
+ * waits 2 s at most, not to hold a shutdown up. A peer that breaks the
  * protocol has had its close code; the connection ends either way. */
 static int ep_ws_echo(ctx *c)
 {
-    weft_ws_opts o = { .max_message = 16 * 1024 * 1024 };
+    weft_ws_opts o = { .max_message = 16 * 1024 * 1024, .close_timeout = 2 * WEFT_SECOND };
     weft_ws *ws;
     int err = weft_ws_accept(&ws, c->req, c->res, &o);
     if (err) return err;
@@ -1022,7 +1023,12 @@ static int ep_ws_echo(ctx *c)
     int type;
     ssize_t n;
     while ((n = weft_ws_recv(ws, &msg, &type)) >= 0 && !weft_ws_send(ws, type, msg, (size_t)n)) {}
-    weft_ws_close(ws, 1000, NULL);
+    /* A shutdown cancels the handler after the grace period: the client
+     * is told (1001, going away), under a shield that close_timeout bounds. */
+    weft_scope sc;
+    weft_scope_enter_ex(&sc, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
+    weft_ws_close(ws, n == WEFT_ECANCELED ? 1001 : 1000, NULL);
+    weft_scope_leave(&sc);
     return 0;
 }
 
