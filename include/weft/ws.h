@@ -21,7 +21,9 @@
  * handler (or in tasks the handler joins before it returns), the server's
  * HTTP timeouts no longer apply to it, and the connection is closed when
  * the handler returns. A server shutting down cancels the handler after its
- * grace period, as any other.
+ * grace period, as any other: to tell the client (1001, going away), call
+ * weft_ws_close inside a shielded scope (weft_scope_enter_ex with
+ * WEFT_SCOPE_SHIELD; close_timeout bounds it).
  *
  * The framing is weft's own: client frames masked and server frames not
  * (an unmasked client frame, or a masked server frame, fails the connection
