@@ -376,10 +376,24 @@ static int step(weft_ws *ws) {
     return 1;
 }
 
+/* Forgets the message delivered last. A buffer grown past KEEP_BUFFER for a
+ * large one is let go, so that a connection that once got a big message
+ * does not hold its memory while it idles. */
+#define KEEP_BUFFER (64 * 1024)
+
+static void forget_message(weft_ws *ws) {
+    if (!ws->delivered) return;
+    ws->delivered = false, ws->msg_len = 0, ws->msg_op = 0;
+    if (ws->msg_cap > KEEP_BUFFER) {
+        weft__mem_free(ws->mem, ws->msg);
+        ws->msg = NULL, ws->msg_cap = 0;
+    }
+}
+
 ssize_t weft_ws_recv(weft_ws *ws, const void **data, int *type) {
     if (ws->failed) return ws->failed;
     if (ws->receiving) return WEFT_EBUSY;
-    if (ws->delivered) ws->delivered = false, ws->msg_len = 0, ws->msg_op = 0;
+    forget_message(ws);
     ws->receiving = true;
     int r;
     while ((r = step(ws)) == 0) {}
@@ -406,7 +420,7 @@ ssize_t weft_ws_recv(weft_ws *ws, const void **data, int *type) {
 /* Reads until the peer's close (or the connection's end), dropping data. */
 static int await_close(weft_ws *ws) {
     while (!ws->failed) {
-        if (ws->delivered) ws->delivered = false, ws->msg_len = 0, ws->msg_op = 0;
+        forget_message(ws);
         int r = step(ws);
         if (r < 0 && r != WEFT_EOF) return r;
     }
