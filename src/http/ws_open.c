@@ -108,7 +108,7 @@ int weft_ws_accept(weft_ws **out, weft_httpd_req *req, weft_httpd_res *res,
     const char *proto = pick_protocol(req, opts ? opts->protocols : NULL);
     weft__httpd_conn *c = req->c;
     if (proto && strlen(proto) > 100) return WEFT_EINVAL;
-    char head[256];
+    char head[320];  /* the fixed lines, a 28-byte accept, a protocol of <= 100 */
     int hl = snprintf(head, sizeof head,
                       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                       "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%.100s%s",
