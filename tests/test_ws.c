@@ -677,3 +677,27 @@ static int t_shutdown(void *arg) {
 TEST(server_shutdown_cancels_the_handler_after_grace_and_it_closes_with_1001) {
     ASSERT_EQ(wt_run_real(t_shutdown, NULL), 0);
 }
+
+/* A peer that drops the connection instead of answering the close: the
+ * close ends at once with WEFT_EOF, not at its timeout. */
+static void *drop_after_close(void *arg) {
+    int *fd = arg;
+    ASSERT_EQ(get_close(*fd), 1000);
+    weft_close(*fd);
+    return NULL;
+}
+static int t_dropped(void *arg) {
+    (void)arg;
+    int lfd, fd;
+    weft_ws *ws = raw_pair(&lfd, &fd, 5 * WEFT_SECOND);
+    weft_task *t = weft_spawn(drop_after_close, &fd);
+    int64_t t0 = weft_now();
+    ASSERT_ERR(weft_ws_close(ws, 1000, NULL), WEFT_EOF);
+    ASSERT(weft_now() - t0 < 2 * WEFT_SECOND);
+    ASSERT_ERR(weft_join(t, NULL), 0);
+    weft_close(lfd);
+    return 0;
+}
+TEST(close_answered_by_a_dropped_connection_ends_at_once_with_eof) {
+    ASSERT_EQ(wt_run_real(t_dropped, NULL), 0);
+}

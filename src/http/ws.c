@@ -417,14 +417,16 @@ ssize_t weft_ws_recv(weft_ws *ws, const void **data, int *type) {
 
 /* ---------------------------------------------------------------- closing */
 
-/* Reads until the peer's close (or the connection's end), dropping data. */
+/* Reads until the peer's close, dropping data: 0 once it came, or how the
+ * connection failed or ended without one (WEFT_EOF, 1006). */
 static int await_close(weft_ws *ws) {
     while (!ws->failed) {
         forget_message(ws);
         int r = step(ws);
-        if (r < 0 && r != WEFT_EOF) return r;
+        if (r == WEFT_EOF && !ws->failed) ws->failed = WEFT_EOF, ws->peer_code = 1006;
+        else if (r < 0 && r != WEFT_EOF) return r;
     }
-    return ws->failed == WEFT_EOF ? 0 : ws->failed;
+    return ws->failed == WEFT_EOF && ws->peer_code != 1006 ? 0 : ws->failed;
 }
 
 /* A client waits for the server's TCP close (RFC 6455 section 7.1.1: the
