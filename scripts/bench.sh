@@ -89,6 +89,10 @@ for part in server hello instructions client delay idle workers; do
   run sh scripts/http_bench.sh "$build" $part
 done
 
+# WebSocket echo: weft's server against Python websockets and Go's gorilla
+# (the script prints its own ratios).
+if [ -x "$build/bench/bench_ws_load" ]; then run sh scripts/ws_bench.sh "$build"; fi
+
 # The targets, on stderr: name, limit (the figure must be <= it; >=N: at least N).
 awk 'BEGIN { m = split("switch_ns 10 switch_ns_ratio_raw 2 spawn_join_ns 60 " \
                        "sleepers_1m_wall_s 1.5 sleepers_1m_rss_per_task_bytes 4608 timers_1m_s 0.5 " \
