@@ -29,8 +29,10 @@
  *    a few adds per step while set. weft_run_opts then fails with
  *    WEFT_EINVAL if path is too long for a Unix socket, -EEXIST if
  *    something other than a socket is there, WEFT_EBUSY if a live process
- *    answers on it, or the socket calls' -errno; the first loop's path
- *    serves the process, later loops join it.
+ *    answers on it (for a path from WEFT_CONSOLE, as a child process
+ *    inherits it, the loop instead runs without a console and says so on
+ *    stderr), or the socket calls' -errno; the first loop's path serves
+ *    the process, later loops join it.
  */
 #ifndef WEFT_DEBUG_H
 #define WEFT_DEBUG_H

@@ -904,6 +904,11 @@ int weft__console_init(weft_loop *L, const weft_loop_opts *opts) {
     pthread_mutex_unlock(&G.life);
     if (err) {
         weft__free(L, C);
+        /* Inherited from a parent that has the console: run without. */
+        if (err == WEFT_EBUSY && !(opts && opts->console_path)) {
+            fprintf(stderr, "weft: WEFT_CONSOLE=%s is another process's console; this one runs without\n", path);
+            return 0;
+        }
         return err;
     }
     L->con = C;
