@@ -16,7 +16,9 @@
  * loop stuck in a long step must still leave the console able to answer
  * ("loop 1 does not answer") and to serve the other loops, and the
  * console's own work (sorting 10,000 tasks, writing their JSON, a slow
- * reader) then costs the loops nothing. The thread asks each loop for its
+ * reader) then costs the loops nothing. A thread of its own also keeps it
+ * in the core with plain system calls (poll, a Unix socket, an eventfd),
+ * below the io layer it may not call. The thread asks each loop for its
  * tasks by posting a job (weft__post): the loop runs it at upkeep, copies
  * at most SLICE tasks into the job's records and posts it to itself again
  * for the next slice, so a loop of 10,000 tasks never stops for more than
