@@ -29,6 +29,7 @@
 #include "weft/io.h"
 #include "weft/stream.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -596,4 +597,111 @@ int weft_stream_new_fd(weft_stream **out, int fd, const weft_stream_opts *opts) 
     }
     *out = s;
     return 0;
+}
+
+/* ------------------------------------------------------- sending files
+ *
+ * Only the fd transports can hand the kernel a file: the others (TLS, test
+ * doubles) get the file read into the output buffer. The order with what
+ * the stream buffered holds because the file goes out only after a flush,
+ * and a flush returns only once every send it started has completed, on
+ * the io_uring poller too (a captured socket's sends are submitted and
+ * waited for one at a time): nothing of the stream's is still in flight
+ * when sendfile(2) writes to the socket itself. */
+
+/* A fallback piece: the stream's read limit, so a file costs the output
+ * side no more memory than a streamed response does. */
+#define FILE_PIECE WEFT_STREAM_LIMIT
+/* One sendfile(2) at most: the kernel's own cap for a single call. */
+#define SENDFILE_MAX ((size_t)0x7ffff000)
+
+/* Reads up to `len` bytes of the file at `off` into a new output chunk
+ * (no copy beyond the read): the count, WEFT_EOF at the file's end, or an
+ * error; nothing is buffered on failure. */
+static ssize_t read_piece(weft_stream *s, int fd, off_t off, size_t len) {
+    size_t want = min_sz(len, FILE_PIECE);
+    chunk *c = chunk_new(s, want);
+    if (!c) return WEFT_ENOMEM;
+    ssize_t k;
+    do k = pread(fd, c->data, want, off); while (k < 0 && errno == EINTR);
+    if (k <= 0) {
+        int err = k < 0 ? -errno : WEFT_EOF;
+        chunk_free(s, c);
+        return err;
+    }
+    c->len = (size_t)k;
+    if (s->wtail) s->wtail->next = c;
+    else s->whead = c;
+    s->wtail = c;
+    s->unsent += (size_t)k;
+    return k;
+}
+
+static int pread_file(weft_stream *s, int fd, off_t off, size_t len, size_t *done) {
+    while (*done < len) {
+        ssize_t k = read_piece(s, fd, off + (off_t)*done, len - *done);
+        if (k < 0) return (int)k;
+        *done += (size_t)k;
+        int err = flush(s);
+        if (err) return err;
+    }
+    return 0;
+}
+
+/* sendfile(2)'s errors of the socket side, which stick as a drain's do;
+ * the others are the file's (EIO) and say nothing of the connection. */
+static bool socket_error(int e) {
+    return e == EPIPE || e == ECONNRESET || e == ENOTCONN || e == ETIMEDOUT || e == EHOSTUNREACH;
+}
+
+/* Kernel copies while they go; 1 when the kernel refuses this file or fd
+ * pair (the caller reads instead), else 0 or an error. */
+static int kernel_file(weft_stream *s, int fd, off_t off, size_t len, size_t *done) {
+    int out = fd_of(s->ctx);
+    while (*done < len) {
+        off_t at = off + (off_t)*done;
+        ssize_t k = weft__sys.sendfile(out, fd, &at, min_sz(len - *done, SENDFILE_MAX));
+        if (k > 0) {
+            *done += (size_t)k;
+            /* A socket with room all along never waits, the one place a
+             * cancel is seen: look between two copies. */
+            int err = *done < len ? weft_check_cancel() : 0;
+            if (err) return err;
+            continue;
+        }
+        if (k == 0) return WEFT_EOF;
+        int e = errno;
+        if (e == EINTR) continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+            int err = weft_wait_writable(out, WEFT_FOREVER);
+            if (err) return err;
+            continue;
+        }
+        if ((e == EINVAL || e == ENOSYS || e == EOPNOTSUPP) && fd >= 0 && off >= 0) return 1;
+        if (socket_error(e)) s->werr = -e;
+        return -e;
+    }
+    return 0;
+}
+
+static int send_file(weft_stream *s, int fd, off_t off, size_t len, size_t *done) {
+    if (s->wshut) return WEFT_ECLOSED;
+    int err = flush(s);
+    if (err) return err;
+    bool kernel = s->ops == &sock_transport || s->ops == &file_transport;
+    err = kernel ? kernel_file(s, fd, off, len, done) : 1;
+    return err == 1 ? pread_file(s, fd, off, len, done) : err;
+}
+
+int weft_stream_sendfile(weft_stream *s, int fd, off_t off, size_t len, size_t *sent) {
+    size_t done = 0;
+    int err = fd < 0 || off < 0 ? WEFT_EINVAL : enter(s);
+    if (!err && s->writing) err = WEFT_EBUSY;
+    if (!err) {
+        s->writing = true;
+        err = send_file(s, fd, off, len, &done);
+        s->writing = false;
+    }
+    if (sent) *sent = done;
+    return err;
 }

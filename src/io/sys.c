@@ -10,10 +10,12 @@
  */
 #include "io_iface.h"
 
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #define LIBC { .read = read, .write = write, .writev = writev, .recv = recv, .send = send, \
-               .sendmsg = sendmsg, .accept4 = accept4, .connect = connect, .socket = socket }
+               .sendmsg = sendmsg, .accept4 = accept4, .connect = connect, .socket = socket, \
+               .sendfile = sendfile }
 
 const weft__sys_table weft__sys_default = LIBC;
 weft__sys_table weft__sys = LIBC;

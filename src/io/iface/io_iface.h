@@ -22,6 +22,7 @@ typedef struct weft__sys_table {
     int (*accept4)(int fd, struct sockaddr *peer, socklen_t *len, int flags);
     int (*connect)(int fd, const struct sockaddr *addr, socklen_t len);
     int (*socket)(int family, int type, int protocol);
+    ssize_t (*sendfile)(int out, int in, off_t *off, size_t len);
 } weft__sys_table;
 extern weft__sys_table weft__sys;
 extern const weft__sys_table weft__sys_default;
