@@ -654,6 +654,39 @@ static bool socket_error(int e) {
     return e == EPIPE || e == ECONNRESET || e == ENOTCONN || e == ETIMEDOUT || e == EHOSTUNREACH;
 }
 
+/* The buffered bytes, sent by the socket itself with MSG_MORE: the kernel
+ * holds them back to leave with the file's first bytes, as nginx's
+ * TCP_NOPUSH does. Sent alone, a response's head is a small segment of its
+ * own, and the file's last partial segment then waits under Nagle's
+ * algorithm for the head's ACK, which the client delays up to 40 ms
+ * (measured: wrk on a 4 KiB file, 2k requests/s against 7k). Direct, not a
+ * captured socket's submitted send: the writing flag keeps every other
+ * send of the stream out, so nothing is in flight to pass. */
+static int flush_more(weft_stream *s, int out) {
+    while (s->unsent) {
+        struct iovec iov[WIOV];
+        int n = 0;
+        for (chunk *c = s->whead; c && n < WIOV; c = c->next)
+            iov[n++] = (struct iovec){ c->data + c->off, c->len - c->off };
+        struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+        ssize_t k = weft__sys.sendmsg(out, &m, MSG_NOSIGNAL | MSG_MORE);
+        if (k > 0) {
+            sent(s, (size_t)k);
+            continue;
+        }
+        int e = k == 0 ? EIO : errno;
+        if (e == EINTR) continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+            int err = weft_wait_writable(out, WEFT_FOREVER);
+            if (err) return err;
+            continue;
+        }
+        s->werr = -e;
+        return -e;
+    }
+    return 0;
+}
+
 /* Kernel copies while they go; 1 when the kernel refuses this file or fd
  * pair (the caller reads instead), else 0 or an error. */
 static int kernel_file(weft_stream *s, int fd, off_t off, size_t len, size_t *done) {
@@ -686,10 +719,10 @@ static int kernel_file(weft_stream *s, int fd, off_t off, size_t len, size_t *do
 
 static int send_file(weft_stream *s, int fd, off_t off, size_t len, size_t *done) {
     if (s->wshut) return WEFT_ECLOSED;
-    int err = flush(s);
-    if (err) return err;
-    bool kernel = s->ops == &sock_transport || s->ops == &file_transport;
-    err = kernel ? kernel_file(s, fd, off, len, done) : 1;
+    if (s->werr) return s->werr;
+    bool sock = s->ops == &sock_transport, kernel = sock || s->ops == &file_transport;
+    int err = sock && len ? flush_more(s, fd_of(s->ctx)) : flush(s);
+    if (!err) err = kernel ? kernel_file(s, fd, off, len, done) : 1;
     return err == 1 ? pread_file(s, fd, off, len, done) : err;
 }
 
