@@ -28,15 +28,11 @@ printf 'end' | dd of="$root/sparse" bs=1 seek=$((1073741824 - 3)) conv=notrunc 2
 ln -s /etc "$root/etc"
 ln -s ../secret "$root/up"
 
+. "$(dirname "$0")/../scripts/listening.sh"
 start() {
   "$serve" --port 0 "$@" "$root" >"$tmp/out" 2>"$tmp/err" &
   pid=$!
-  i=0
-  until grep -q '^listening on' "$tmp/out"; do
-    i=$((i + 1)); [ $i -gt 100 ] && { echo "server did not start"; cat "$tmp/out" "$tmp/err"; exit 1; }
-    sleep 0.05
-  done
-  url=$(sed -n 's/^listening on //p' "$tmp/out")
+  url=$(listening_url "$tmp/out") || { echo "server did not start"; cat "$tmp/out" "$tmp/err"; exit 1; }
 }
 stop() {
   kill -TERM $pid

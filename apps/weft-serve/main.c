@@ -5,17 +5,12 @@
  * weft-httpbin's, so scripts started with --port 0 read the port there.
  * SIGTERM or SIGINT shuts the server down gracefully and it exits 0.
  */
+#include "server_main.h"
+
 #include <weft.h>
 #include <weft/httpd.h>
 
 #include <getopt.h>
-#include <sched.h>
-#include <signal.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
 
 typedef struct config {
     const char *host, *port, *root;
@@ -42,21 +37,6 @@ static void usage(FILE *f) {
           "bad arguments.\n", f);
 }
 
-static int parse_workers(const char *s, unsigned *out) {
-    char *end;
-    unsigned long n = strtoul(s, &end, 10);
-    if (!*s || *end || n > 1024) {
-        fprintf(stderr, "weft-serve: --workers wants a number from 0 to 1024, not '%s'\n", s);
-        return 2;
-    }
-    if (n == 0) {
-        cpu_set_t cpus;
-        n = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? (unsigned long)CPU_COUNT(&cpus) : 1;
-    }
-    *out = (unsigned)n;
-    return -1;
-}
-
 /* -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, config *cfg) {
     static const struct option longopts[] = {
@@ -71,7 +51,7 @@ static int parse_args(int argc, char **argv, config *cfg) {
         case 'p': cfg->port = optarg; break;
         case 'n': cfg->no_listing = true; break;
         case 'l': cfg->access_log = true; break;
-        case 'w': if ((rc = parse_workers(optarg, &cfg->workers)) >= 0) return rc; break;
+        case 'w': if ((rc = app_parse_workers("weft-serve", optarg, &cfg->workers)) >= 0) return rc; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -98,10 +78,7 @@ static int listen_and_serve(const config *cfg, weft_httpd_files *files) {
                 weft_strerror(err));
         return 1;
     }
-    bool v6 = strchr(cfg->host, ':') != NULL;
-    printf("listening on http://%s%s%s:%d\n", v6 ? "[" : "", cfg->host, v6 ? "]" : "",
-           weft_httpd_port(srv));
-    fflush(stdout);
+    app_print_listening(cfg->host, weft_httpd_port(srv));
     err = weft_httpd_serve(srv);
     weft_httpd_free(srv);
     if (err) fprintf(stderr, "weft-serve: %s\n", weft_strerror(err));
@@ -126,19 +103,7 @@ int main(int argc, char **argv) {
     config cfg = { .host = "127.0.0.1", .port = "8080", .workers = 1 };
     int rc = parse_args(argc, argv, &cfg);
     if (rc >= 0) return rc;
-    /* Each connection and each file being sent holds a descriptor. */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    /* Blocked from the start: a signal sent as soon as the first line is
-     * read stays pending until the server waits for it. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigprocmask(SIG_BLOCK, &set, NULL);
+    app_prepare_process();
     weft_loop_opts lo = { .flags = WEFT_LOOP_NO_SIGINT };
     rc = weft_run_opts(&lo, serve, &cfg);
     if (rc < 0) {
