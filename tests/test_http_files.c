@@ -132,22 +132,26 @@ static const char *field(const char *buf, const char *name, char *out, size_t ca
     return out;
 }
 
-/* Runs case(fx) on a served tree, checking nothing leaked. */
+/* Runs a case on a served tree with the options given, checking nothing
+ * leaked. */
 typedef void (*case_fn)(fixture *);
+typedef struct run_arg { case_fn fn; weft_httpd_files_opts fo; } run_arg;
 static int run_case(void *arg) {
-    fixture fx = { 0 };
-    case_fn fn = (case_fn)(uintptr_t)arg;
-    fx.fo.listing = 1;
+    run_arg *ra = arg;
+    fixture fx = { .fo = ra->fo };
     start(&fx);
-    fn(&fx);
+    ra->fn(&fx);
     stop(&fx);
     return 0;
 }
-static void with_server(case_fn fn) {
+static void with_opts(case_fn fn, weft_httpd_files_opts fo) {
     make_tree();
-    ASSERT_EQ(wt_run_real(run_case, (void *)(uintptr_t)fn), 0);
+    run_arg ra = { fn, fo };
+    ASSERT_EQ(wt_run_real(run_case, &ra), 0);
     remove_tree();
 }
+/* With listings on, mounted at "/". */
+static void with_server(case_fn fn) { with_opts(fn, (weft_httpd_files_opts){ .listing = 1 }); }
 
 /* ------------------------------------------------------------- bodies */
 
@@ -284,25 +288,18 @@ static void dirs(fixture *fx) {
 }
 TEST(files_directories_get_index_listing_or_redirect) { with_server(dirs); }
 
-static int no_listing(void *arg) {
-    (void)arg;
-    fixture fx = { .fo = { .listing = 0, .prefix = "/static/" } };
-    start(&fx);
+static void no_listing(fixture *fx) {
     char buf[4096];
     const char *body;
-    ASSERT_EQ(ask(&fx, "GET", "/static/list/", NULL, buf, sizeof buf, &body), 403);
-    ASSERT_EQ(ask(&fx, "GET", "/static/hello.txt", NULL, buf, sizeof buf, &body), 200);
+    ASSERT_EQ(ask(fx, "GET", "/static/list/", NULL, buf, sizeof buf, &body), 403);
+    ASSERT_EQ(ask(fx, "GET", "/static/hello.txt", NULL, buf, sizeof buf, &body), 200);
     ASSERT_STR(body, "hello, world\n");
-    ASSERT_EQ(ask(&fx, "GET", "/hello.txt", NULL, buf, sizeof buf, &body), 404);
-    ASSERT_EQ(ask(&fx, "GET", "/statichello.txt", NULL, buf, sizeof buf, &body), 404);
-    ASSERT_EQ(ask(&fx, "GET", "/static", NULL, buf, sizeof buf, &body), 301);
-    stop(&fx);
-    return 0;
+    ASSERT_EQ(ask(fx, "GET", "/hello.txt", NULL, buf, sizeof buf, &body), 404);
+    ASSERT_EQ(ask(fx, "GET", "/statichello.txt", NULL, buf, sizeof buf, &body), 404);
+    ASSERT_EQ(ask(fx, "GET", "/static", NULL, buf, sizeof buf, &body), 301);
 }
 TEST(files_mounted_under_a_prefix_without_listing) {
-    make_tree();
-    ASSERT_EQ(wt_run_real(no_listing, NULL), 0);
-    remove_tree();
+    with_opts(no_listing, (weft_httpd_files_opts){ .prefix = "/static/" });
 }
 
 /* ---------------------------------------------------- ways out of root */

@@ -1082,6 +1082,18 @@ static int pattern_file(size_t len) {
     return fd;
 }
 
+/* Half-closes s, checks that reader r (read_all on peer) got `want`
+ * bytes, and closes everything. */
+static void file_finish(weft_stream *s, int peer, weft_task *r, int fd, size_t want) {
+    ASSERT_ERR(weft_stream_shutdown(s), 0);
+    void *res;
+    ASSERT_ERR(weft_join(r, &res), 0);
+    ASSERT_EQ((size_t)res, want);
+    ASSERT_ERR(weft_stream_close(s), 0);
+    ASSERT_ERR(weft_close(peer), 0);
+    ASSERT(close(fd) == 0);
+}
+
 /* The stream's own bytes, then the file from where they stop: the reader
  * sees one unbroken pattern, so the order held. `run` picks the backend:
  * on io_uring the buffered bytes go as a submitted send, the file with
@@ -1101,13 +1113,7 @@ static int file_after_buffer(void *arg) {
     ASSERT_ERR(weft_stream_sendfile(s, fd, (off_t)head, len - head, &sent), 0);
     ASSERT_EQ(sent, len - head);
     ASSERT_EQ(lseek(fd, 0, SEEK_CUR), 0);  /* the fd's own offset stays */
-    ASSERT_ERR(weft_stream_shutdown(s), 0);
-    void *res;
-    ASSERT_ERR(weft_join(r, &res), 0);
-    ASSERT_EQ((size_t)res, len);
-    ASSERT_ERR(weft_stream_close(s), 0);
-    ASSERT_ERR(weft_close(sv[0]), 0);
-    ASSERT(close(fd) == 0);
+    file_finish(s, sv[0], r, fd, len);
     return 0;
 }
 TEST(sendfile_sends_the_file_after_the_buffered_bytes) { ASSERT_EQ(wt_run(file_after_buffer, NULL), 0); }
@@ -1150,13 +1156,7 @@ static int file_too_short(void *arg) {
     size_t sent = 0;
     ASSERT_ERR(weft_stream_sendfile(s, fd, 0, 8000, &sent), WEFT_EOF);
     ASSERT_EQ(sent, 5000);
-    ASSERT_ERR(weft_stream_shutdown(s), 0);   /* the stream is still good */
-    void *res;
-    ASSERT_ERR(weft_join(r, &res), 0);
-    ASSERT_EQ((size_t)res, 5000);
-    ASSERT_ERR(weft_stream_close(s), 0);
-    ASSERT_ERR(weft_close(sv[0]), 0);
-    ASSERT(close(fd) == 0);
+    file_finish(s, sv[0], r, fd, 5000);  /* the stream is still good */
     return 0;
 }
 TEST(sendfile_past_the_end_of_the_file_is_weft_eof_with_what_was_sent) { ASSERT_EQ(wt_run(file_too_short, NULL), 0); }
@@ -1180,13 +1180,7 @@ static int file_deadline(void *arg) {
     size_t rest = 0;
     ASSERT_ERR(weft_stream_sendfile(s, fd, (off_t)sent, len - sent, &rest), 0);
     ASSERT_EQ(rest, len - sent);
-    ASSERT_ERR(weft_stream_shutdown(s), 0);
-    void *res;
-    ASSERT_ERR(weft_join(r, &res), 0);
-    ASSERT_EQ((size_t)res, len);
-    ASSERT_ERR(weft_stream_close(s), 0);
-    ASSERT_ERR(weft_close(sv[0]), 0);
-    ASSERT(close(fd) == 0);
+    file_finish(s, sv[0], r, fd, len);
     return 0;
 }
 TEST(sendfile_stopped_by_a_deadline_reports_how_much_it_sent) { ASSERT_EQ(wt_run(file_deadline, NULL), 0); }
