@@ -338,14 +338,15 @@ static int list_entry(weft_httpd_res *res, int dir, const struct dirent *d) {
     return weft_httpd_res_write(res, line, (size_t)len);
 }
 
-/* An HTML list of the directory's entries, sorted by name. */
+/* An HTML list of the directory's entries, sorted by name, titled with
+ * its path (up to 512 bytes of it: the buffers live on the task's stack). */
 static int send_listing(weft_httpd_res *res, int dir, const char *path) {
     struct dirent **names;
     int n = scandirat(dir, ".", &names, not_dots, alphasort);
     if (n < 0) return open_status(-errno) ? send_status(res, open_status(-errno)) : -errno;
-    char title[6 * PATH_MAX / 4], head[sizeof title * 2 + 200];
-    snprintf(head, sizeof head, "%.*s", (int)(sizeof title / 6), path);
-    html_escape(title, head);
+    char cut[513], title[6 * sizeof cut], head[2 * sizeof title + 160];
+    snprintf(cut, sizeof cut, "%.*s", (int)sizeof cut - 1, path);
+    html_escape(title, cut);
     int len = snprintf(head, sizeof head,
                        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of %s</title>"
                        "</head>\n<body><h1>Index of %s</h1>\n<ul>\n", title, title);

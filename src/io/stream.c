@@ -681,7 +681,7 @@ static int flush_more(weft_stream *s, int out) {
             if (err) return err;
             continue;
         }
-        s->werr = -e;
+        if (sticky(-e)) s->werr = -e;
         return -e;
     }
     return 0;
