@@ -17,6 +17,7 @@
  * it also serves a file replaced on disk for up to its validity time.
  */
 #include "server.h"
+#include "io_iface.h"
 
 #include <weft/http.h>
 
@@ -29,7 +30,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -127,7 +127,7 @@ static int walk_beneath(int dir, char *rel, int flags) {
 static int open_beneath(int dir, const char *rel, int flags) {
     struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC | O_NOCTTY),
                             .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
-    int fd = (int)syscall(SYS_openat2, dir, rel, &how, sizeof how);
+    int fd = weft__sys.openat2(dir, rel, &how, sizeof how);
     if (fd >= 0) return fd;
     if (errno != ENOSYS) return -errno;
     char copy[PATH_MAX];
