@@ -396,9 +396,9 @@ WEFT_EXTERN int weft_httpd_router_handler(weft_httpd_req *req, weft_httpd_res *r
  * close-on-exec.
  *
  * Opening and fstat run on the loop's thread, as nginx does them on its
- * event loop: on a local file system they take a few microseconds, less
- * than a hop to the thread pool and back, which would cost a small file
- * half its rate. A file system that can stall (NFS, a failing disk)
+ * event loop, not on the thread pool (weft/fs.h): on a local file system
+ * they take a few microseconds, less than a hop to a pool thread and back,
+ * which would cost a small file much of its rate. A file system that can stall (NFS, a failing disk)
  * stalls the loop too.
  */
 
