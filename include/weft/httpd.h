@@ -391,9 +391,10 @@ WEFT_EXTERN int weft_httpd_router_handler(weft_httpd_req *req, weft_httpd_res *r
  * RESOLVE_BENEATH (Linux 5.6): a symbolic link may point anywhere inside
  * the root, and one that leads out of it, or a loop of them, is 403.
  * Where openat2 is missing, the path is walked one component at a time
- * with O_NOFOLLOW, and every symbolic link is 403. Only regular files and
- * directories are served (a FIFO, a device: 403). Every fd is opened
- * close-on-exec.
+ * with O_NOFOLLOW, and every symbolic link is refused (403; 404 for one
+ * in the middle of the path, which is then not a directory). Only regular
+ * files and directories are served (a FIFO, a device: 403). Every fd is
+ * opened close-on-exec.
  *
  * Opening and fstat run on the loop's thread, as nginx does them on its
  * event loop, not on the thread pool (weft/fs.h): on a local file system
