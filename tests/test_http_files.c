@@ -378,3 +378,48 @@ TEST(files_new_refuses_a_missing_root_and_a_relative_prefix) {
     ASSERT_EQ(wt_run_real(bad_roots, NULL), 0);
     remove_tree();
 }
+
+/* ------------------------------------------------ weft_httpd_res_sendfile */
+
+/* A handler sending 100 bytes of a 13-byte file (it shrank under it): the
+ * head promised 100, so the connection closes after the 13, and the
+ * handler hears WEFT_EOF. Bad arguments are WEFT_EINVAL, nothing sent. */
+typedef struct shrunk { int fd, bad, err; } shrunk;  /* bad: calls refused */
+static int shrunk_handler(weft_httpd_req *req, weft_httpd_res *res, void *arg) {
+    (void)req;
+    shrunk *s = arg;
+    s->bad = (weft_httpd_res_sendfile(res, 200, -1, 0, 1) == WEFT_EINVAL) +
+             (weft_httpd_res_sendfile(res, 200, s->fd, -1, 1) == WEFT_EINVAL) +
+             (weft_httpd_res_sendfile(res, 99, s->fd, 0, 1) == WEFT_EINVAL);
+    s->err = weft_httpd_res_sendfile(res, 200, s->fd, 0, 100);
+    return s->err;
+}
+
+static int shrinking(void *arg) {
+    (void)arg;
+    shrunk s = { .fd = open(at("root/hello.txt"), O_RDONLY | O_CLOEXEC) };
+    ASSERT(s.fd >= 0);
+    fixture fx = { 0 };
+    ASSERT_ERR(weft_httpd_new(&fx.srv, NULL, shrunk_handler, &s), 0);
+    ASSERT_ERR(weft_httpd_listen(fx.srv, "127.0.0.1", "0"), 0);
+    fx.port = weft_httpd_port(fx.srv);
+    ASSERT(fx.serve = weft_spawn(serve_main, fx.srv));
+    char buf[4096], v[64];
+    const char *body;
+    ASSERT_EQ(ask(&fx, "GET", "/", NULL, buf, sizeof buf, &body), 200);
+    ASSERT_STR(field(buf, "Content-Length", v, sizeof v), "100");
+    ASSERT_STR(body, "hello, world\n");   /* then the close */
+    ASSERT_EQ(s.bad, 3);
+    ASSERT_ERR(s.err, WEFT_EOF);
+    weft_httpd_shutdown(fx.srv);
+    void *res;
+    ASSERT_ERR(weft_join(fx.serve, &res), 0);
+    weft_httpd_free(fx.srv);
+    ASSERT(close(s.fd) == 0);
+    return 0;
+}
+TEST(res_sendfile_of_a_file_that_shrank_closes_after_what_there_was) {
+    make_tree();
+    ASSERT_EQ(wt_run_real(shrinking, NULL), 0);
+    remove_tree();
+}
