@@ -69,6 +69,7 @@ static void remove_tree(void) {
 
 typedef struct fixture {
     weft_httpd_files_opts fo;
+    unsigned workers;
     weft_httpd_files *files;
     weft_httpd *srv;
     weft_task *serve;
@@ -79,7 +80,8 @@ static void *serve_main(void *arg) { return weft_error(weft_httpd_serve(arg)); }
 
 static void start(fixture *fx) {
     ASSERT_ERR(weft_httpd_files_new(&fx->files, root, &fx->fo), 0);
-    ASSERT_ERR(weft_httpd_new(&fx->srv, NULL, weft_httpd_files_handler, fx->files), 0);
+    weft_httpd_opts ho = { .workers = fx->workers };
+    ASSERT_ERR(weft_httpd_new(&fx->srv, &ho, weft_httpd_files_handler, fx->files), 0);
     ASSERT_ERR(weft_httpd_listen(fx->srv, "127.0.0.1", "0"), 0);
     fx->port = weft_httpd_port(fx->srv);
     ASSERT(fx->serve = weft_spawn(serve_main, fx->srv));
@@ -137,23 +139,23 @@ static const char *field(const char *buf, const char *name, char *out, size_t ca
 /* Runs a case on a served tree with the options given, checking nothing
  * leaked. */
 typedef void (*case_fn)(fixture *);
-typedef struct run_arg { case_fn fn; weft_httpd_files_opts fo; } run_arg;
+typedef struct run_arg { case_fn fn; weft_httpd_files_opts fo; unsigned workers; } run_arg;
 static int run_case(void *arg) {
     run_arg *ra = arg;
-    fixture fx = { .fo = ra->fo };
+    fixture fx = { .fo = ra->fo, .workers = ra->workers };
     start(&fx);
     ra->fn(&fx);
     stop(&fx);
     return 0;
 }
-static void with_opts(case_fn fn, weft_httpd_files_opts fo) {
+static void with_opts(case_fn fn, weft_httpd_files_opts fo, unsigned workers) {
     make_tree();
-    run_arg ra = { fn, fo };
+    run_arg ra = { fn, fo, workers };
     ASSERT_EQ(wt_run_real(run_case, &ra), 0);
     remove_tree();
 }
 /* With listings on, mounted at "/". */
-static void with_server(case_fn fn) { with_opts(fn, (weft_httpd_files_opts){ .listing = 1 }); }
+static void with_server(case_fn fn) { with_opts(fn, (weft_httpd_files_opts){ .listing = 1 }, 0); }
 
 /* ------------------------------------------------------------- bodies */
 
@@ -301,7 +303,7 @@ static void no_listing(fixture *fx) {
     ASSERT_EQ(ask(fx, "GET", "/static", NULL, buf, sizeof buf, &body), 301);
 }
 TEST(files_mounted_under_a_prefix_without_listing) {
-    with_opts(no_listing, (weft_httpd_files_opts){ .prefix = "/static/" });
+    with_opts(no_listing, (weft_httpd_files_opts){ .prefix = "/static/" }, 0);
 }
 
 /* ---------------------------------------------------- ways out of root */
@@ -377,6 +379,31 @@ TEST(files_new_refuses_a_missing_root_and_a_relative_prefix) {
     make_tree();
     ASSERT_EQ(wt_run_real(bad_roots, NULL), 0);
     remove_tree();
+}
+
+/* ------------------------------------------------------------ workers */
+
+/* One file server shared by two loops (it is read-only while serving):
+ * concurrent clients get files, ranges and listings from both. */
+static void *client_main(void *arg) {
+    fixture *fx = arg;
+    char buf[4096];
+    const char *body;
+    ASSERT_EQ(ask(fx, "GET", "/hello.txt", "Range: bytes=7-\r\n", buf, sizeof buf, &body), 206);
+    ASSERT_STR(body, "world\n");
+    ASSERT_EQ(ask(fx, "GET", "/list/", NULL, buf, sizeof buf, &body), 200);
+    ASSERT(strstr(body, "a%26b.txt"));
+    return NULL;
+}
+
+static void many_clients(fixture *fx) {
+    enum { N = 40 };
+    weft_task *ts[N];
+    for (int i = 0; i < N; i++) ASSERT(ts[i] = weft_spawn(client_main, fx));
+    ASSERT_ERR(weft_gather(ts, N, NULL), 0);
+}
+TEST(files_one_server_shared_by_two_workers) {
+    with_opts(many_clients, (weft_httpd_files_opts){ .listing = 1 }, 2);
 }
 
 /* ------------------------------------------------ weft_httpd_res_sendfile */
