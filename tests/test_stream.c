@@ -1202,3 +1202,28 @@ static int file_peer_gone(void *arg) {
     return 0;
 }
 TEST(sendfile_to_a_gone_peer_fails_and_the_error_sticks) { ASSERT_EQ(wt_run(file_peer_gone, NULL), 0); }
+
+/* Where the kernel refuses sendfile for a file (EINVAL: one that cannot be
+ * mapped), the socket stream reads the file and writes it instead. */
+static ssize_t refuse_sendfile(int out, int in, off_t *off, size_t len) {
+    (void)out, (void)in, (void)off, (void)len;
+    errno = EINVAL;
+    return -1;
+}
+static int file_refused(void *arg) {
+    (void)arg;
+    size_t len = 200000;
+    int sv[2];
+    tcp_pair(sv);
+    weft_stream *s = stream_on(sv[1], 0);
+    int fd = pattern_file(len);
+    weft__sys.sendfile = refuse_sendfile;
+    weft_task *r = weft_spawn(read_all, &sv[0]);
+    size_t sent = 0;
+    ASSERT_ERR(weft_stream_sendfile(s, fd, 0, len, &sent), 0);
+    weft__sys = weft__sys_default;
+    ASSERT_EQ(sent, len);
+    file_finish(s, sv[0], r, fd, len);
+    return 0;
+}
+TEST(sendfile_refused_by_the_kernel_falls_back_to_reading_the_file) { ASSERT_EQ(wt_run(file_refused, NULL), 0); }
