@@ -5,9 +5,10 @@
 #   demo      the build and the demo's programs (make demo): on a minimal
 #             Debian 12, 120 packages, a 118 MB download, 477 MB on disk
 #   build     everything `make` builds (the tests too)
-#   check     the whole test suite (about 184 packages, 284 MB, 1350 MB on
+#   check     the whole test suite (about 185 packages, 285 MB, 1350 MB on
 #             disk): clang for the fuzzers, the aarch64 cross compiler and
-#             qemu, curl, nginx, python3-httpbin and python3-websockets as peers
+#             qemu, curl, wget, nginx, python3-httpbin and python3-websockets
+#             as peers
 #   fuzz      the build and clang's libFuzzer
 #   bench     check's, and the benchmarks' peers (Go and gorilla/websocket,
 #             libuv, wrk, libcurl, valgrind for instruction counts)
@@ -31,7 +32,7 @@ case $profile in
   build)    pkgs="$base libhttp-parser-dev" ;;
   fuzz)     pkgs="$base clang libclang-rt-14-dev" ;;
   check|bench|coverage)
-            pkgs="$base libhttp-parser-dev python3-httpx python3-nest-asyncio openssl curl nginx-light
+            pkgs="$base libhttp-parser-dev python3-httpx python3-nest-asyncio openssl curl wget nginx-light
                   python3-httpbin clang libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross
                   qemu-user-static python3-websockets"
             [ "$profile" = bench ] && pkgs="$pkgs valgrind golang-go libuv1-dev wrk libcurl4-openssl-dev

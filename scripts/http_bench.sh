@@ -23,6 +23,10 @@
 #   idle    10,000 idle keep-alive connections held open against
 #           weft-httpbin, then nginx: the server's RSS growth and fresh
 #           pages (minor faults) per connection.
+#   static  weft-serve, then nginx (sendfile on), serving one directory:
+#           wrk -t1 -c100 on a 4 KiB file (requests per second), then one
+#           256 MiB download by curl (MB/s, the second of two runs: the
+#           first fills the page cache).
 #
 # usage: scripts/http_bench.sh BUILD_DIR [PART...]   (all parts by default)
 # Environment: HTTP_BENCH_SECONDS (each timed run, default 10),
@@ -30,12 +34,13 @@
 set -eu
 build=$(cd "$1" && pwd)
 shift
-parts=${*:-server hello instructions client delay idle workers}
+parts=${*:-server hello instructions client delay idle workers static}
 secs=${HTTP_BENCH_SECONDS:-10}
 fanout_n=${HTTP_FANOUT_N:-10000}
 idle_n=${HTTP_IDLE_CONNS:-10000}
 bench=$build/bench
 httpbin=$build/apps/weft-httpbin/weft-httpbin
+serve=$build/apps/weft-serve/weft-serve
 gopeer=$bench/weft_bench_go
 fetch=$build/apps/weft-fetch/weft-fetch
 nofile=$(ulimit -H -n)
@@ -133,14 +138,20 @@ start_go_delay() {
 # nginx (Debian's nginx-light) on core 0: one worker, no access log, every
 # path answered with a fixed 204-byte JSON body (weft-httpbin's /get is
 # some 105 bytes under wrk, which sends only Host); everything it writes
-# stays in $tmp/nginx. Sets $pid (the master, which also gets the kill),
-# $worker and $port.
+# stays in $tmp/nginx. With $nginx_root set it serves that directory's
+# files instead (sendfile on, nginx's other defaults). Sets $pid (the
+# master, which also gets the kill), $worker and $port.
 nginx_body='{"args": {}, "headers": {"Accept": "*/*", "Host": "127.0.0.1", "User-Agent": "bench"}, "origin": "127.0.0.1", "url": "http://127.0.0.1/get", "note": "a fixed body of about two hundred bytes, from nginx"}'
 nginx_type=application/json
 start_nginx() {  # [worker_processes]   ($server_cpus as start_listening's)
   d=$tmp/nginx
   mkdir -p "$d"
   port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  if [ -n "${nginx_root:-}" ]; then
+    location="root $nginx_root; sendfile on;"
+  else
+    location="default_type $nginx_type; return 200 '$nginx_body\n';"
+  fi
   cat >"$d/nginx.conf" <<EOF
 worker_processes ${1:-1};
 daemon off;
@@ -158,8 +169,7 @@ http {
   server {
     listen 127.0.0.1:$port;
     location / {
-      default_type $nginx_type;
-      return 200 '$nginx_body\n';
+      $location
     }
   }
 }
@@ -168,7 +178,7 @@ EOF
   pid=$!
   servers="$servers $pid"
   i=0
-  until curl -sf -o /dev/null "http://127.0.0.1:$port/"; do
+  until curl -s -o /dev/null "http://127.0.0.1:$port/"; do
     i=$((i + 1))
     if [ $i -gt 100 ] || ! alive "$pid"; then
       fail "nginx did not start: $(cat "$d/stderr" "$d/error.log" 2>/dev/null)"
@@ -489,10 +499,43 @@ part_idle() {
   ratio pages_per_request_server nginx
 }
 
+# One download of URL by curl on core 1, the second of two (the first
+# fills the page cache): the figure NAME in MB/s (10^6 bytes).
+download_figure() {  # url name
+  timeout 120 taskset -c 1 curl -sS -o /dev/null "$1" || { fail "curl $1 failed"; return 1; }
+  speed=$(timeout 120 taskset -c 1 curl -sS -o /dev/null -w '%{speed_download}' "$1") ||
+    { fail "curl $1 failed"; return 1; }
+  keep awk -v n="$2" -v s="$speed" 'BEGIN { printf "%s %.0f MB/s\n", n, s / 1e6 }'
+}
+
+# The files in a directory nginx's worker can read even when it runs as
+# nobody (a root run): $tmp itself is mktemp's 0700.
+part_static() {
+  d=$tmp/static
+  mkdir -p "$d"
+  head -c 4096 /dev/urandom >"$d/4k.bin"
+  head -c 268435456 /dev/zero >"$d/256m.bin"
+  chmod 755 "$tmp" "$d" && chmod 644 "$d"/*
+  if [ -x "$serve" ] && start_listening weft-serve "$serve" --host 127.0.0.1 --port 0 "$d"; then
+    run_wrk "http://127.0.0.1:$port/4k.bin" && wrk_figures static_rps_4k || fail "wrk against weft-serve"
+    download_figure "http://127.0.0.1:$port/256m.bin" static_large_mb_s || true
+    stop "$pid"
+  fi
+  nginx_root=$d
+  if start_nginx; then
+    run_wrk "http://127.0.0.1:$port/4k.bin" && wrk_figures static_rps_4k_nginx || fail "wrk against nginx's 4k.bin"
+    download_figure "http://127.0.0.1:$port/256m.bin" static_large_mb_s_nginx || true
+    stop "$pid"
+  fi
+  nginx_root=
+  ratio static_rps_4k nginx
+  ratio static_large_mb_s nginx
+}
+
 for p in $parts; do
   case $p in
-    server|hello|instructions|client|delay|idle|workers) "part_$p" ;;
-    *) echo "usage: scripts/http_bench.sh BUILD_DIR [server|hello|instructions|client|delay|idle|workers]..." >&2; exit 2 ;;
+    server|hello|instructions|client|delay|idle|workers|static) "part_$p" ;;
+    *) echo "usage: scripts/http_bench.sh BUILD_DIR [server|hello|instructions|client|delay|idle|workers|static]..." >&2; exit 2 ;;
   esac
 done
 exit $status
