@@ -5,16 +5,21 @@
  * stamp the task's state change and, in debug mode, publish "a step of task
  * X started at T" for the watchdog. The watchdog is a thread of its own
  * that looks at that record a few times per threshold; when one step has
- * lasted too long it asks the loop's thread, with SIGURG and pthread_kill,
- * to record its own stack (backtrace() in the handler, into a static buffer:
- * only async-signal-safe work there, the formatting happens back on the
- * watchdog's thread) and reports it once, while the step is still stuck.
+ * lasted too long it takes the loop thread's stack and reports it once,
+ * while the step is still stuck. A thread blocked in a system call (a
+ * sleep(), a blocking read()) is read from outside, with no signal
+ * (unwind.c: /proc/self/task/TID/syscall and libdw), so the call goes on
+ * undisturbed; only a thread running user code (a busy loop) is asked with
+ * SIGURG and pthread_kill to record its own stack (backtrace() in the
+ * handler, into a static buffer: only async-signal-safe work there, the
+ * formatting happens back on the watchdog's thread).
  *
  * SIGURG because its default action is to ignore it: a sample that lands
- * after our handler is gone, or a real out-of-band byte, harms nothing. A
- * side effect to know: a sleeping system call interrupted by the sample
- * (nanosleep, poll) returns EINTR early, as with any signal; calls that
- * restart (read, write) restart (SA_RESTART).
+ * after our handler is gone, or a real out-of-band byte, harms nothing.
+ * The handler is installed with SA_RESTART and keeps errno, so code it
+ * interrupts runs on as if nothing happened; what is left is a thread that
+ * enters a call that never restarts (nanosleep, poll) in the microseconds
+ * between our look at /proc and the signal's delivery (sample_take).
  *
  * The task dump reads each suspended task's stack from its saved context,
  * by the frame-pointer chain (the library builds with frame pointers; the
@@ -225,12 +230,16 @@ int weft_tasks_info(weft_task_info *out, size_t cap) {
     return (int)n;
 }
 
-/* One frame: "#i 0xPC symbol+off (module)", or module+offset when dladdr
- * finds no symbol (static functions, a program not linked -rdynamic). The
- * lookup uses pc - 1: a return address may be the first byte after its
- * function. */
+/* One frame: "#i 0xPC function (file.c:14)" or "#i 0xPC symbol+off
+ * (module)" from libdw (unwind.c); else from dladdr, or module+offset when
+ * it finds no symbol (static functions, a program not linked -rdynamic).
+ * `pc` is a return address, looked up at pc - 1: it may be the first byte
+ * after its function. */
 static int fmt_frame(char *buf, size_t len, int i, void *pc) {
+    char name[384];
     Dl_info di;
+    if (weft__symbolize(pc, true, name, sizeof name) > 0)
+        return snprintf(buf, len, "    #%-2d %p %s\n", i, pc, name);
     if (dladdr((char *)pc - 1, &di) && di.dli_fname) {
         const char *mod = strrchr(di.dli_fname, '/');
         mod = mod ? mod + 1 : di.dli_fname;
@@ -365,14 +374,16 @@ static weft__sigowner sigquit = { .signo = SIGQUIT, .on = on_sigquit };
 /* ------------------------------------------------------------ sampling */
 
 /* One sample at a time, process-wide: the watchdog that wants one holds
- * sample_mu, sets `target` and signals the loop's thread; the handler fills
- * the rest and sets `done`. */
+ * sample_mu. A thread blocked in a system call is read from outside
+ * (sample_blocked); one running user code is signalled, and the handler
+ * fills the rest and sets `done`. */
 static struct {
     struct weft__dbg *target;      /* atomic */
     int done;                      /* atomic */
-    int n;
+    int n, first;                  /* pc[first..n): the sampled stack */
     void *pc[SAMPLE_FRAMES];
     char name[WEFT__NAME_MAX];
+    char call[96];                 /* the blocking call in words, or "" */
     uint64_t id, step;
 } sample;
 static pthread_mutex_t sample_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -408,6 +419,7 @@ static void on_sample(int sig, siginfo_t *si, void *ucv) {
     struct weft__dbg *D = __atomic_load_n(&sample.target, __ATOMIC_ACQUIRE);
     if (D && gettid() == D->loop_tid && !__atomic_load_n(&sample.done, __ATOMIC_ACQUIRE) && !in_switch(ucv)) {
         sample.n = backtrace(sample.pc, SAMPLE_FRAMES);
+        sample.first = 2;   /* this handler and the signal trampoline */
         weft_task *t = D->loop->cur;
         sample.id = t ? t->id : 0;
         if (t) memcpy(sample.name, t->name, sizeof sample.name);
@@ -443,17 +455,53 @@ static bool sample_install(void) {
     return __atomic_load_n(&sample_installed, __ATOMIC_ACQUIRE) > 0;
 }
 
-/* Asks the loop's thread for its stack; true if it answered within 500 ms
- * (it will unless it blocks SIGURG). The caller reads `sample` under
- * sample_mu. */
+/* The loop's thread is blocked in the system call `st`: its stack is
+ * read without stopping it, then /proc is read again to be sure it stayed
+ * in that call meanwhile (the loop's task and its name hold still as long
+ * as it does, so reading them from here is no race in effect). */
+__attribute__((no_sanitize("thread")))
+static bool sample_blocked(struct weft__dbg *D, const weft__sysstate *st) {
+    uint64_t step = __atomic_load_n(&D->step, __ATOMIC_ACQUIRE);
+    weft_task *t = D->loop->cur;
+    uint64_t hi = 0;
+    if (t && t->stack_lo)
+        hi = (uint64_t)(uintptr_t)t->stack_lo + (t->stack_size ? t->stack_size : D->loop->pool.size);
+    sample.n = weft__sys_unwind(D->loop_tid, st, hi, sample.pc, SAMPLE_FRAMES);
+    sample.first = 0;
+    sample.id = t ? t->id : 0;
+    snprintf(sample.name, sizeof sample.name, "%s", t ? t->name : "");
+    weft__sys_describe(st, sample.call, sizeof sample.call);
+    weft__sysstate again;
+    if (weft__sys_state(D->loop_tid, &again) != 1 || memcmp(&again, st, sizeof again) != 0) return false;
+    sample.step = step;
+    return __atomic_load_n(&D->step, __ATOMIC_ACQUIRE) == step;
+}
+
+/* Takes the loop's thread's stack; true if it was had within 500 ms. A
+ * thread in a system call gets no signal (it would cut a sleep or a poll
+ * short: SA_RESTART restarts neither); one running user code gets SIGURG
+ * (where /proc cannot tell, as under qemu-user, too). What is left: a
+ * thread that enters a call between our look and the signal's delivery,
+ * a few microseconds, sees that call fail with EINTR if it is one that
+ * never restarts. The caller reads `sample` under sample_mu. */
 static bool sample_take(struct weft__dbg *D) {
-    if (!sample_install()) return false;
+    bool can_signal = sample_install();
     __atomic_store_n(&sample.done, 0, __ATOMIC_RELEASE);
+    sample.call[0] = 0;
     __atomic_store_n(&sample.target, D, __ATOMIC_RELEASE);
     bool done = false;
     for (int i = 0; i < 500 && !(done = __atomic_load_n(&sample.done, __ATOMIC_ACQUIRE)); i++) {
-        /* Again every 10 ms: the last one may have hit a switch. */
-        if (i % 10 == 0 && pthread_kill(D->loop_thread, SIGURG) != 0) break;
+        /* Again every 10 ms: the last signal may have hit a switch. */
+        if (i % 10 == 0) {
+            weft__sysstate st;
+            int in_call = weft__sys_state(D->loop_tid, &st);
+            if (in_call == 1 && sample_blocked(D, &st)) {
+                done = true;
+                break;
+            }
+            sample.call[0] = 0;
+            if (in_call != 1 && (!can_signal || pthread_kill(D->loop_thread, SIGURG) != 0)) break;
+        }
         struct timespec ms = { 0, 1000000 };
         nanosleep(&ms, NULL);
     }
@@ -465,22 +513,26 @@ static bool sample_take(struct weft__dbg *D) {
 
 /* The report for step `step` of task `id`, running for `ran` ns. */
 static void report_slow(struct weft__dbg *D, uint64_t step, uint64_t id, int64_t ran) {
-    char buf[8192];
+    char buf[8192], where[160];
     pthread_mutex_lock(&sample_mu);
     bool took = sample_take(D), got = took && sample.step == step;
     char name[WEFT__NAME_MAX + 16];
     if (got && sample.name[0]) snprintf(name, sizeof name, "%s", sample.name);
     else snprintf(name, sizeof name, "task-%llu", (unsigned long long)id);
+    if (got && sample.call[0])
+        snprintf(where, sizeof where, "It is blocked in %s%s", sample.call,
+                 sample.n ? ", called from:" : " (no stack: weft was built without libdw)");
+    else
+        snprintf(where, sizeof where, "%s", got ? "Where it is now:" : took ? "(no stack: the step ended before the sample)"
+                 : "(no stack: the thread did not answer SIGURG)");
     size_t n = (size_t)snprintf(buf, sizeof buf,
         "task '%s' (id %llu) has been running for %lld ms without suspending: the loop is blocked "
         "(slow step threshold %lld ms). %s", name, (unsigned long long)id, (long long)(ran / WEFT_MILLISECOND),
-        (long long)(D->slow / WEFT_MILLISECOND), got ? "Where it is now:" : took ? "(no stack: the step ended before the sample)"
-        : "(no stack: the thread did not answer SIGURG)");
-    /* The first two frames are the handler and the signal trampoline. */
-    for (int i = 2; got && i < sample.n && n < sizeof buf - 1; i++) {
+        (long long)(D->slow / WEFT_MILLISECOND), where);
+    for (int i = sample.first; got && i < sample.n && n < sizeof buf - 1; i++) {
         buf[n++] = '\n';
         buf[n] = 0;
-        n += (size_t)fmt_frame(buf + n, sizeof buf - n, i - 2, sample.pc[i]);
+        n += (size_t)fmt_frame(buf + n, sizeof buf - n, i - sample.first, sample.pc[i]);
         if (n >= sizeof buf) n = sizeof buf - 1;
         if (buf[n - 1] == '\n') buf[--n] = 0;
     }
