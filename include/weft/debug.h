@@ -111,8 +111,12 @@ enum {
     WEFT_REPORT_UNJOINED_ERROR, /* a task failed and nobody joined it */
     WEFT_REPORT_MISUSE,         /* a weft call made outside any task */
     WEFT_REPORT_DUMP,           /* the task dump asked for with SIGQUIT */
-    WEFT_REPORT_LEAK            /* sockets, streams, HTTP clients or servers
+    WEFT_REPORT_LEAK,           /* sockets, streams, HTTP clients or servers
                                    still open when the loop closed */
+    WEFT_REPORT_DEADLOCK        /* every task waits and nothing can wake one
+                                   (weft_run returns WEFT_EDEADLK): the
+                                   cycles of who waits for whom, then every
+                                   task */
 };
 
 /* Receives a debug report: `kind` is a WEFT_REPORT_*, `msg` one or more

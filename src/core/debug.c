@@ -312,10 +312,12 @@ int weft_dump_tasks(FILE *out) {
     else
         fprintf(out, "weft: %zu tasks on loop %p\n", L->nalive, (void *)L);
     weft_task_info ti;
+    weft__symbols_use(1);
     for (weft_task *t = L->all; t; t = t->next_all) {
         fill_info(L, t, &ti);
         dump_one(out, L, &ti);
     }
+    weft__symbols_use(-1);
     fflush(out);
     return 0;
 }
@@ -345,6 +347,87 @@ static void pending_text(weft_loop *L, FILE *f) {
 
 void weft__debug_pending(weft_loop *L) {
     if (L->flags & WEFT_LOOP_DEBUG) report_stream(L, WEFT_REPORT_PENDING, pending_text);
+}
+
+/* ------------------------------------------------------ the wait-for graph */
+
+/* Is t one of L's live tasks? A lock's holder may have ended (and been
+ * freed) without releasing it: only live tasks are looked into. */
+static bool live(weft_loop *L, const weft_task *t) {
+    for (const weft_task *u = L->all; u; u = u->next_all)
+        if (u == t) return true;
+    return false;
+}
+
+/* The one task a waiting task waits for: the holder of the lock it wants,
+ * the task it joins or gathers; NULL for any other wait (an event, a
+ * queue: no task holds those), or a holder no longer alive. */
+static weft_task *waits_for(weft_loop *L, const weft_task *t) {
+    if (t->state != WEFT_TASK_WAITING) return NULL;
+    weft_task *u = NULL;
+    if (t->await == WEFT_AWAIT_LOCK) u = ((const weft_lock *)t->await_obj)->owner;
+    else if (t->await == WEFT_AWAIT_JOIN || t->await == WEFT_AWAIT_GATHER) u = (weft_task *)t->await_obj;
+    return u && live(L, u) ? u : NULL;
+}
+
+int weft__wait_chain(weft_loop *L, weft_task *t, weft_task **out, int cap, int *cycle) {
+    int n = 0;
+    *cycle = -1;
+    for (; t && n < cap; t = waits_for(L, t)) {
+        for (int i = 0; i < n; i++)
+            if (out[i] == t) {
+                *cycle = i;
+                return n;
+            }
+        out[n++] = t;
+    }
+    return n;
+}
+
+/* "task 3 'a' waits for the lock held by task 4 'b'": the edge from t. */
+static void edge_text(FILE *f, weft_task *t, weft_task *to) {
+    fprintf(f, "task %llu '%s' ", (unsigned long long)t->id, weft__task_name(t));
+    if (t->await == WEFT_AWAIT_LOCK) fprintf(f, "waits for the lock %p held by ", t->await_obj);
+    else fprintf(f, "%s ", t->await == WEFT_AWAIT_JOIN ? "joins" : "gathers");
+    fprintf(f, "task %llu '%s'", (unsigned long long)to->id, weft__task_name(to));
+}
+
+#define CHAIN_MAX 64
+
+/* Each cycle once, from its task with the lowest id. */
+static int cycles_text(weft_loop *L, FILE *f) {
+    weft_task *chain[CHAIN_MAX];
+    int found = 0;
+    for (weft_task *t = L->all; t; t = t->next_all) {
+        int cycle, n = weft__wait_chain(L, t, chain, CHAIN_MAX, &cycle);
+        if (cycle != 0) continue;
+        bool lowest = true;
+        for (int i = 1; i < n; i++) lowest &= chain[i]->id > t->id;
+        if (!lowest) continue;
+        fprintf(f, "  a cycle of %d task%s: ", n, n == 1 ? "" : "s");
+        for (int i = 0; i < n; i++) {
+            edge_text(f, chain[i], chain[(i + 1) % n]);
+            fputs(i + 1 < n ? "; " : "\n", f);
+        }
+        found++;
+    }
+    return found;
+}
+
+static void deadlock_text(weft_loop *L, FILE *f) {
+    fprintf(f, "deadlock: %zu tasks wait and nothing can wake them; cancelling all.\n", L->nalive);
+    if (!cycles_text(L, f))
+        fprintf(f, "  no cycle of tasks: each waits for something no task holds (an event, a queue...)\n");
+    fprintf(f, "The tasks:\n");
+    weft_task_info ti;
+    for (weft_task *t = L->all; t; t = t->next_all) {
+        fill_info(L, t, &ti);
+        dump_one(f, L, &ti);
+    }
+}
+
+void weft__debug_deadlock(weft_loop *L) {
+    if (L->flags & WEFT_LOOP_DEBUG) report_stream(L, WEFT_REPORT_DEADLOCK, deadlock_text);
 }
 
 static void dump_text(weft_loop *L, FILE *f) {
@@ -795,6 +878,7 @@ static int debug_init(weft_loop *L, const weft_loop_opts *opts) {
     D->loop_tid = gettid();
     D->slow = slow_threshold(opts);
     L->dbg = D;
+    weft__symbols_use(1);
     if (D->slow > 0) {
         int err = watchdog_start(D);
         if (err) return err;
@@ -822,6 +906,7 @@ void weft__observe_close(weft_loop *L) {
         pthread_mutex_unlock(&sample_mu);
         if (D->quit_owned) weft__sig_release(&sigquit, L);
         leaks_close(L, D);
+        weft__symbols_use(-1);
         weft__free(L, D);
         L->dbg = NULL;
     }

@@ -519,6 +519,19 @@ void weft__obs_upkeep(weft_loop *L, bool begin);
 /* Debug mode: main ended with these tasks still alive; SIGQUIT's dump. */
 void weft__debug_pending(weft_loop *L);
 void weft__debug_dump_asked(weft_loop *L);
+/* In debug mode, the deadlock report (WEFT_REPORT_DEADLOCK): the cycles of
+ * the wait-for graph, then every task and what it waits for. */
+void weft__debug_deadlock(weft_loop *L);
+/* The wait-for chain from task t of loop L: t, the task t waits for (the
+ * holder of the lock it wants, the task it joins or gathers), the task
+ * that one waits for, and so on, into out[0..cap); returns how many. The
+ * chain stops at a task that waits for no one task (running, ready, or
+ * waiting on an event, a queue, an fd, a lock whose holder has ended...),
+ * or when it comes back to a task already in it: then *cycle is that
+ * task's index (out[*cycle..n) is a cycle: a deadlock among them, and
+ * out[n-1] waits for out[*cycle]); else *cycle is -1. O(cap * tasks): for
+ * reports and consoles, not hot paths. Loop's thread only. */
+int weft__wait_chain(weft_loop *L, weft_task *t, weft_task **out, int cap, int *cycle);
 /* A thread's system call, from /proc/self/task/TID/syscall (unwind.c). */
 typedef struct weft__sysstate {
     long nr;                /* the call's number (SYS_*) */
@@ -542,8 +555,12 @@ int weft__sys_unwind(pid_t tid, const weft__sysstate *st, uint64_t stack_hi, voi
  * information, else "function+0xOFF (module)"; `ret`: pc is a return
  * address (looked up at pc - 1). Returns the length written, or 0 when it
  * cannot name it (no libdw, no symbol): then dladdr is what is left.
- * Thread-safe; may read the binaries on first use. */
+ * Thread-safe; reads the binaries on first use (on a thread of its own
+ * when called on a task's stack, too small for libdw). */
 int weft__symbolize(const void *pc, bool ret, char *buf, size_t len);
+/* +1 / -1: a user of the symbols (a debug-mode loop, a dump) begins or
+ * ends; with the last one the binaries read for them are closed. */
+void weft__symbols_use(int delta);
 /* trace.c's share of the hooks, called by debug.c's. */
 int weft__trace_init(weft_loop *L, const char *path);
 void weft__trace_close(weft_loop *L);

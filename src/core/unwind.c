@@ -19,10 +19,11 @@
  * pointer we look for its frame record (saved FP, return address) and go
  * on along the frame-pointer chain.
  *
- * The same Dwfl (one per process, built lazily, reported again when a
- * lookup misses: a library loaded since) names frames: function, and
- * file:line where debug information is present, static functions and a
- * program not linked -rdynamic included. Without libdw (the aarch64 cross
+ * The same Dwfl (one per process while a debug-mode loop or a dump uses
+ * it, built lazily, reported again when a lookup misses: a library loaded
+ * since) names frames: function, and file:line where the binary carries
+ * debug information, static functions and a program not linked -rdynamic
+ * included. Without libdw (the aarch64 cross
  * build) only the system call is named and reports use dladdr.
  */
 #include "internal.h"
@@ -31,6 +32,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,13 +165,15 @@ static struct {
     uint64_t sp, pc;
 } cur;
 
-/* Separate debug files (/usr/lib/debug) are looked for, but not through
- * debuginfod: a report must not wait on the network. */
+/* Debug information is read from the binaries themselves only, not from
+ * separate files (/usr/lib/debug, debuginfod): a report is due while the
+ * loop is still stuck, and libc6-dbg's line table alone takes a quarter of
+ * a second to load (debuginfod would wait on the network). Such frames are
+ * named from the symbol table: function+offset (module). */
 static int find_debuginfo(Dwfl_Module *mod, void **ud, const char *modname, Dwarf_Addr base,
                           const char *file, const char *debuglink, GElf_Word crc, char **debugname) {
-    const char *urls = getenv("DEBUGINFOD_URLS");
-    if (urls && *urls) return -1;
-    return dwfl_standard_find_debuginfo(mod, ud, modname, base, file, debuglink, crc, debugname);
+    (void)mod, (void)ud, (void)modname, (void)base, (void)file, (void)debuglink, (void)crc, (void)debugname;
+    return -1;
 }
 
 static const Dwfl_Callbacks dw_cbs = {
@@ -287,10 +291,16 @@ int weft__sys_unwind(pid_t tid, const weft__sysstate *st, uint64_t stack_hi, voi
 
 /* ------------------------------------------------------------- symbolizing */
 
-int weft__symbolize(const void *addr, bool ret, char *buf, size_t len) {
-    uint64_t pc = (uint64_t)(uintptr_t)addr - (ret ? 1 : 0);   /* a return address may be past its function */
+/* Names already looked up, by pc: a dump names the same few frames for
+ * many tasks, and on a task's stack each miss costs a thread (below). */
+#define CACHE 256
+static struct {
+    uint64_t pc;
+    char name[200];
+} cache[CACHE];
+
+static int symbolize_here(uint64_t pc, bool ret, char *buf, size_t len) {
     int n = 0;
-    pthread_mutex_lock(&dw_mu);
     Dwfl_Module *m = dw_module(pc);
     GElf_Off off;
     GElf_Sym sym;
@@ -308,8 +318,66 @@ int weft__symbolize(const void *addr, bool ret, char *buf, size_t len) {
         n = snprintf(buf, len, "%.*s+0x%" PRIx64 " (%s)", nlen, name, (uint64_t)off + (ret ? 1 : 0),
                      base ? base + 1 : mod ? mod : "?");
     }
+    return n;
+}
+
+struct sym_job {
+    uint64_t pc;
+    bool ret;
+    char *buf;
+    size_t len;
+    int n;
+};
+
+static void *sym_thread(void *arg) {
+    struct sym_job *j = arg;
+    j->n = symbolize_here(j->pc, j->ret, j->buf, j->len);
+    return NULL;
+}
+
+/* libdw's first look at a binary takes more stack than a task has: on a
+ * task's stack the lookup runs on a thread of its own (all signals
+ * blocked, so none is delivered there instead of to the program's). */
+static int symbolize_off_task(struct sym_job *j) {
+    weft_loop *L = weft__tls_loop;
+    if (!L || !L->cur) return sym_thread(j), j->n;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_t th;
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = pthread_create(&th, NULL, sym_thread, j);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err) return 0;
+    pthread_join(th, NULL);
+    return j->n;
+}
+
+int weft__symbolize(const void *addr, bool ret, char *buf, size_t len) {
+    uint64_t pc = (uint64_t)(uintptr_t)addr - (ret ? 1 : 0);   /* a return address may be past its function */
+    pthread_mutex_lock(&dw_mu);
+    size_t slot = (size_t)(pc >> 2) % CACHE;
+    if (cache[slot].pc != pc) {
+        struct sym_job j = { pc, ret, cache[slot].name, sizeof cache[slot].name, 0 };
+        if (symbolize_off_task(&j) <= 0) cache[slot].name[0] = 0;
+        cache[slot].pc = pc;
+    }
+    int n = snprintf(buf, len, "%s", cache[slot].name);
     pthread_mutex_unlock(&dw_mu);
     return n;
+}
+
+/* The Dwfl keeps the binaries open: it lives while someone uses it. */
+void weft__symbols_use(int delta) {
+    static int users;
+    pthread_mutex_lock(&dw_mu);
+    users += delta;
+    if (!users && dw) {
+        dwfl_end(dw);
+        dw = NULL;
+        dw_attached = false;
+        memset(cache, 0, sizeof cache);
+    }
+    pthread_mutex_unlock(&dw_mu);
 }
 
 #else  /* no libdw */
@@ -323,5 +391,7 @@ int weft__symbolize(const void *addr, bool ret, char *buf, size_t len) {
     (void)addr, (void)ret, (void)buf, (void)len;
     return 0;
 }
+
+void weft__symbols_use(int delta) { (void)delta; }
 
 #endif
