@@ -437,8 +437,9 @@ static void dump_text(weft_loop *L, FILE *f) {
 
 void weft__debug_dump_asked(weft_loop *L) {
     if (!__atomic_exchange_n(&L->dump_asked, 0, __ATOMIC_ACQ_REL)) return;
+    weft__loops_dump_rest();  /* Ctrl-\ reached loop 0 of a set: the others too, asked first:
+                                 naming the frames takes a while the first time */
     report_stream(L, WEFT_REPORT_DUMP, dump_text);
-    weft__loops_dump_rest();  /* Ctrl-\ reached loop 0 of a set: the others too */
 }
 
 /* -------------------------------------------------------------- SIGQUIT */
