@@ -64,8 +64,8 @@ static int64_t mono(void) {
 
 /* ----------------------------------------------------- the slow-step watchdog */
 
-/* Blocks the loop for 300 ms in usleep. The sample's signal may cut one
- * usleep short, so it sleeps in a loop until the time is up. */
+/* Blocks the loop for 300 ms in usleep, in slices: the watchdog's look
+ * may find it between two (a signal then), or in one (none). */
 static void *blocker(void *arg) {
     (void)arg;
     int64_t end = mono() + 300 * WEFT_MILLISECOND;
@@ -152,7 +152,11 @@ static int spawn_fn(void *arg) {
 static void assert_frame(const char *fn) {
     char want[96];
     snprintf(want, sizeof want, " %s (test_debug.c:", fn);
-    if (!strstr(rep_text, "without libdw")) ASSERT(strstr(rep_text, want));
+#ifdef WEFT_HAVE_LIBDW
+    ASSERT(strstr(rep_text, want));
+#else
+    (void)want;
+#endif
 }
 
 TEST(a_blocking_nanosleep_is_sampled_without_a_signal_and_sleeps_its_full_time) {

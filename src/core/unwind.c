@@ -84,7 +84,11 @@ int weft__sys_state(pid_t tid, weft__sysstate *st) {
     for (int i = 0; i < 6; i++) st->arg[i] = v[1 + i];
     st->sp = v[7];
     st->pc = v[8];
-    return pc_mapped(st->pc) ? 1 : -ENOSYS;
+    /* Whether this /proc is ours does not change: asked once. */
+    static int ours;   /* 0: not known yet, 1 / -1; atomic */
+    int o = __atomic_load_n(&ours, __ATOMIC_RELAXED);
+    if (!o) __atomic_store_n(&ours, o = pc_mapped(st->pc) ? 1 : -1, __ATOMIC_RELAXED);
+    return o > 0 ? 1 : -ENOSYS;
 }
 
 static bool read_mem(uint64_t addr, void *out, size_t len) {
