@@ -644,6 +644,7 @@ static void *watchdog(void *arg) {
     int64_t period = D->slow / 4;
     if (period < WEFT_MILLISECOND) period = WEFT_MILLISECOND;
     if (period > 250 * WEFT_MILLISECOND) period = 250 * WEFT_MILLISECOND;
+    weft__symbols_warm();   /* a stall's report is due while it lasts: no time to read them then */
     pthread_mutex_lock(&D->mu);
     while (!D->stop) {
         struct timespec ts;

@@ -561,6 +561,9 @@ int weft__symbolize(const void *pc, bool ret, char *buf, size_t len);
 /* +1 / -1: a user of the symbols (a debug-mode loop, a dump) begins or
  * ends; with the last one the binaries read for them are closed. */
 void weft__symbols_use(int delta);
+/* Reads the binaries' symbols and unwinding tables now (the watchdog's
+ * thread does, as it starts), so that the first report is not late. */
+void weft__symbols_warm(void);
 /* trace.c's share of the hooks, called by debug.c's. */
 int weft__trace_init(weft_loop *L, const char *path);
 void weft__trace_close(weft_loop *L);

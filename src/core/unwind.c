@@ -370,6 +370,21 @@ int weft__symbolize(const void *addr, bool ret, char *buf, size_t len) {
     return n;
 }
 
+static int warm_one(Dwfl_Module *m, void **ud, const char *name, Dwarf_Addr start, void *arg) {
+    (void)ud, (void)name, (void)arg;
+    Dwarf_Addr bias;
+    dwfl_module_eh_cfi(m, &bias);
+    dwfl_module_getsymtab(m);
+    dwfl_module_getsrc(m, start);   /* loads the module's address ranges */
+    return DWARF_CB_OK;
+}
+
+void weft__symbols_warm(void) {
+    pthread_mutex_lock(&dw_mu);
+    if (dw || dw_report()) dwfl_getmodules(dw, warm_one, NULL, 0);
+    pthread_mutex_unlock(&dw_mu);
+}
+
 /* The Dwfl keeps the binaries open: it lives while someone uses it. */
 void weft__symbols_use(int delta) {
     static int users;
@@ -397,5 +412,7 @@ int weft__symbolize(const void *addr, bool ret, char *buf, size_t len) {
 }
 
 void weft__symbols_use(int delta) { (void)delta; }
+
+void weft__symbols_warm(void) {}
 
 #endif
