@@ -282,13 +282,15 @@ int weft__sys_unwind(pid_t tid, const weft__sysstate *st, uint64_t stack_hi, voi
     if (max <= 0) return 0;
     pthread_mutex_lock(&dw_mu);
     struct walk w = { pc, 0, max, st->sp };
+    int rc = -1;
     if (dw_module(st->pc) && dw_attached) {
         cur.tid = tid, cur.sp = st->sp, cur.pc = st->pc;
-        dwfl_getthread_frames(dw, tid, on_frame, &w);
+        rc = dwfl_getthread_frames(dw, tid, on_frame, &w);
         cur.tid = 0;
     }
     if (!w.n) pc[w.n++] = (void *)(uintptr_t)st->pc;
-    if (w.n < max && w.sp) walk_fp(&w, stack_hi ? stack_hi : w.sp + (1u << 20));
+    /* 0: the CFI walk reached the outermost frame; nothing to add. */
+    if (rc != 0 && w.n < max && w.sp) walk_fp(&w, stack_hi ? stack_hi : w.sp + (1u << 20));
     pthread_mutex_unlock(&dw_mu);
     return w.n;
 }
