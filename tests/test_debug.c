@@ -184,6 +184,42 @@ TEST(a_blocking_poll_is_sampled_without_a_signal_and_waits_its_full_timeout) {
     assert_frame("waits_in_poll");
 }
 
+/* A blocking read() of a pipe a thread writes to 300 ms later returns its
+ * byte, and the report names the call and the fd. */
+__attribute__((noinline)) static void *reads_a_pipe(void *arg) {
+    int *fds = arg;
+    char c = 0;
+    ASSERT_EQ(read(fds[0], &c, 1), 1);
+    ASSERT_EQ(c, 'x');
+    __atomic_store_n(&main_done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void *write_later(void *arg) {
+    int *fds = arg;
+    usleep(300 * 1000);
+    ASSERT_EQ(write(fds[1], "x", 1), 1);
+    return NULL;
+}
+
+TEST(a_blocking_read_is_reported_with_its_fd_and_returns_its_data) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    pthread_t th;
+    ASSERT_EQ(pthread_create(&th, NULL, write_later, fds), 0);
+    weft_loop_opts o = { .slow_step = 100 * WEFT_MILLISECOND };
+    void *arg[2] = { (void *)reads_a_pipe, fds };
+    ASSERT_EQ(run_debug(o, spawn_fn, arg), 0);
+    pthread_join(th, NULL);
+    close(fds[0]);
+    close(fds[1]);
+    ASSERT_EQ(reports(WEFT_REPORT_SLOW_STEP), 1);
+    char want[64];
+    snprintf(want, sizeof want, "It is blocked in read(fd %d)", fds[0]);
+    ASSERT(strstr(rep_text, want));
+    assert_frame("reads_a_pipe");
+}
+
 /* A busy loop is in no system call: the sample is a signal, whose handler
  * keeps errno and restarts what it interrupts. */
 __attribute__((noinline)) static void *spins(void *arg) {
