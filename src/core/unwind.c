@@ -289,8 +289,12 @@ int weft__sys_unwind(pid_t tid, const weft__sysstate *st, uint64_t stack_hi, voi
         cur.tid = 0;
     }
     if (!w.n) pc[w.n++] = (void *)(uintptr_t)st->pc;
-    /* 0: the CFI walk reached the outermost frame; nothing to add. */
-    if (rc != 0 && w.n < max && w.sp) walk_fp(&w, stack_hi ? stack_hi : w.sp + (1u << 20));
+    /* libdw ends its walk without an error both at the outermost frame and
+     * at one it cannot unwind (a register it does not know): on a task's
+     * stack, whose top is known and holds nothing past the first frame,
+     * the frame-pointer chain is looked for either way; elsewhere only
+     * after an error. */
+    if ((rc != 0 || stack_hi) && w.n < max && w.sp) walk_fp(&w, stack_hi ? stack_hi : w.sp + (1u << 20));
     pthread_mutex_unlock(&dw_mu);
     return w.n;
 }
