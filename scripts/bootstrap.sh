@@ -3,12 +3,13 @@
 # missing: scripts/bootstrap.sh PROFILE, the profile being the command's:
 #
 #   demo      the build and the demo's programs (make demo): on a minimal
-#             Debian 12, 120 packages, a 118 MB download, 477 MB on disk
+#             Debian 12, about 125 packages, a 119 MB download, 481 MB on
+#             disk (approximate: libdw-dev's five were added since measured)
 #   build     everything `make` builds (the tests too)
-#   check     the whole test suite (about 185 packages, 285 MB, 1350 MB on
-#             disk): clang for the fuzzers, the aarch64 cross compiler and
-#             qemu, curl, wget, nginx, python3-httpbin and python3-websockets
-#             as peers
+#   check     the whole test suite (about 190 packages, 286 MB, 1355 MB on
+#             disk, approximate as demo's): clang for the fuzzers, the
+#             aarch64 cross compiler and qemu, curl, wget, nginx,
+#             python3-httpbin and python3-websockets as peers
 #   fuzz      the build and clang's libFuzzer
 #   bench     check's, and the benchmarks' peers (Go and gorilla/websocket,
 #             libuv, wrk, libcurl, valgrind for instruction counts)
@@ -26,7 +27,7 @@
 # what it would install.
 set -e
 profile=${1:-check}
-base="build-essential cmake ninja-build pkg-config liburing-dev libssl-dev zlib1g-dev libjansson-dev python3"
+base="build-essential cmake ninja-build pkg-config liburing-dev libssl-dev zlib1g-dev libjansson-dev libdw-dev python3"
 case $profile in
   demo)     pkgs="$base python3-httpx python3-nest-asyncio" ;;
   build)    pkgs="$base libhttp-parser-dev" ;;
