@@ -457,6 +457,7 @@ static size_t to_nv(char *head, size_t len, const weft__exchange *x, nghttp2_nv 
  * shows "GET / HTTP/2"): " HTTP/1.1" becomes " HTTP/2" in place. */
 static void show(const weft__exchange *x, char *head, size_t *len) {
     char *eol = memchr(head, '\r', *len);
+    eol[-3] = '2';
     memmove(eol - 2, eol, (size_t)(head + *len - eol));
     *len -= 2;
     weft__request_show(x->req, WEFT_HTTP_HEAD_SENT, head, *len);

@@ -1,0 +1,528 @@
+/* The HTTP/2 client against real peers: nghttp2's own server (nghttpd,
+ * Debian's nghttp2-server) by prior knowledge over cleartext and by ALPN
+ * over TLS, nginx with http2 over TLS, and a misbehaving server of the
+ * test's own made with nghttp2's server session (a refused stream, a
+ * GOAWAY below a request). Each case starts its server on a free port and
+ * stops it; a case whose server is not installed is skipped. */
+#include "test.h"
+#include "wt_certs.h"
+#include <weft/http.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <nghttp2/nghttp2.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+#define NGHTTPD "/usr/sbin/nghttpd"
+
+/* ------------------------------------------------------------- the peers */
+
+typedef struct peer {
+    pid_t pid;
+    int port;
+    char dir[64];
+    wt_certs certs;
+} peer;
+
+static peer P;
+enum { BIG = 1 << 20 };
+
+static int free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    ASSERT(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    ASSERT(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static bool port_open(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+static void write_file(const char *dir, const char *name, const void *data, size_t len) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    ASSERT(f && fwrite(data, 1, len, f) == len && fclose(f) == 0);
+}
+
+static unsigned char big_byte(size_t i) { return (unsigned char)(i * 31 + i / 4096); }
+
+/* The files both servers serve: hello.txt, and `big` (BIG bytes of a
+ * pattern big_byte checks). */
+static void make_docs(void) {
+    strcpy(P.dir, "/tmp/weft-h2-XXXXXX");
+    ASSERT(mkdtemp(P.dir));
+    write_file(P.dir, "hello.txt", "hello over h2\n", 14);
+    unsigned char *b = malloc(BIG);
+    for (size_t i = 0; i < BIG; i++) b[i] = big_byte(i);
+    write_file(P.dir, "big", b, BIG);
+    free(b);
+    wt_certs_make(&P.certs);
+}
+
+/* Starts argv (its port at argv[port_at], filled in) on a free port, and
+ * waits until it accepts; tries new ports if it exits (one was taken). */
+static void spawn_on_free_port(const char *prog, char **argv, int port_at) {
+    char port[16];
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        P.port = free_port();
+        snprintf(port, sizeof port, "%d", P.port);
+        if (port_at >= 0) argv[port_at] = port;
+        ASSERT(posix_spawn(&P.pid, prog, &fa, NULL, argv, environ) == 0);
+        for (int i = 0; i < 500; i++) {
+            if (port_open(P.port)) { posix_spawn_file_actions_destroy(&fa); return; }
+            int st;
+            if (waitpid(P.pid, &st, WNOHANG) == P.pid) break;
+            nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+        }
+    }
+    ASSERT(!"the server did not start");
+}
+
+/* nghttpd serving P.dir: over TLS with the test certificate, or h2c. */
+static void nghttpd_start(bool tls, const char *extra) {
+    if (access(NGHTTPD, X_OK)) wt_skip("no nghttpd (nghttp2-server)");
+    make_docs();
+    char key[128], cert[128];
+    snprintf(key, sizeof key, "%s", wt_certs_path(&P.certs, "good.key"));
+    snprintf(cert, sizeof cert, "%s", wt_certs_path(&P.certs, "good.pem"));
+    char *argv[10] = { "nghttpd", "-d", P.dir, "--echo-upload" };
+    int n = 4;
+    if (extra) argv[n++] = (char *)extra;
+    if (!tls) argv[n++] = "--no-tls";
+    int port_at = n++;
+    if (tls) argv[n++] = key, argv[n++] = cert;
+    spawn_on_free_port(NGHTTPD, argv, port_at);
+}
+
+/* nginx 1.22 with http2 over TLS serving P.dir. */
+static void nginx_start(void) {
+    if (access("/usr/sbin/nginx", X_OK)) wt_skip("no /usr/sbin/nginx");
+    make_docs();
+    for (int attempt = 0; attempt < 5; attempt++) {
+        P.port = free_port();
+        char conf[2048], path[128];
+        snprintf(conf, sizeof conf,
+                 "daemon off; master_process off; worker_processes 1;\n"
+                 "pid %s/nginx.pid; error_log %s/error.log;\n"
+                 "events { worker_connections 256; }\n"
+                 "http { access_log off; client_body_temp_path %s;\n"
+                 "  server { listen 127.0.0.1:%d ssl http2; root %s;\n"
+                 "    ssl_certificate %s; ssl_certificate_key %s; } }\n",
+                 P.dir, P.dir, P.dir, P.port, P.dir, wt_certs_path(&P.certs, "good.pem"),
+                 wt_certs_path(&P.certs, "good.key"));
+        write_file(P.dir, "nginx.conf", conf, strlen(conf));
+        snprintf(path, sizeof path, "%s/nginx.conf", P.dir);
+        char prefix[80], errlog[96];
+        snprintf(prefix, sizeof prefix, "%s/", P.dir);
+        snprintf(errlog, sizeof errlog, "%s/error.log", P.dir);
+        char *argv[] = { "nginx", "-p", prefix, "-e", errlog, "-c", path, NULL };
+        ASSERT(posix_spawn(&P.pid, "/usr/sbin/nginx", NULL, NULL, argv, environ) == 0);
+        for (int i = 0; i < 500; i++) {
+            if (port_open(P.port)) return;
+            int st;
+            if (waitpid(P.pid, &st, WNOHANG) == P.pid) break;
+            nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+        }
+    }
+    ASSERT(!"nginx did not start");
+}
+
+static void peer_stop(void) {
+    kill(P.pid, SIGTERM);
+    int st;
+    ASSERT(waitpid(P.pid, &st, 0) == P.pid);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", P.dir);
+    ASSERT(system(cmd) == 0);
+    wt_certs_free(&P.certs);
+}
+
+/* ------------------------------------------------------------ the client */
+
+static bool tls;
+static int version = WEFT_HTTP_VERSION_2;
+
+static weft_http_client *client(void) {
+    weft_http_client_opts o = { .http_version = version };
+    if (tls) o.tls.ca_file = wt_certs_path(&P.certs, "ca.pem");
+    weft_http_client *c;
+    ASSERT_ERR(weft_http_client_new(&c, &o), 0);
+    return c;
+}
+
+static char *url(const char *path) {
+    static char buf[8][160];
+    static int i;
+    char *u = buf[i++ % 8];
+    snprintf(u, sizeof buf[0], "%s://localhost:%d%s", tls ? "https" : "http", P.port, path);
+    return u;
+}
+
+/* Sees the heads: the response's must say HTTP/2. */
+static int h2_heads;
+static void on_head(void *ud, int kind, const char *head, size_t len) {
+    (void)ud;
+    if (kind == WEFT_HTTP_HEAD_RECEIVED && len > 7 && !memcmp(head, "HTTP/2 ", 7)) h2_heads++;
+}
+
+static void get_hello(weft_http_client *c, int reused) {
+    weft_http_request *q;
+    ASSERT_ERR(weft_http_request_new(&q, "GET", url("/hello.txt")), 0);
+    weft_http_request_on_head(q, on_head, NULL);
+    weft_http_response *r;
+    int before = h2_heads;
+    ASSERT_ERR(weft_http_send(c, q, 0, &r), 0);
+    weft_http_request_free(q);
+    ASSERT_EQ(weft_http_response_status(r), 200);
+    ASSERT_EQ(h2_heads, before + 1);
+    ASSERT_STR(weft_http_response_header(r, "Content-Length"), "14");
+    const void *d;
+    size_t n;
+    ASSERT_ERR(weft_http_response_body(r, &d, &n), 0);
+    ASSERT_EQ(n, 14);
+    ASSERT(!memcmp(d, "hello over h2\n", 14));
+    weft_http_timings t;
+    weft_http_response_timings(r, &t);
+    if (reused >= 0) ASSERT_EQ(t.reused, reused);
+    weft_http_response_free(r);
+}
+
+static int two_gets(void *arg) {
+    (void)arg;
+    weft_http_client *c = client();
+    get_hello(c, 0);
+    get_hello(c, 1);   /* the same connection carries the next stream */
+    weft_http_client_free(c);
+    return 0;
+}
+
+TEST(h2c_by_prior_knowledge_to_nghttpd_reuses_its_connection) {
+    nghttpd_start(false, NULL);
+    ASSERT_EQ(wt_run_real(two_gets, NULL), 0);
+    peer_stop();
+}
+
+TEST(https_auto_speaks_h2_when_nghttpd_picks_it_by_alpn) {
+    tls = true;
+    version = WEFT_HTTP_VERSION_AUTO;
+    nghttpd_start(true, NULL);
+    ASSERT_EQ(wt_run_real(two_gets, NULL), 0);
+    peer_stop();
+}
+
+TEST(https_auto_speaks_h2_to_nginx_with_http2_on) {
+    tls = true;
+    version = WEFT_HTTP_VERSION_AUTO;
+    nginx_start();
+    ASSERT_EQ(wt_run_real(two_gets, NULL), 0);
+    peer_stop();
+}
+
+/* -------------------------------------------------- many streams at once */
+
+enum { NTASKS = 24 };
+static weft_http_client *shared;
+static int fresh_conns;
+
+static void *one_get(void *arg) {
+    (void)arg;
+    weft_http_response *r;
+    ASSERT_ERR(weft_http_get(shared, url("/hello.txt"), &r), 0);
+    ASSERT_EQ(weft_http_response_status(r), 200);
+    weft_http_timings t;
+    weft_http_response_timings(r, &t);
+    fresh_conns += !t.reused;
+    weft_http_response_free(r);
+    return NULL;
+}
+
+static void *one_big(void *arg) {
+    (void)arg;
+    weft_http_response *r;
+    ASSERT_ERR(weft_http_get(shared, url("/big"), &r), 0);
+    const void *d;
+    size_t n;
+    ASSERT_ERR(weft_http_response_body(r, &d, &n), 0);
+    ASSERT_EQ(n, BIG);
+    for (size_t i = 0; i < n; i++) ASSERT(((const unsigned char *)d)[i] == big_byte(i));
+    weft_http_timings t;
+    weft_http_response_timings(r, &t);
+    fresh_conns += !t.reused;
+    weft_http_response_free(r);
+    return NULL;
+}
+
+static int many(void *arg) {
+    (void)arg;
+    shared = client();
+    weft_task *t[NTASKS];
+    for (int i = 0; i < NTASKS; i++) t[i] = weft_spawn(i % 4 ? one_get : one_big, NULL);
+    for (int i = 0; i < NTASKS; i++) ASSERT_ERR(weft_join(t[i], NULL), 0);
+    ASSERT_EQ(fresh_conns, 1);   /* the first opened it, the others waited for it */
+    weft_http_client_free(shared);
+    return 0;
+}
+
+TEST(concurrent_requests_share_one_h2c_connection_with_big_bodies_interleaved) {
+    nghttpd_start(false, NULL);
+    ASSERT_EQ(wt_run_real(many, NULL), 0);
+    peer_stop();
+}
+
+TEST(concurrent_requests_share_one_h2_connection_to_nginx) {
+    tls = true;
+    version = WEFT_HTTP_VERSION_AUTO;
+    nginx_start();
+    ASSERT_EQ(wt_run_real(many, NULL), 0);
+    peer_stop();
+}
+
+/* ------------------------------------------------- bodies, flow control */
+
+/* A body_fn upload of BIG bytes in odd pieces. */
+static size_t up_pos;
+static ssize_t up_fn(void *ud, void *buf, size_t len) {
+    (void)ud;
+    size_t n = BIG - up_pos < len ? BIG - up_pos : len;
+    if (n > 7777) n = 7777;
+    for (size_t i = 0; i < n; i++) ((unsigned char *)buf)[i] = big_byte(up_pos + i);
+    up_pos += n;
+    return (ssize_t)n;
+}
+
+static void echo_is_big(weft_http_client *c, weft_http_request *q) {
+    weft_http_response *r;
+    ASSERT_ERR(weft_http_send(c, q, WEFT_HTTP_STREAM, &r), 0);
+    ASSERT_EQ(weft_http_response_status(r), 200);
+    /* Read slowly in small pieces: the window holds the server back. */
+    unsigned char buf[3000];
+    size_t got = 0;
+    for (ssize_t n; (n = weft_http_response_read(r, buf, sizeof buf)) > 0; got += (size_t)n)
+        for (ssize_t i = 0; i < n; i++) ASSERT(buf[i] == big_byte(got + (size_t)i));
+    ASSERT_EQ(got, BIG);
+    weft_http_response_free(r);
+}
+
+static int uploads(void *arg) {
+    (void)arg;
+    weft_http_client *c = client();
+    unsigned char *b = malloc(BIG);
+    for (size_t i = 0; i < BIG; i++) b[i] = big_byte(i);
+    weft_http_request *q;
+    ASSERT_ERR(weft_http_request_new(&q, "POST", url("/")), 0);
+    ASSERT_ERR(weft_http_request_set_body(q, b, BIG, "application/octet-stream"), 0);
+    free(b);
+    echo_is_big(c, q);
+    up_pos = 0;
+    ASSERT_ERR(weft_http_request_set_body_fn(q, up_fn, NULL, -1, NULL), 0);
+    echo_is_big(c, q);
+    up_pos = 0;
+    ASSERT_ERR(weft_http_request_set_body_fn(q, up_fn, NULL, BIG, NULL), 0);
+    echo_is_big(c, q);
+    weft_http_request_free(q);
+    weft_http_client_free(c);
+    return 0;
+}
+
+/* nghttpd's windows of 2^14 bytes: many WINDOW_UPDATEs each way. */
+TEST(uploads_and_downloads_of_a_mebibyte_go_through_small_windows) {
+    nghttpd_start(false, "--window-bits=14");
+    ASSERT_EQ(wt_run_real(uploads, NULL), 0);
+    peer_stop();
+}
+
+/* --------------------------------------------------------- cancellation */
+
+static void *slow_reader(void *arg) {
+    (void)arg;
+    weft_http_request *q;
+    ASSERT_ERR(weft_http_request_new(&q, "GET", url("/big")), 0);
+    weft_http_response *r;
+    ASSERT_ERR(weft_http_send(shared, q, WEFT_HTTP_STREAM, &r), 0);
+    weft_http_request_free(q);
+    char buf[1000];
+    ASSERT(weft_http_response_read(r, buf, sizeof buf) > 0);
+    ASSERT_ERR(weft_sleep(60 * WEFT_SECOND), WEFT_ECANCELED);   /* cancelled here */
+    weft_http_response_free(r);                              /* resets the stream */
+    return NULL;
+}
+
+static int cancel_one(void *arg) {
+    (void)arg;
+    shared = client();
+    weft_task *t = weft_spawn(slow_reader, NULL);
+    ASSERT_ERR(weft_sleep(50 * WEFT_MILLISECOND), 0);
+    weft_cancel(t);
+    ASSERT_ERR(weft_join(t, NULL), 0);
+    /* The connection carries on for the others. */
+    fresh_conns = 0;
+    one_get(NULL);
+    ASSERT_EQ(fresh_conns, 0);
+    one_big(NULL);
+    weft_http_client_free(shared);
+    return 0;
+}
+
+TEST(cancelling_one_request_resets_its_stream_and_keeps_the_connection) {
+    nghttpd_start(false, NULL);
+    ASSERT_EQ(wt_run_real(cancel_one, NULL), 0);
+    peer_stop();
+}
+
+/* ------------------------------------- a misbehaving server of our own */
+
+/* On its first connection's first request it refuses the stream
+ * (RST_STREAM REFUSED_STREAM) or goes away (GOAWAY, last stream 0) and
+ * closes; every other request gets 200 "ok". Blocking sockets, a thread. */
+typedef struct bad {
+    int lfd, mode, conns, requests;
+    pthread_t th;
+} bad;
+enum { REFUSE, GOAWAY };
+
+typedef struct bad_conn {
+    bad *b;
+    int fd;
+    bool first, done;
+} bad_conn;
+
+static ssize_t ok_body(nghttp2_session *ss, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                       nghttp2_data_source *src, void *ud) {
+    (void)ss, (void)id, (void)len, (void)src, (void)ud;
+    memcpy(buf, "ok", 2);
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return 2;
+}
+
+static int bad_frame(nghttp2_session *ss, const nghttp2_frame *f, void *ud) {
+    bad_conn *bc = ud;
+    if (!(f->hd.flags & NGHTTP2_FLAG_END_STREAM) || f->hd.stream_id == 0) return 0;
+    bc->b->requests++;
+    if (bc->first) {
+        bc->first = false;
+        bc->done = true;   /* one connection at a time: the retry needs the next */
+        if (bc->b->mode == REFUSE)
+            return nghttp2_submit_rst_stream(ss, 0, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+        return nghttp2_submit_goaway(ss, 0, 0, NGHTTP2_NO_ERROR, NULL, 0);
+    }
+    nghttp2_nv nv[] = { { (uint8_t *)":status", (uint8_t *)"200", 7, 3, 0 } };
+    nghttp2_data_provider prd = { .read_callback = ok_body };
+    return nghttp2_submit_response(ss, f->hd.stream_id, nv, 1, &prd);
+}
+
+static void bad_serve(bad_conn *bc) {
+    nghttp2_session_callbacks *cb;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, bad_frame);
+    nghttp2_session *ss;
+    ASSERT(nghttp2_session_server_new(&ss, cb, bc) == 0);
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_submit_settings(ss, 0, NULL, 0);
+    for (;;) {
+        const uint8_t *d;
+        ssize_t n;
+        while ((n = nghttp2_session_mem_send(ss, &d)) > 0)
+            if (write(bc->fd, d, (size_t)n) != n) break;
+        if (bc->done || (!nghttp2_session_want_read(ss) && !nghttp2_session_want_write(ss))) break;
+        uint8_t buf[4096];
+        n = read(bc->fd, buf, sizeof buf);
+        if (n <= 0 || nghttp2_session_mem_recv(ss, buf, (size_t)n) < 0) break;
+    }
+    nghttp2_session_del(ss);
+    close(bc->fd);
+}
+
+static void *bad_main(void *arg) {
+    bad *b = arg;
+    for (;;) {
+        int fd = accept(b->lfd, NULL, NULL);
+        if (fd < 0) return NULL;
+        bad_conn bc = { b, fd, b->conns++ == 0, false };
+        bad_serve(&bc);
+    }
+}
+
+static bad B;
+static void bad_start(int mode) {
+    B.mode = mode;
+    B.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    ASSERT(bind(B.lfd, (struct sockaddr *)&a, sizeof a) == 0 && listen(B.lfd, 16) == 0);
+    ASSERT(getsockname(B.lfd, (struct sockaddr *)&a, &len) == 0);
+    P.port = ntohs(a.sin_port);
+    ASSERT(pthread_create(&B.th, NULL, bad_main, &B) == 0);
+}
+
+static void bad_stop(void) {
+    shutdown(B.lfd, SHUT_RDWR);
+    pthread_join(B.th, NULL);
+    close(B.lfd);
+}
+
+/* Even a POST: the server said it did nothing with it. */
+static int post_retried(void *arg) {
+    (void)arg;
+    weft_http_client *c = client();
+    weft_http_response *r;
+    ASSERT_ERR(weft_http_post(c, url("/"), "x", 1, NULL, &r), 0);
+    ASSERT_EQ(weft_http_response_status(r), 200);
+    const void *d;
+    size_t n;
+    ASSERT_ERR(weft_http_response_body(r, &d, &n), 0);
+    ASSERT_EQ(n, 2);
+    weft_http_response_free(r);
+    weft_http_client_free(c);
+    return 0;
+}
+
+TEST(a_refused_stream_is_sent_again_on_a_new_connection) {
+    bad_start(REFUSE);
+    ASSERT_EQ(wt_run_real(post_retried, NULL), 0);
+    bad_stop();
+    ASSERT_EQ(B.requests, 2);
+}
+
+TEST(a_goaway_below_the_stream_sends_it_again_on_a_new_connection) {
+    bad_start(GOAWAY);
+    ASSERT_EQ(wt_run_real(post_retried, NULL), 0);
+    bad_stop();
+    ASSERT_EQ(B.requests, 2);
+    ASSERT_EQ(B.conns, 2);
+}
+
+/* ------------------------------------------------------------- options */
+
+static int bad_version(void *arg) {
+    (void)arg;
+    weft_http_client *c;
+    weft_http_client_opts o = { .http_version = 3 };
+    ASSERT_ERR(weft_http_client_new(&c, &o), WEFT_EINVAL);
+    o.http_version = -1;
+    ASSERT_ERR(weft_http_client_new(&c, &o), WEFT_EINVAL);
+    return 0;
+}
+
+TEST(an_unknown_http_version_is_einval) { ASSERT_EQ(wt_run(bad_version, NULL), 0); }
+
