@@ -34,6 +34,8 @@
 #include "core_iface.h"
 
 #include <ctype.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
 #include <strings.h>
 
@@ -260,6 +262,9 @@ int weft__h2_start(weft_http_client *c, weft__conn *k) {
         weft__mem_free(c->mem, h);
         return WEFT_ENOMEM;
     }
+    /* Frames of many streams (and window updates) go out as they are
+     * made: Nagle's wait for an ACK would stall them (TLS sets it too). */
+    setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
     k->h2 = h;
     k->idle_since = weft_now();
     return 0;

@@ -219,6 +219,7 @@ static int conn_open(weft_http_client *c, const weft__url *u, weft__conn **out, 
     weft__await_context(NULL, NULL);
     err = (int)weft__timed_end(&sc, err, WEFT_ECONNTIMEOUT);
     bool h2 = false;
+    k->fd = fd;
     if (!err) err = speaks_h2(c, u, k->s, &h2);
     if (!err && h2) err = weft__h2_start(c, k);
     k->opening = false;
@@ -230,7 +231,6 @@ static int conn_open(weft_http_client *c, const weft__url *u, weft__conn **out, 
     t->dns = t1 - t0;
     t->connect = t2 - t1;
     t->tls = u->tls ? weft_now() - t2 : 0;
-    k->fd = fd;
     *out = k;
     return 0;
 }
