@@ -3,14 +3,14 @@
 # missing: scripts/bootstrap.sh PROFILE, the profile being the command's:
 #
 #   demo      the build and the demo's programs (make demo): on a minimal
-#             Debian 12, 120 packages, a 118 MB download, 477 MB on disk
+#             Debian 12, about 120 packages, a 118 MB download, 477 MB on disk
 #   build     everything `make` builds (the tests too)
-#   check     the whole test suite (183 packages, 283 MB, 1346 MB on disk):
-#             clang for the fuzzers, the aarch64 cross
-#             compiler and qemu, curl, nginx and python3-httpbin as peers
+#   check     the whole test suite (about 185 packages, 285 MB, 1350 MB on
+#             disk): clang for the fuzzers, the aarch64 cross compiler and
+#             qemu, curl, nginx, nghttpd and python3-httpbin as peers
 #   fuzz      the build and clang's libFuzzer
 #   bench     check's, and the benchmarks' peers (Go, libuv, wrk, libcurl,
-#             valgrind for instruction counts)
+#             h2load, valgrind for instruction counts)
 #   coverage  check's, and gcovr
 #
 # Silent and quick when all are there. Otherwise it says which packages
@@ -25,7 +25,8 @@
 # what it would install.
 set -e
 profile=${1:-check}
-base="build-essential cmake ninja-build pkg-config liburing-dev libssl-dev zlib1g-dev libjansson-dev python3"
+base="build-essential cmake ninja-build pkg-config liburing-dev libssl-dev zlib1g-dev libjansson-dev
+      libnghttp2-dev python3"
 case $profile in
   demo)     pkgs="$base python3-httpx python3-nest-asyncio" ;;
   build)    pkgs="$base libhttp-parser-dev" ;;
@@ -33,8 +34,8 @@ case $profile in
   check|bench|coverage)
             pkgs="$base libhttp-parser-dev python3-httpx python3-nest-asyncio openssl curl nginx-light
                   python3-httpbin clang libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-                  qemu-user-static"
-            [ "$profile" = bench ] && pkgs="$pkgs valgrind golang-go libuv1-dev wrk libcurl4-openssl-dev"
+                  qemu-user-static nghttp2-server"
+            [ "$profile" = bench ] && pkgs="$pkgs valgrind golang-go libuv1-dev wrk libcurl4-openssl-dev nghttp2-client"
             [ "$profile" = coverage ] && pkgs="$pkgs gcovr" ;;
   *) echo "usage: scripts/bootstrap.sh [demo|build|check|fuzz|bench|coverage]" >&2; exit 2 ;;
 esac
