@@ -51,10 +51,10 @@
  * POST and PATCH never are (the server may have acted on them), nor is a
  * request whose body came from a body_fn (it cannot be replayed).
  * Over HTTP/2 the same holds for a shared connection that ends before any
- * of a request's response came, and any request is sent again, once, on a
- * new connection, whatever its method, when the server says it did not
- * process it (RST_STREAM REFUSED_STREAM, or a GOAWAY below its stream),
- * unless its body_fn body was read already. Cancelling one request over
+ * of a request's response came, and any request is sent again, once,
+ * whatever its method, when the server says it did not process it
+ * (RST_STREAM REFUSED_STREAM: on the same connection; a GOAWAY below its
+ * stream: on a new one), unless its body_fn body was read already. Cancelling one request over
  * HTTP/2 resets its stream only (RST_STREAM CANCEL): the connection goes on
  * carrying the others. A response body not read yet holds back the server
  * through HTTP/2's flow control (at most 256 KiB per stream are buffered).

@@ -255,7 +255,10 @@ int weft__pool_get(weft_http_client *c, const weft__url *u, bool fresh, weft__co
     int64_t deadline = weft_deadline_after(c->o.pool_timeout);
     prune_expired(c);
     for (;;) {
-        weft__conn *k = fresh ? NULL : find_h2(c, u->origin);
+        /* `fresh` is for HTTP/1.1's idle connections: a retry over HTTP/2
+         * finds the connection that failed it unusable already (GOAWAY, an
+         * error), or still good (a stream refused by RST_STREAM). */
+        weft__conn *k = find_h2(c, u->origin);
         if (!k && !fresh) k = take_idle(c, u->origin);
         if (k) {
             k->uses++;
@@ -264,7 +267,7 @@ int weft__pool_get(weft_http_client *c, const weft__url *u, bool fresh, weft__co
             return 0;
         }
         /* One HTTP/2 connection per origin: wait for the one on its way. */
-        if (!fresh && h2_opening(c, u)) {
+        if (h2_opening(c, u)) {
             int err = pool_wait(c, u->origin, deadline);
             if (err) return err;
             continue;
