@@ -219,7 +219,7 @@ static ssize_t on_body(nghttp2_session *ss, int32_t id, uint8_t *buf, size_t len
     if (!st) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     size_t n = st->out_len - st->out_off;
     if (n > len) n = len;
-    memcpy(buf, st->out + st->out_off, n);
+    if (n) memcpy(buf, st->out + st->out_off, n);
     st->out_off += n;
     if (st->out_off < st->out_len) return (ssize_t)n;
     if (st->out_eof) *flags |= NGHTTP2_DATA_FLAG_EOF;
