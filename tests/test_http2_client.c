@@ -524,6 +524,45 @@ TEST(a_goaway_below_the_stream_sends_it_again_on_a_new_connection) {
     ASSERT_EQ(B->conns, 2);
 }
 
+/* ---------------------------------------------------- allocation failures */
+
+/* A client made, two GETs (the second on the shared connection), freed. */
+static long fail_at;
+static int get_twice(void *arg) {
+    (void)arg;
+    wt_fail_at = fail_at;
+    weft_http_client_opts o = { .http_version = WEFT_HTTP_VERSION_2 };
+    weft_http_client *c = NULL;
+    int err = weft_http_client_new(&c, &o);
+    for (int i = 0; i < 2 && !err; i++) {
+        weft_http_response *r;
+        if ((err = weft_http_get(c, url("/hello.txt"), &r))) break;
+        ASSERT_EQ(weft_http_response_status(r), 200);
+        weft_http_response_free(r);
+    }
+    weft_http_client_free(c);
+    return err;
+}
+
+/* Every allocation of the exchange fails in turn (nghttp2's go through the
+ * loop's allocator too): each run ends in WEFT_ENOMEM or succeeds, leaving
+ * nothing behind (wt_run checks allocations and fds). */
+TEST(an_h2c_exchange_survives_every_allocation_failure) {
+    nghttpd_start(false, NULL);
+    long sites = 0;
+    for (fail_at = 0;; fail_at++, sites++) {
+        int err = wt_run_real(get_twice, NULL);
+        bool hit = wt_fail_at == -1;
+        wt_fail_at = -1;
+        if (err && err != WEFT_ENOMEM) fprintf(stderr, "N=%ld: %s\n", fail_at, weft_err_name(err));
+        ASSERT(err == 0 || err == WEFT_ENOMEM);
+        if (!hit) break;
+    }
+    printf("%ld allocation sites\n", sites);
+    ASSERT(sites > 10);
+    peer_stop();
+}
+
 /* ------------------------------------------------------------- options */
 
 static int bad_version(void *arg) {
