@@ -6,6 +6,7 @@
  * stops it; a case whose server is not installed is skipped. */
 #include "test.h"
 #include "wt_certs.h"
+#include "wt_net.h"
 #include <weft/http.h>
 
 #include <arpa/inet.h>
@@ -46,15 +47,6 @@ static int free_port(void) {
     return ntohs(a.sin_port);
 }
 
-static bool port_open(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
-}
-
 static void write_file(const char *dir, const char *name, const void *data, size_t len) {
     char path[128];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -84,9 +76,10 @@ static void make_docs(void) {
     wt_certs_make(&P.certs);
 }
 
-/* Starts argv (its port at argv[port_at], filled in) on a free port, and
- * waits until it accepts; tries new ports if it exits (one was taken). */
-static void spawn_on_free_port(const char *prog, char **argv, int port_at) {
+/* Starts argv (its port at argv[port_at], filled in, or written by
+ * prepare) on a free port, and waits until it accepts; tries new ports if
+ * it exits (one was taken). */
+static void spawn_on_free_port(const char *prog, char **argv, int port_at, void (*prepare)(void)) {
     char port[16];
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -96,9 +89,10 @@ static void spawn_on_free_port(const char *prog, char **argv, int port_at) {
         P.port = free_port();
         snprintf(port, sizeof port, "%d", P.port);
         if (port_at >= 0) argv[port_at] = port;
+        if (prepare) prepare();
         ASSERT(posix_spawn(&P.pid, prog, &fa, NULL, argv, environ) == 0);
         for (int i = 0; i < 500; i++) {
-            if (port_open(P.port)) { posix_spawn_file_actions_destroy(&fa); return; }
+            if (wt_port_open(P.port)) { posix_spawn_file_actions_destroy(&fa); return; }
             int st;
             if (waitpid(P.pid, &st, WNOHANG) == P.pid) break;
             nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
@@ -120,40 +114,33 @@ static void nghttpd_start(bool tls, const char *extra) {
     if (!tls) argv[n++] = "--no-tls";
     int port_at = n++;
     if (tls) argv[n++] = key, argv[n++] = cert;
-    spawn_on_free_port(NGHTTPD, argv, port_at);
+    spawn_on_free_port(NGHTTPD, argv, port_at, NULL);
 }
 
 /* nginx 1.22 with http2 over TLS serving P.dir. */
+static void nginx_conf(void) {
+    char conf[2048];
+    snprintf(conf, sizeof conf,
+             "daemon off; master_process off; worker_processes 1;\n"
+             "pid %s/nginx.pid; error_log %s/error.log;\n"
+             "events { worker_connections 256; }\n"
+             "http { access_log off; client_body_temp_path %s;\n"
+             "  server { listen 127.0.0.1:%d ssl http2; root %s;\n"
+             "    ssl_certificate %s; ssl_certificate_key %s; } }\n",
+             P.dir, P.dir, P.dir, P.port, P.dir, wt_certs_path(&P.certs, "good.pem"),
+             wt_certs_path(&P.certs, "good.key"));
+    write_file(P.dir, "nginx.conf", conf, strlen(conf));
+}
+
 static void nginx_start(void) {
     if (access("/usr/sbin/nginx", X_OK)) wt_skip("no /usr/sbin/nginx");
     make_docs();
-    for (int attempt = 0; attempt < 5; attempt++) {
-        P.port = free_port();
-        char conf[2048], path[128];
-        snprintf(conf, sizeof conf,
-                 "daemon off; master_process off; worker_processes 1;\n"
-                 "pid %s/nginx.pid; error_log %s/error.log;\n"
-                 "events { worker_connections 256; }\n"
-                 "http { access_log off; client_body_temp_path %s;\n"
-                 "  server { listen 127.0.0.1:%d ssl http2; root %s;\n"
-                 "    ssl_certificate %s; ssl_certificate_key %s; } }\n",
-                 P.dir, P.dir, P.dir, P.port, P.dir, wt_certs_path(&P.certs, "good.pem"),
-                 wt_certs_path(&P.certs, "good.key"));
-        write_file(P.dir, "nginx.conf", conf, strlen(conf));
-        snprintf(path, sizeof path, "%s/nginx.conf", P.dir);
-        char prefix[80], errlog[96];
-        snprintf(prefix, sizeof prefix, "%s/", P.dir);
-        snprintf(errlog, sizeof errlog, "%s/error.log", P.dir);
-        char *argv[] = { "nginx", "-p", prefix, "-e", errlog, "-c", path, NULL };
-        ASSERT(posix_spawn(&P.pid, "/usr/sbin/nginx", NULL, NULL, argv, environ) == 0);
-        for (int i = 0; i < 500; i++) {
-            if (port_open(P.port)) return;
-            int st;
-            if (waitpid(P.pid, &st, WNOHANG) == P.pid) break;
-            nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
-        }
-    }
-    ASSERT(!"nginx did not start");
+    char path[128], prefix[80], errlog[96];
+    snprintf(path, sizeof path, "%s/nginx.conf", P.dir);
+    snprintf(prefix, sizeof prefix, "%s/", P.dir);
+    snprintf(errlog, sizeof errlog, "%s/error.log", P.dir);
+    char *argv[] = { "nginx", "-p", prefix, "-e", errlog, "-c", path, NULL };
+    spawn_on_free_port("/usr/sbin/nginx", argv, -1, nginx_conf);
 }
 
 static void peer_stop(void) {
@@ -216,6 +203,19 @@ static void get_hello(weft_http_client *c, int reused) {
     weft_http_response_free(r);
 }
 
+enum { NGHTTPD_H2C, NGHTTPD_TLS, NGINX_TLS };
+
+/* Runs fn against a server of that kind started for the case: h2c by prior
+ * knowledge, or h2 over TLS chosen by ALPN. */
+static void against(int kind, int (*fn)(void *), const char *extra) {
+    tls = kind != NGHTTPD_H2C;
+    version = tls ? WEFT_HTTP_VERSION_AUTO : WEFT_HTTP_VERSION_2;
+    if (kind == NGINX_TLS) nginx_start();
+    else nghttpd_start(tls, extra);
+    ASSERT_EQ(wt_run_real(fn, NULL), 0);
+    peer_stop();
+}
+
 static int two_gets(void *arg) {
     (void)arg;
     weft_http_client *c = client();
@@ -225,27 +225,11 @@ static int two_gets(void *arg) {
     return 0;
 }
 
-TEST(h2c_by_prior_knowledge_to_nghttpd_reuses_its_connection) {
-    nghttpd_start(false, NULL);
-    ASSERT_EQ(wt_run_real(two_gets, NULL), 0);
-    peer_stop();
-}
+TEST(h2c_by_prior_knowledge_to_nghttpd_reuses_its_connection) { against(NGHTTPD_H2C, two_gets, NULL); }
 
-TEST(https_auto_speaks_h2_when_nghttpd_picks_it_by_alpn) {
-    tls = true;
-    version = WEFT_HTTP_VERSION_AUTO;
-    nghttpd_start(true, NULL);
-    ASSERT_EQ(wt_run_real(two_gets, NULL), 0);
-    peer_stop();
-}
+TEST(https_auto_speaks_h2_when_nghttpd_picks_it_by_alpn) { against(NGHTTPD_TLS, two_gets, NULL); }
 
-TEST(https_auto_speaks_h2_to_nginx_with_http2_on) {
-    tls = true;
-    version = WEFT_HTTP_VERSION_AUTO;
-    nginx_start();
-    ASSERT_EQ(wt_run_real(two_gets, NULL), 0);
-    peer_stop();
-}
+TEST(https_auto_speaks_h2_to_nginx_with_http2_on) { against(NGINX_TLS, two_gets, NULL); }
 
 /* -------------------------------------------------- many streams at once */
 
@@ -292,19 +276,9 @@ static int many(void *arg) {
     return 0;
 }
 
-TEST(concurrent_requests_share_one_h2c_connection_with_big_bodies_interleaved) {
-    nghttpd_start(false, NULL);
-    ASSERT_EQ(wt_run_real(many, NULL), 0);
-    peer_stop();
-}
+TEST(concurrent_requests_share_one_h2c_connection_with_big_bodies_interleaved) { against(NGHTTPD_H2C, many, NULL); }
 
-TEST(concurrent_requests_share_one_h2_connection_to_nginx) {
-    tls = true;
-    version = WEFT_HTTP_VERSION_AUTO;
-    nginx_start();
-    ASSERT_EQ(wt_run_real(many, NULL), 0);
-    peer_stop();
-}
+TEST(concurrent_requests_share_one_h2_connection_to_nginx) { against(NGINX_TLS, many, NULL); }
 
 /* ------------------------------------------------- bodies, flow control */
 
@@ -351,11 +325,7 @@ static int uploads(void *arg) {
 }
 
 /* nghttpd's windows of 2^14 bytes: many WINDOW_UPDATEs each way. */
-TEST(uploads_and_downloads_of_a_mebibyte_go_through_small_windows) {
-    nghttpd_start(false, "--window-bits=14");
-    ASSERT_EQ(wt_run_real(uploads, NULL), 0);
-    peer_stop();
-}
+TEST(uploads_and_downloads_of_a_mebibyte_go_through_small_windows) { against(NGHTTPD_H2C, uploads, "--window-bits=14"); }
 
 /* --------------------------------------------------------- cancellation */
 
@@ -389,11 +359,7 @@ static int cancel_one(void *arg) {
     return 0;
 }
 
-TEST(cancelling_one_request_resets_its_stream_and_keeps_the_connection) {
-    nghttpd_start(false, NULL);
-    ASSERT_EQ(wt_run_real(cancel_one, NULL), 0);
-    peer_stop();
-}
+TEST(cancelling_one_request_resets_its_stream_and_keeps_the_connection) { against(NGHTTPD_H2C, cancel_one, NULL); }
 
 /* ------------------------------------- a misbehaving server of our own */
 
@@ -508,21 +474,17 @@ static int post_retried(void *arg) {
     return 0;
 }
 
-TEST(a_refused_stream_is_sent_again_on_the_same_connection) {
-    bad_start(REFUSE);
+/* The POST got its answer after two requests, on `conns` connections. */
+static void misbehaved(int mode, int conns) {
+    bad_start(mode);
     ASSERT_EQ(wt_run_real(post_retried, NULL), 0);
     bad_stop();
     ASSERT_EQ(B->requests, 2);
-    ASSERT_EQ(B->conns, 1);
+    ASSERT_EQ(B->conns, conns);
 }
 
-TEST(a_goaway_below_the_stream_sends_it_again_on_a_new_connection) {
-    bad_start(GOAWAY);
-    ASSERT_EQ(wt_run_real(post_retried, NULL), 0);
-    bad_stop();
-    ASSERT_EQ(B->requests, 2);
-    ASSERT_EQ(B->conns, 2);
-}
+TEST(a_refused_stream_is_sent_again_on_the_same_connection) { misbehaved(REFUSE, 1); }
+TEST(a_goaway_below_the_stream_sends_it_again_on_a_new_connection) { misbehaved(GOAWAY, 2); }
 
 /* ---------------------------------------------------- allocation failures */
 
