@@ -445,9 +445,9 @@ static bool not_h2(const char *n, size_t nl, const char *v, size_t vl) {
     return nl == 2 && !strncasecmp(n, "te", 2) && !(vl == 8 && !strncasecmp(v, "trailers", 8));
 }
 
-/* The head request.c makes, as nghttp2's name-value pairs (views into
- * `head`, names lower-cased there): the pseudo-fields, then the fields
- * HTTP/2 carries. nv holds one pair per line. Returns the count. */
+/* The head request.c makes (shown already: names lower-cased), as
+ * nghttp2's name-value pairs, views into `head`: the pseudo-fields, then
+ * the fields HTTP/2 carries. nv holds one pair per line. Returns the count. */
 static size_t to_nv(char *head, size_t len, const weft__exchange *x, nghttp2_nv *nv) {
     size_t n = 4;
     const char *authority = "";
@@ -458,10 +458,8 @@ static size_t to_nv(char *head, size_t len, const weft__exchange *x, nghttp2_nv 
         char *eol = memchr(v, '\r', (size_t)(end - v));
         size_t nl = (size_t)(colon - p), vl = (size_t)(eol - v);
         if (nl == 4 && !strncasecmp(p, "host", 4)) authority = v, alen = vl;
-        if (!not_h2(p, nl, v, vl)) {
-            for (char *q = p; q < colon; q++) *q = (char)tolower((unsigned char)*q);
+        if (!not_h2(p, nl, v, vl))
             nv[n++] = (nghttp2_nv){ (uint8_t *)p, (uint8_t *)v, nl, vl, NGHTTP2_NV_FLAG_NONE };
-        }
         p = eol + 2;
     }
 #define NV(i, k, s, l) nv[i] = (nghttp2_nv){ (uint8_t *)k, (uint8_t *)(s), sizeof k - 1, l, NGHTTP2_NV_FLAG_NONE }
@@ -473,13 +471,20 @@ static size_t to_nv(char *head, size_t len, const weft__exchange *x, nghttp2_nv 
     return n;
 }
 
-/* Shows the head as an HTTP/2 request line and the fields (curl's -v
- * shows "GET / HTTP/2"): " HTTP/1.1" becomes " HTTP/2" in place. */
+/* Shows the head as HTTP/2 sends it, in curl's -v form: "GET / HTTP/2",
+ * the field names lower-cased but Host's (sent as :authority). The
+ * changes are made in place (" HTTP/1.1" becomes " HTTP/2"). */
 static void show(const weft__exchange *x, char *head, size_t *len) {
     char *eol = memchr(head, '\r', *len);
     eol[-3] = '2';
     memmove(eol - 2, eol, (size_t)(head + *len - eol));
     *len -= 2;
+    for (char *p = eol; (p = memchr(p, '\n', (size_t)(head + *len - p))) && p[1] != '\r';) {
+        p++;
+        char *colon = memchr(p, ':', (size_t)(head + *len - p));
+        if (colon - p != 4 || strncasecmp(p, "host", 4))
+            for (; p < colon; p++) *p = (char)tolower((unsigned char)*p);
+    }
     weft__request_show(x->req, WEFT_HTTP_HEAD_SENT, head, *len);
 }
 
