@@ -117,7 +117,8 @@ static void nghttpd_start(bool tls, const char *extra) {
     spawn_on_free_port(NGHTTPD, argv, port_at, NULL);
 }
 
-/* nginx 1.22 with http2 over TLS serving P.dir. */
+/* nginx 1.22 with http2 over TLS (or only HTTP/1.1) serving P.dir. */
+static bool nginx_h1;
 static void nginx_conf(void) {
     char conf[2048];
     snprintf(conf, sizeof conf,
@@ -125,9 +126,9 @@ static void nginx_conf(void) {
              "pid %s/nginx.pid; error_log %s/error.log;\n"
              "events { worker_connections 256; }\n"
              "http { access_log off; client_body_temp_path %s;\n"
-             "  server { listen 127.0.0.1:%d ssl http2; root %s;\n"
+             "  server { listen 127.0.0.1:%d ssl%s; root %s;\n"
              "    ssl_certificate %s; ssl_certificate_key %s; } }\n",
-             P.dir, P.dir, P.dir, P.port, P.dir, wt_certs_path(&P.certs, "good.pem"),
+             P.dir, P.dir, P.dir, P.port, nginx_h1 ? "" : " http2", P.dir, wt_certs_path(&P.certs, "good.pem"),
              wt_certs_path(&P.certs, "good.key"));
     write_file(P.dir, "nginx.conf", conf, strlen(conf));
 }
@@ -230,6 +231,44 @@ TEST(h2c_by_prior_knowledge_to_nghttpd_reuses_its_connection) { against(NGHTTPD_
 TEST(https_auto_speaks_h2_when_nghttpd_picks_it_by_alpn) { against(NGHTTPD_TLS, two_gets, NULL); }
 
 TEST(https_auto_speaks_h2_to_nginx_with_http2_on) { against(NGINX_TLS, two_gets, NULL); }
+
+/* Against nginx without http2: auto speaks HTTP/1.1; HTTP/2 only fails. */
+static int h1_only(void *arg) {
+    (void)arg;
+    weft_http_client *c = client();
+    weft_http_response *r;
+    weft_http_request *q;
+    ASSERT_ERR(weft_http_request_new(&q, "GET", url("/hello.txt")), 0);
+    weft_http_request_on_head(q, on_head, NULL);
+    int err = weft_http_send(c, q, 0, &r);
+    weft_http_request_free(q);
+    if (version == WEFT_HTTP_VERSION_2) {
+        /* nginx ends the handshake (no_application_protocol); a server
+         * that completes it without h2 would make it WEFT_EHTTP. */
+        ASSERT_ERR(err, WEFT_ETLS);
+    } else {
+        ASSERT_ERR(err, 0);
+        ASSERT_EQ(weft_http_response_status(r), 200);
+        ASSERT_EQ(h2_heads, 0);
+        weft_http_response_free(r);
+    }
+    weft_http_client_free(c);
+    return 0;
+}
+
+TEST(https_auto_speaks_http1_when_nginx_does_not_offer_h2) {
+    nginx_h1 = true;
+    against(NGINX_TLS, h1_only, NULL);
+}
+
+TEST(https_http2_only_fails_when_the_server_does_not_pick_h2) {
+    nginx_h1 = true;
+    tls = true;
+    version = WEFT_HTTP_VERSION_2;
+    nginx_start();
+    ASSERT_EQ(wt_run_real(h1_only, NULL), 0);
+    peer_stop();
+}
 
 /* -------------------------------------------------- many streams at once */
 

@@ -131,8 +131,10 @@ enum {
                                       speaks HTTP/1.1 (curl's --http2) */
     WEFT_HTTP_VERSION_2 = 2,       /* HTTP/2 only: http by prior knowledge
                                       (h2c, RFC 9113 3.3), https offering only
-                                      "h2", and a server that does not pick it
-                                      fails the request with WEFT_EHTTP */
+                                      "h2"; a server that does not pick it
+                                      fails the request: WEFT_ETLS if it ends
+                                      the handshake for it (nginx does), else
+                                      WEFT_EHTTP */
 };
 
 /* Makes a client; `opts` may be NULL (every default). Needs a loop on this
