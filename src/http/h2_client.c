@@ -60,6 +60,7 @@ typedef struct weft__h2 {
     weft_cond cond;               /* frames came, or the reader left */
     bool reading, draining;
     bool flush_due;               /* a task will flush after its yield */
+    bool taken;                   /* nghttp2 took a piece of a request body */
     int err;                      /* sticky: the connection failed */
     char rbuf[RBUF];              /* the reader's (one at a time) */
 } weft__h2;
@@ -221,6 +222,7 @@ static ssize_t on_body(nghttp2_session *ss, int32_t id, uint8_t *buf, size_t len
     if (n > len) n = len;
     if (n) memcpy(buf, st->out + st->out_off, n);
     st->out_off += n;
+    st->h->taken |= st->out_off == st->out_len;
     if (st->out_off < st->out_len) return (ssize_t)n;
     if (st->out_eof) *flags |= NGHTTP2_DATA_FLAG_EOF;
     else if (!n) {
@@ -324,6 +326,9 @@ static int queue(weft__h2 *h) {
  * its drain sends ours too. */
 static int flush(weft__h2 *h) {
     int err = queue(h);
+    /* A body piece taken is what its uploader may be waiting for. */
+    if (h->taken) weft_cond_notify_all(&h->cond);
+    h->taken = false;
     if (err || h->draining || !weft_stream_unsent(h->k->s)) return conn_err(h, err);
     h->draining = true;
     weft_scope sc;
@@ -361,8 +366,7 @@ static int flush_batched(weft__h2 *h) {
 /* The reader's turn: one read of the socket, fed to nghttp2, and what that
  * makes (acknowledgements, window updates) sent. */
 static int pump(weft__h2 *h) {
-    int err = flush(h);
-    if (err) return err;
+    int err;
     ssize_t n = weft_stream_read(h->k->s, h->rbuf, RBUF);
     if (n == 0) n = WEFT_EOF;
     if (n < 0) return conn_err(h, (int)n);
@@ -386,8 +390,11 @@ static int wait_for(weft__h2s *st, ready_fn ready, int64_t timeout, int code) {
     weft__h2 *h;
     while (!err && (h = st->h) && !ready(st) && !st->closed && !st->err) {
         if (!h->reading) {
+            /* What is queued goes first: the answer may depend on it, and
+             * sending may itself be what st waits for (its body taken). */
             h->reading = true;
-            err = pump(h);
+            err = flush(h);
+            if (!err && !ready(st) && !st->closed && !st->err) err = pump(h);
             h->reading = false;
             weft_cond_notify_all(&h->cond);
         } else if (!(err = weft_lock_acquire(&h->lock))) {
