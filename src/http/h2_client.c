@@ -122,6 +122,7 @@ static int head_add(weft__h2s *st, const char *s, size_t n) {
     if (err) return err;
     memcpy(st->head + st->hlen, s, n);
     st->hlen += n;
+    st->head[st->hlen] = 0;   /* weft__h2_head's string searches stop here */
     return 0;
 }
 
