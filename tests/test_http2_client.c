@@ -403,13 +403,14 @@ TEST(cancelling_one_request_resets_its_stream_and_keeps_the_connection) { agains
 /* ------------------------------------- a misbehaving server of our own */
 
 /* On its first connection's first request it refuses the stream
- * (RST_STREAM REFUSED_STREAM: the connection goes on) or goes away
- * (GOAWAY, last stream 0, and closes); every other request gets 200 "ok".
- * Blocking sockets, one connection at a time. */
+ * (RST_STREAM REFUSED_STREAM: the connection goes on), goes away (GOAWAY,
+ * last stream 0, and closes) or holds it (no answer at all); every other
+ * request gets 200 "ok". It counts the requests, the connections and the
+ * RST_STREAM(CANCEL)s it gets. Blocking sockets, one connection at a time. */
 typedef struct bad {
-    int lfd, mode, conns, requests;
+    int lfd, mode, conns, requests, cancels;
 } bad;
-enum { REFUSE, GOAWAY };
+enum { REFUSE, GOAWAY, HOLD };
 
 typedef struct bad_conn {
     bad *b;
@@ -427,11 +428,13 @@ static ssize_t ok_body(nghttp2_session *ss, int32_t id, uint8_t *buf, size_t len
 
 static int bad_frame(nghttp2_session *ss, const nghttp2_frame *f, void *ud) {
     bad_conn *bc = ud;
+    if (f->hd.type == NGHTTP2_RST_STREAM && f->rst_stream.error_code == NGHTTP2_CANCEL) bc->b->cancels++;
     if (!(f->hd.flags & NGHTTP2_FLAG_END_STREAM) || f->hd.stream_id == 0) return 0;
     bc->b->requests++;
     if (bc->first) {
         bc->first = false;
         bc->done = bc->b->mode == GOAWAY;
+        if (bc->b->mode == HOLD) return 0;
         if (bc->b->mode == REFUSE)
             return nghttp2_submit_rst_stream(ss, 0, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
         return nghttp2_submit_goaway(ss, 0, 0, NGHTTP2_NO_ERROR, NULL, 0);
@@ -524,6 +527,52 @@ static void misbehaved(int mode, int conns) {
 
 TEST(a_refused_stream_is_sent_again_on_the_same_connection) { misbehaved(REFUSE, 1); }
 TEST(a_goaway_below_the_stream_sends_it_again_on_a_new_connection) { misbehaved(GOAWAY, 2); }
+
+/* A request the server holds: cancelled while it waits for its head, or
+ * timed out by the read timeout. Either way its stream alone is reset:
+ * the next request goes on the same connection. */
+static void *held_get(void *arg) {
+    weft_http_response *r = NULL;
+    int err = weft_http_get(arg, url("/held"), &r);
+    ASSERT(!r);
+    return (void *)(intptr_t)err;
+}
+
+static int held(void *arg) {
+    bool cancel = arg != NULL;
+    weft_http_client_opts o = { .http_version = WEFT_HTTP_VERSION_2,
+                                .read_timeout = cancel ? 0 : 200 * WEFT_MILLISECOND };
+    weft_http_client *c;
+    ASSERT_ERR(weft_http_client_new(&c, &o), 0);
+    weft_task *t = weft_spawn(held_get, c);
+    if (cancel) {
+        ASSERT_ERR(weft_sleep(100 * WEFT_MILLISECOND), 0);
+        weft_cancel(t);
+    }
+    void *res;
+    ASSERT_ERR(weft_join(t, &res), 0);
+    ASSERT_ERR((int)(intptr_t)res, cancel ? WEFT_ECANCELED : WEFT_EREADTIMEOUT);
+    weft_http_response *r;
+    ASSERT_ERR(weft_http_get(c, url("/"), &r), 0);
+    weft_http_timings tm;
+    weft_http_response_timings(r, &tm);
+    ASSERT_EQ(tm.reused, 1);
+    weft_http_response_free(r);
+    weft_http_client_free(c);
+    return 0;
+}
+
+static void held_case(bool cancel) {
+    bad_start(HOLD);
+    ASSERT_EQ(wt_run_real(held, cancel ? "cancel" : NULL), 0);
+    bad_stop();
+    ASSERT_EQ(B->requests, 2);
+    ASSERT_EQ(B->conns, 1);
+    ASSERT_EQ(B->cancels, 1);
+}
+
+TEST(a_request_cancelled_before_its_head_resets_only_its_stream) { held_case(true); }
+TEST(a_read_timeout_resets_only_its_stream) { held_case(false); }
 
 /* ---------------------------------------------------- allocation failures */
 
