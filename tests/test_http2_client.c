@@ -159,8 +159,10 @@ static void peer_stop(void) {
 static bool tls;
 static int version = WEFT_HTTP_VERSION_2;
 
+static size_t max_headers;
+
 static weft_http_client *client(void) {
-    weft_http_client_opts o = { .http_version = version };
+    weft_http_client_opts o = { .http_version = version, .max_headers = max_headers };
     if (tls) o.tls.ca_file = wt_certs_path(&P.certs, "ca.pem");
     weft_http_client *c;
     ASSERT_ERR(weft_http_client_new(&c, &o), 0);
@@ -268,6 +270,25 @@ TEST(https_http2_only_fails_when_the_server_does_not_pick_h2) {
     nginx_start();
     ASSERT_EQ(wt_run_real(h1_only, NULL), 0);
     peer_stop();
+}
+
+/* nghttpd's heads have six fields: over a limit of three the stream is
+ * reset, the request fails, and the connection serves the next. */
+static int too_many_fields(void *arg) {
+    (void)arg;
+    weft_http_client *c = client();
+    for (int i = 0; i < 2; i++) {
+        weft_http_response *r = NULL;
+        ASSERT_ERR(weft_http_get(c, url("/hello.txt"), &r), WEFT_ETOOBIG);
+        ASSERT(!r);
+    }
+    weft_http_client_free(c);
+    return 0;
+}
+
+TEST(a_response_head_over_max_headers_is_etoobig) {
+    max_headers = 3;
+    against(NGHTTPD_H2C, too_many_fields, NULL);
 }
 
 /* -------------------------------------------------- many streams at once */
