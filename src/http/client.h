@@ -1,14 +1,19 @@
 /* The HTTP client's internals, shared by client.c (the client, sending and
  * redirects), pool.c (its connections), request.c (request objects and the
- * head that goes on the wire) and response.c (reading heads and bodies,
- * decoding). Calls run one way: client.c calls the other three, response.c
- * gives connections back to pool.c, and nothing calls up into client.c.
+ * head that goes on the wire), response.c (reading heads and bodies,
+ * decoding) and h2_client.c (HTTP/2). Calls run one way: client.c calls the
+ * others, response.c gives connections back to pool.c, pool.c, client.c and
+ * response.c call h2_client.c, which calls only request.c, and nothing
+ * calls up into client.c.
  *
  * Ownership in one picture: the client owns every connection; an idle one
  * sits on the client's idle list, a busy one is borrowed by exactly one
  * response (conn->owner) until its body has been read to the end (it goes
  * back to the idle list) or the response is freed or fails (it is closed).
  * client.nconns counts both kinds, and is what max_connections bounds.
+ * An HTTP/2 connection (conn->h2) is neither: it stays on the list of all,
+ * shared by the streams of every request to its origin (h2_client.c), and
+ * is closed by the pool once it has no stream and has ended or expired.
  */
 #ifndef WEFT_HTTP_CLIENT_H
 #define WEFT_HTTP_CLIENT_H

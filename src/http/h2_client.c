@@ -235,13 +235,9 @@ static ssize_t on_body(nghttp2_session *ss, int32_t id, uint8_t *buf, size_t len
 
 /* --------------------------------------------------------- the session */
 
-int weft__h2_start(weft_http_client *c, weft__conn *k) {
-    weft__h2 *h = weft__mem_alloc(c->mem, sizeof *h);
-    if (!h) return WEFT_ENOMEM;
-    memset(h, 0, sizeof *h);
-    h->c = c;
-    h->k = k;
-    h->mem = c->mem;
+/* nghttp2's client session for h, allocating through h->mem, with our
+ * SETTINGS queued: no push, STREAM_WINDOW a stream, CONN_WINDOW in all. */
+static int session_new(weft__h2 *h) {
     nghttp2_session_callbacks *cb = NULL;
     nghttp2_option *opt = NULL;
     nghttp2_mem mem = { &h->mem, h2_malloc, h2_free, h2_calloc, h2_realloc };
@@ -261,7 +257,17 @@ int weft__h2_start(weft_http_client *c, weft__conn *k) {
                                      { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW } };
     if (!rv) rv = nghttp2_submit_settings(h->ss, NGHTTP2_FLAG_NONE, set, 2);
     if (!rv) rv = nghttp2_session_set_local_window_size(h->ss, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW);
-    if (rv) {
+    return rv ? WEFT_ENOMEM : 0;   /* nghttp2 fails these only for memory */
+}
+
+int weft__h2_start(weft_http_client *c, weft__conn *k) {
+    weft__h2 *h = weft__mem_alloc(c->mem, sizeof *h);
+    if (!h) return WEFT_ENOMEM;
+    memset(h, 0, sizeof *h);
+    h->c = c;
+    h->k = k;
+    h->mem = c->mem;
+    if (session_new(h)) {
         nghttp2_session_del(h->ss);
         weft__mem_free(c->mem, h);
         return WEFT_ENOMEM;
