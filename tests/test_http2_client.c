@@ -14,7 +14,7 @@
 #include <netinet/in.h>
 #include <nghttp2/nghttp2.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -22,7 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
 #define NGHTTPD "/usr/sbin/nghttpd"
 
 /* ------------------------------------------------------------- the peers */
@@ -69,11 +68,25 @@ static const unsigned char *big_ref(void) {
 /* The files both servers serve: hello.txt, and `big` (BIG bytes of a
  * pattern big_byte checks). */
 static void make_docs(void) {
-    strcpy(P.dir, "/tmp/weft-h2-XXXXXX");
+    strcpy(P.dir, "/tmp/weft-h2cli-XXXXXX");
     ASSERT(mkdtemp(P.dir));
     write_file(P.dir, "hello.txt", "hello over h2\n", 14);
     write_file(P.dir, "big", big_ref(), BIG);
     wt_certs_make(&P.certs);
+}
+
+/* A child that dies with the test (a case killed at its timeout would
+ * leave its server running otherwise), its output dropped. */
+static pid_t spawn(const char *prog, char **argv) {
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid) return pid;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    dup2(null, 2);
+    execv(prog, argv);
+    _exit(127);
 }
 
 /* Starts argv (its port at argv[port_at], filled in, or written by
@@ -81,18 +94,14 @@ static void make_docs(void) {
  * it exits (one was taken). */
 static void spawn_on_free_port(const char *prog, char **argv, int port_at, void (*prepare)(void)) {
     char port[16];
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
     for (int attempt = 0; attempt < 5; attempt++) {
         P.port = free_port();
         snprintf(port, sizeof port, "%d", P.port);
         if (port_at >= 0) argv[port_at] = port;
         if (prepare) prepare();
-        ASSERT(posix_spawn(&P.pid, prog, &fa, NULL, argv, environ) == 0);
+        P.pid = spawn(prog, argv);
         for (int i = 0; i < 500; i++) {
-            if (wt_port_open(P.port)) { posix_spawn_file_actions_destroy(&fa); return; }
+            if (wt_port_open(P.port)) return;
             int st;
             if (waitpid(P.pid, &st, WNOHANG) == P.pid) break;
             nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
@@ -510,7 +519,10 @@ static void bad_start(int mode) {
     ASSERT(bind(B->lfd, (struct sockaddr *)&a, sizeof a) == 0 && listen(B->lfd, 16) == 0);
     ASSERT(getsockname(B->lfd, (struct sockaddr *)&a, &len) == 0);
     P.port = ntohs(a.sin_port);
-    if ((bad_pid = fork()) == 0) bad_main(B);
+    if ((bad_pid = fork()) == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        bad_main(B);
+    }
     ASSERT(bad_pid > 0);
     close(B->lfd);
 }
