@@ -493,6 +493,12 @@ static void bad_serve(bad_conn *bc) {
         if (n <= 0 || nghttp2_session_mem_recv(ss, buf, (size_t)n) < 0) break;
     }
     nghttp2_session_del(ss);
+    /* A graceful close, as servers make it: what the client still sends is
+     * read, so that our close does not become a reset that destroys the
+     * GOAWAY before the client reads it. */
+    shutdown(bc->fd, SHUT_WR);
+    char drop[4096];
+    while (read(bc->fd, drop, sizeof drop) > 0) {}
     close(bc->fd);
 }
 
