@@ -61,6 +61,11 @@ ratio timers_1m_s
 
 run "$build/bench/bench_connect_accept"
 
+# Children started and reaped (/bin/true), beside Go's exec.Command.
+run "$build/bench/bench_process"
+go_run spawn_process
+ratio spawn_per_s
+
 # Across loops (two cores): Go with two threads of Go code.
 run "$build/bench/bench_loops_call"
 run env GOMAXPROCS=2 "$build/bench/weft_bench_go" cross_loop_call
@@ -83,6 +88,10 @@ done
 for part in server hello instructions client delay idle workers; do
   run sh scripts/http_bench.sh "$build" $part
 done
+
+# WebSocket echo: weft's server against Python websockets and Go's gorilla
+# (the script prints its own ratios).
+if [ -x "$build/bench/bench_ws_load" ]; then run sh scripts/ws_bench.sh "$build"; fi
 
 # The targets, on stderr: name, limit (the figure must be <= it; >=N: at least N).
 awk 'BEGIN { m = split("switch_ns 10 switch_ns_ratio_raw 2 spawn_join_ns 60 " \

@@ -5,12 +5,13 @@
 #   demo      the build and the demo's programs (make demo): on a minimal
 #             Debian 12, about 120 packages, a 118 MB download, 477 MB on disk
 #   build     everything `make` builds (the tests too)
-#   check     the whole test suite (about 185 packages, 285 MB, 1350 MB on
+#   check     the whole test suite (about 186 packages, 286 MB, 1355 MB on
 #             disk): clang for the fuzzers, the aarch64 cross compiler and
-#             qemu, curl, nginx, nghttpd and python3-httpbin as peers
+#             qemu, curl, nginx, nghttpd, python3-httpbin and
+#             python3-websockets as peers
 #   fuzz      the build and clang's libFuzzer
-#   bench     check's, and the benchmarks' peers (Go, libuv, wrk, libcurl,
-#             h2load, valgrind for instruction counts)
+#   bench     check's, and the benchmarks' peers (Go and gorilla/websocket,
+#             libuv, wrk, libcurl, h2load, valgrind for instruction counts)
 #   coverage  check's, and gcovr
 #
 # Silent and quick when all are there. Otherwise it says which packages
@@ -34,8 +35,9 @@ case $profile in
   check|bench|coverage)
             pkgs="$base libhttp-parser-dev python3-httpx python3-nest-asyncio openssl curl nginx-light
                   python3-httpbin clang libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-                  qemu-user-static nghttp2-server"
-            [ "$profile" = bench ] && pkgs="$pkgs valgrind golang-go libuv1-dev wrk libcurl4-openssl-dev nghttp2-client"
+                  qemu-user-static python3-websockets nghttp2-server"
+            [ "$profile" = bench ] && pkgs="$pkgs valgrind golang-go libuv1-dev wrk libcurl4-openssl-dev
+                                                golang-github-gorilla-websocket-dev nghttp2-client"
             [ "$profile" = coverage ] && pkgs="$pkgs gcovr" ;;
   *) echo "usage: scripts/bootstrap.sh [demo|build|check|fuzz|bench|coverage]" >&2; exit 2 ;;
 esac

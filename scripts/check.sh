@@ -71,11 +71,11 @@ LD_LIBRARY_PATH="$prefix/lib" build/consumer/pc
 step "install: the CMake package and pkg-config consumers ok"
 run build/asan -DWEFT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 # ThreadSanitizer on what other threads touch: the thread pool and
-# call_soon_threadsafe, DNS on the pool (and its cancellation walk), signals,
+# call_soon_threadsafe, DNS and files on the pool (and their cancellation walks), signals,
 # loops on several threads, channels between loops.
 # Tasks switch stacks under it as fibers (WEFT_TSAN in src/core/internal.h);
 # any report fails its case (TSan's exit code 66).
-CTEST_ONLY='test_pool|test_dns|test_signal|thread|test_cancel_walk.dns|test_loops|test_http_workers|test_chan' \
+CTEST_ONLY='test_pool|test_dns|test_fs|test_signal|thread|test_cancel_walk.dns|test_cancel_walk.file|test_loops|test_http_workers|test_chan' \
   run build/tsan -DWEFT_TSAN=ON -DWEFT_BUILD_EXAMPLES=OFF -DWEFT_BUILD_APPS=OFF
 # The installed programs' allocation walk ran in the build above; a
 # ucontext switch allocates nothing, so it would find the same.
@@ -83,7 +83,7 @@ CTEST_EXCLUDE=alloc_walk run build/ucontext -DWEFT_SWITCH=ucontext
 # Under emulation a million tasks would take minutes: that case runs natively.
 WEFT_TEST_TIMEOUT_SCALE=4 CTEST_EXCLUDE=million \
   run build/aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DWEFT_WITH_HTTP=OFF
-# The HTTP layer's fuzzers, briefly: 7 s each, ~60 s for the seven (`make
+# The HTTP layer's fuzzers, briefly: 7 s each, ~70 s for the eight (`make
 # fuzz` runs them for 5 minutes each).
 echo "== fuzz smoke"; current="fuzz smoke"
 scripts/fuzz.sh 7

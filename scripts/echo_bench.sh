@@ -14,23 +14,14 @@ tick=$(getconf CLK_TCK)
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+. "$(dirname "$0")/pinned_server.sh"
 
 one() {  # suffix, command...
   suffix=$1; shift
-  taskset -c 0 "$@" >"$out" &
-  pid=$!
-  i=0
-  while ! grep -q '^listening on' "$out" 2>/dev/null; do
-    i=$((i + 1)); [ $i -gt 100 ] && { echo "echo_bench: $* did not start" >&2; kill $pid; return 1; }
-    sleep 0.05
-  done
-  port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$out")
-  c0=$(cpu_ticks $pid)
+  pinned_start "$out" "$@" || return 1
   load=$(taskset -c 1 "$dir/bench_echo_load" "$port" 100 "$secs" 64)
-  c1=$(cpu_ticks $pid)
-  kill $pid; wait $pid 2>/dev/null || true
-  echo "$load" | awk -v s="$suffix" -v c="$((c1 - c0))" -v tick="$tick" '
+  pinned_stop
+  echo "$load" | awk -v s="$suffix" -v c="$ticks" -v tick="$tick" '
     $1 == "round_trips" { rt = $2 } $1 == "seconds" { secs = $2 }
     END { printf "echo_rps%s %.0f rt/s\n", s, rt / secs
           printf "echo_cpu_us_per_rt%s %.2f us\n", s, c / tick * 1e6 / rt }'

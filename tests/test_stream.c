@@ -831,6 +831,43 @@ static int pipes(void *arg) {
 }
 TEST(streams_work_over_pipes_which_cannot_half_close) { ASSERT_EQ(wt_run(pipes, NULL), 0); }
 
+/* A pipe has no MSG_NOSIGNAL: the write holds SIGPIPE off, and takes back
+ * only the one it raised (one already pending stays). */
+static int pipe_epipe(void) {
+    int p[2];
+    ASSERT(pipe2(p, O_CLOEXEC) == 0);
+    weft_stream *w = stream_on(p[1], 0);
+    ASSERT_ERR(weft_close(p[0]), 0);
+    ASSERT_ERR(weft_stream_write(w, "into the void", 13), 0);
+    int err = weft_stream_drain(w);
+    weft_stream_free(w);
+    return err;
+}
+static bool sigpipe_pending(void) {
+    sigset_t pending;
+    sigpending(&pending);
+    return sigismember(&pending, SIGPIPE);
+}
+static int pipe_reader_gone(void *arg) {
+    (void)arg;
+    signal(SIGPIPE, SIG_DFL);  /* a SIGPIPE would kill the test */
+    ASSERT_ERR(pipe_epipe(), -EPIPE);
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    ASSERT_ERR(pipe_epipe(), -EPIPE);  /* blocked by the caller: taken back too */
+    ASSERT(!sigpipe_pending());
+    raise(SIGPIPE);
+    ASSERT_ERR(pipe_epipe(), -EPIPE);  /* pending before: it stays */
+    ASSERT(sigpipe_pending());
+    int sig;
+    ASSERT_EQ(sigwait(&pipe_set, &sig), 0);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return 0;
+}
+TEST(a_pipe_whose_reader_has_gone_makes_drain_epipe_not_sigpipe) { ASSERT_EQ(wt_run(pipe_reader_gone, NULL), 0); }
+
 /* ------------------------------------------- io_uring's completion engine
  *
  * A stream socket's input taken by the kernel into the loop's buffers,

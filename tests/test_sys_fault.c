@@ -278,6 +278,8 @@ TEST(a_stream_round_trip_rides_out_and_survives_syscall_faults) { walk_all("stre
 
 TEST(an_http_server_round_trip_rides_out_and_survives_syscall_faults) { walk_all("httpd", http_server, 300); }
 
+TEST(a_websocket_echo_rides_out_and_survives_syscall_faults) { walk_all("ws", ws_echo, 300); }
+
 TEST(a_client_get_rides_out_and_survives_syscall_faults) {
     deflate_body();
     walk_all("client", client_get, 40);

@@ -16,6 +16,7 @@
 #include <weft/net.h>
 #include <weft/stream.h>
 #include <weft/tls.h>
+#include <weft/ws.h>
 
 #include <jansson.h>
 #include <stdint.h>
@@ -111,8 +112,23 @@ static void *serve_main(void *arg) {
 static unsigned char deflated[4096];
 static size_t deflated_len;
 
+/* /ws: a WebSocket that echoes one message, and closes with 1011 if it
+ * could not. */
+static int ws_echo_once(weft_httpd_req *req, weft_httpd_res *res) {
+    weft_ws *ws;
+    int err = weft_ws_accept(&ws, req, res, NULL);
+    if (err) return err;
+    const void *m;
+    int type;
+    ssize_t n = weft_ws_recv(ws, &m, &type);
+    err = n < 0 ? (int)n : weft_ws_send(ws, type, m, (size_t)n);
+    weft_ws_close(ws, err ? 1011 : 1000, NULL);
+    return 0;
+}
+
 static int hello(weft_httpd_req *req, weft_httpd_res *res, void *arg) {
     (void)arg;
+    if (!strcmp(weft_httpd_req_path(req), "/ws")) return ws_echo_once(req, res);
     if (!strcmp(weft_httpd_req_path(req), "/r/2") || !strcmp(weft_httpd_req_path(req), "/r/1")) {
         const char *to = weft_httpd_req_path(req)[3] == '2' ? "/r/1" : "/r/0";
         int err = weft_httpd_res_header(res, "Location", to);
@@ -188,6 +204,26 @@ static int with_server(int (*work)(int port)) {
 }
 
 static int http_server(void) { return with_server(raw_get); }
+
+/* ------------------------------- a WebSocket echo (weft's client and server) */
+
+static int ws_work(int port) {
+    char url[48];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", port);
+    weft_ws *ws;
+    int err = weft_ws_connect(&ws, url, NULL);
+    if (err == WEFT_EHTTPSTATUS) return SERVER_FAILED;  /* a 500 */
+    if (err) return err;
+    const void *m;
+    int type;
+    ssize_t n = (err = weft_ws_send(ws, WEFT_WS_TEXT, "hi", 2)) ? err : weft_ws_recv(ws, &m, &type);
+    if (n >= 0) ASSERT(n == 2 && !memcmp(m, "hi", 2) && type == WEFT_WS_TEXT);
+    else err = (int)n;
+    int cerr = weft_ws_close(ws, 1000, NULL);
+    return err ? err : cerr;
+}
+
+static int ws_echo(void) { return with_server(ws_work); }
 
 /* ------------------------- a client GET through two redirects (same loop) */
 

@@ -12,6 +12,8 @@
  */
 #include "internal.h"
 
+#include <weft/ws.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -1006,6 +1008,30 @@ static int ep_json(ctx *c) { return send_str(c, 200, "application/json", httpbin
 static int ep_html(ctx *c) { return send_str(c, 200, HTML, httpbin__moby_html); }
 static int ep_robots(ctx *c) { return send_str(c, 200, "text/plain", "User-agent: *\nDisallow: /deny\n"); }
 
+/* Not httpbin's: a WebSocket that sends every message back as it came
+ * (text as text, binary as binary) until the client closes. Messages up to
+ * 16 MiB, the largest Autobahn's test suite sends; a closing handshake
+ * waits 2 s at most, not to hold a shutdown up. A peer that breaks the
+ * protocol has had its close code; the connection ends either way. */
+static int ep_ws_echo(ctx *c)
+{
+    weft_ws_opts o = { .max_message = 16 * 1024 * 1024, .close_timeout = 2 * WEFT_SECOND };
+    weft_ws *ws;
+    int err = weft_ws_accept(&ws, c->req, c->res, &o);
+    if (err) return err;
+    const void *msg;
+    int type;
+    ssize_t n;
+    while ((n = weft_ws_recv(ws, &msg, &type)) >= 0 && !weft_ws_send(ws, type, msg, (size_t)n)) {}
+    /* A shutdown cancels the handler after the grace period: the client
+     * is told (1001, going away), under a shield that close_timeout bounds. */
+    weft_scope sc;
+    weft_scope_enter_ex(&sc, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
+    weft_ws_close(ws, n == WEFT_ECANCELED ? 1001 : 1000, NULL);
+    weft_scope_leave(&sc);
+    return 0;
+}
+
 static int ep_index(ctx *c)
 {
     return send_str(c, 200, HTML,
@@ -1082,6 +1108,7 @@ static const struct route {
     {"/range/", INT, M_GET, ep_range},
     {"/links/", INT, M_GET, ep_links},
     {"/links/", SEG2, M_GET, ep_links_page},
+    {"/ws/echo", EXACT, M_GET, ep_ws_echo},
 };
 
 /* Whether `path` (decoded, len bytes) is r's, with its capture into c. */

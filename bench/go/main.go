@@ -1,13 +1,13 @@
 // The Go peers of weft's benchmarks, for scripts/bench.sh to print side by
 // side: the same cases with goroutines, printed as `name_go value unit`.
 // Standard library only. Run as `weft_bench_go CASE` with CASE one of switch,
-// spawn_join, sleepers, timers, cross_loop_call, chan, or (from scripts/http_bench.sh) as
-// `weft_bench_go http_client URL CONNS SECONDS`, `weft_bench_go delay_server
-// PORT` or `weft_bench_go delay_fanout BASE_URL N D KEY=NAME...`. Every case
-// runs in a process of its own with GOMAXPROCS=1, so Go gets one thread of Go
-// code, as a weft loop does (its garbage collector may still use other
-// threads); cross_loop_call and chan, the peers of two loops, run with
-// GOMAXPROCS=2.
+// spawn_join, sleepers, timers, cross_loop_call, chan, spawn_process, or
+// (from scripts/http_bench.sh) as `weft_bench_go http_client URL CONNS
+// SECONDS`, `weft_bench_go delay_server PORT` or `weft_bench_go delay_fanout
+// BASE_URL N D KEY=NAME...`. Every case runs in a process of its own with
+// GOMAXPROCS=1, so Go gets one thread of Go code, as a weft loop does (its
+// garbage collector may still use other threads); cross_loop_call and chan,
+// the peers of two loops, run with GOMAXPROCS=2.
 package main
 
 import (
@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -85,6 +86,25 @@ func switchNs() {
 		best = math.Min(best, float64(time.Since(t0).Nanoseconds())/switches)
 	}
 	figure("switch_ns_go", best, "ns")
+}
+
+// spawnPerS: start /bin/true (nil streams: /dev/null) and wait for it,
+// 1000 times in a row; children per second, best of reps runs, as weft's
+// spawn_per_s (bench/process.c).
+func spawnPerS() {
+	const rounds = 1000
+	best := 0.0
+	for r := 0; r < reps; r++ {
+		t0 := time.Now()
+		for i := 0; i < rounds; i++ {
+			if err := exec.Command("/bin/true").Run(); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+		}
+		best = math.Max(best, rounds/time.Since(t0).Seconds())
+	}
+	figure("spawn_per_s_go", best, "/s")
 }
 
 // spawnJoinNs: start a goroutine that ends at once and wait for it on a
@@ -406,7 +426,7 @@ func delayFanout(base string, n, d int, names map[string]string) {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: weft_bench_go switch|spawn_join|sleepers|timers|cross_loop_call|chan\n"+
+	fmt.Fprintln(os.Stderr, "usage: weft_bench_go switch|spawn_join|sleepers|timers|cross_loop_call|chan|spawn_process\n"+
 		"       weft_bench_go http_client URL CONNS SECONDS\n"+
 		"       weft_bench_go delay_server PORT\n"+
 		"       weft_bench_go delay_fanout BASE_URL N D {wall|hold|connect|pages}=NAME...")
@@ -459,7 +479,7 @@ func crossLoopCall() {
 func main() {
 	cases := map[string]func(){
 		"switch": switchNs, "spawn_join": spawnJoinNs, "sleepers": sleepers, "timers": timers,
-		"cross_loop_call": crossLoopCall, "chan": chanMsgs,
+		"cross_loop_call": crossLoopCall, "chan": chanMsgs, "spawn_process": spawnPerS,
 	}
 	switch {
 	case len(os.Args) == 5 && os.Args[1] == "http_client":

@@ -133,8 +133,9 @@ WEFT_EXTERN int weft_stream_new(weft_stream **out, const weft_transport *ops, vo
 /* Makes a stream over the file descriptor `fd` (a socket or a pipe, or
  * anything epoll can watch), which it makes non-blocking and close-on-exec.
  * Reads use weft_read; writes use sendmsg with MSG_NOSIGNAL, so a gone peer
- * is -EPIPE and never SIGPIPE on a socket (on a pipe, writev: ignore SIGPIPE
- * yourself); shutdown_write is shutdown(SHUT_WR) on a socket, and a pipe
+ * is -EPIPE and never SIGPIPE on a socket; on a pipe, writev with SIGPIPE
+ * held off in the calling thread for the call, so a gone reader is -EPIPE
+ * there too; shutdown_write is shutdown(SHUT_WR) on a socket, and a pipe
  * cannot half-close (weft_stream_shutdown: -ENOTSUP).
  * On success the stream owns fd and closes it with weft_close when freed
  * (unless opts->borrow_fd: then it only stops watching it); on failure fd is

@@ -26,7 +26,8 @@
  *
  * Two differences from epoll that a caller can see. A poll request holds a
  * reference to the file, so unwatch submits the cancellation at once: the
- * fd's close then really closes it (the peer sees end of file); an fd
+ * fd's close then really closes it (the peer sees end of file; a removal
+ * that loses a race with a wakeup is made again, see dispatch_fd); an fd
  * closed without weft_close / weft_fd_forget stays open until the loop ends
  * (under epoll it silently stops being watched; both are caller errors).
  * And where the kernel refuses io_uring (sysctl kernel.io_uring_disabled,
@@ -547,7 +548,14 @@ static void rearm_now(weft_loop *L, uring_state *u) {
 
 static void dispatch_fd(weft_loop *L, uring_state *u, const done *d) {
     size_t fd = tag_idx(d->ud);
-    if (fd >= u->nfdgen || u->fdgen[fd] != (uint32_t)(d->ud >> 32)) return;  /* stale */
+    if (fd >= u->nfdgen || u->fdgen[fd] != (uint32_t)(d->ud >> 32)) {  /* stale */
+        /* A removal that met a wakeup in flight fails, and the poll lives
+         * on, holding its file: the fd's close would not reach the peer (a
+         * child would never read the end of its stdin). Its next
+         * completion still says MORE: remove it again. */
+        if (d->res >= 0 && (d->flags & IORING_CQE_F_MORE)) cancel(u, d->ud);
+        return;
+    }
     unsigned bits = WEFT__IN | WEFT__OUT | WEFT__HUP;  /* an error: let the read or write find it */
     if (d->res >= 0) {
         bits = 0;

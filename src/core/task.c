@@ -126,6 +126,11 @@ int weft__park_for(weft_task *t, int kind, const void *obj, int64_t deadline) {
     return weft__park(t, deadline, 0);
 }
 
+int weft__park_unmarked(weft_task *t, int kind, const void *obj, int64_t deadline) {
+    weft__awaits(t, kind, obj);
+    return weft__park(t, deadline, WEFT__NOMARK);
+}
+
 void weft__await_context(const char *what, const char *on) {
     weft_loop *L = weft__tls_loop;
     if (!L || !L->cur) return;

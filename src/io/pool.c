@@ -12,10 +12,14 @@
  * for a deadlock. The node lives in the job, so finishing a job never
  * allocates or fails.
  *
+ * weft__to_thread_wait is the same job waited for differently: cancelled
+ * while RUNNING, its task waits on, shielded, instead of orphaning it.
+ *
  * One mutex for the queue: workers take it once per job; a lock-free queue
  * would save little next to a thread wake-up.
  */
 #include "core_iface.h"
+#include "io_iface.h"
 
 #include "weft/thread.h"
 
@@ -134,20 +138,25 @@ static void job_done(weft_loop *L, weft__post_node *n, bool closing) {
     weft__mem_free(j->mem, j);
 }
 
-/* The waiting task was cancelled: take the job back, or leave it to finish
- * and be dropped. */
-static void abandon(weft_loop *L, pool *P, job *j) {
-    pthread_mutex_lock(&P->mu);
-    int state = j->state;
-    if (state == QUEUED) {
+/* Takes j off the queue if no worker has taken it yet. Returns the state
+ * it was in (QUEUED: it never runs now). Caller holds mu. */
+static int take_back_locked(pool *P, job *j) {
+    if (j->state == QUEUED) {
         job **p = &P->qhead, *prev = NULL;
         while (*p != j) { prev = *p; p = &(*p)->next; }
         *p = j->next;
         if (P->qtail == j) P->qtail = prev;
         P->nqueued--;
-    } else if (state == RUNNING) {
-        j->task = NULL;  /* job_done drops it */
     }
+    return j->state;
+}
+
+/* The waiting task was cancelled: take the job back, or leave it to finish
+ * and be dropped. */
+static void abandon(weft_loop *L, pool *P, job *j) {
+    pthread_mutex_lock(&P->mu);
+    int state = take_back_locked(P, j);
+    if (state == RUNNING) j->task = NULL;  /* job_done drops it */
     pthread_mutex_unlock(&P->mu);
     if (state == RUNNING) return;
     if (state == QUEUED) weft__loop_unref(L);
@@ -175,6 +184,33 @@ static pool *pool_get(weft_loop *L) {
     return P;
 }
 
+/* Queues fn(arg) for task t on L's pool: 0 and *out, or an error before
+ * anything was queued. */
+static int start_job(weft_loop *L, weft_task *t, weft_thread_fn fn, void *arg,
+                     weft_thread_drop_fn drop, pool **pp, job **out) {
+    pool *P = pool_get(L);
+    weft__mem mem = weft__mem_here();
+    job *j = P ? weft__mem_alloc(mem, sizeof *j) : NULL;
+    if (!j) return WEFT_ENOMEM;
+    *j = (job){ .done = { NULL, job_done }, .mem = mem, .task = t,
+                .fn = fn, .drop = drop, .arg = arg, .state = QUEUED };
+    int err = submit(P, j);
+    if (err) {
+        weft__mem_free(mem, j);
+        return err;
+    }
+    weft__loop_ref(L);
+    *pp = P;
+    *out = j;
+    return 0;
+}
+
+/* The job has run: its result to *result, and the job freed. */
+static void collect(job *j, void **result) {
+    if (result) *result = j->result;
+    weft__mem_free(j->mem, j);
+}
+
 int weft_to_thread(weft_thread_fn fn, void *arg, weft_thread_drop_fn drop, void **result) {
     if (!weft_current()) return weft__point(NULL);  /* WEFT_ENOTASK, named */
     if (!fn) return WEFT_EINVAL;
@@ -185,26 +221,47 @@ int weft_to_thread(weft_thread_fn fn, void *arg, weft_thread_drop_fn drop, void 
         call_drop(L, drop, arg, NULL);
         return err;
     }
-    pool *P = pool_get(L);
-    weft__mem mem = weft__mem_here();
-    job *j = P ? weft__mem_alloc(mem, sizeof *j) : NULL;
-    if (!j) return WEFT_ENOMEM;
-    *j = (job){ .done = { NULL, job_done }, .mem = mem, .task = t,
-                .fn = fn, .drop = drop, .arg = arg, .state = QUEUED };
-    if ((err = submit(P, j))) {
-        weft__mem_free(mem, j);
-        return err;
-    }
-    weft__loop_ref(L);
+    pool *P;
+    job *j;
+    if ((err = start_job(L, t, fn, arg, drop, &P, &j))) return err;
     err = weft__park_for(t, WEFT_AWAIT_THREAD, j, WEFT_FOREVER);
     if (err == 0 && j->state == DONE) {
-        if (result) *result = j->result;
-        weft__mem_free(mem, j);
+        collect(j, result);
         return 0;
     }
     if (err == 0) err = WEFT_ECANCELED;  /* cannot happen: only job_done wakes with 0 */
     abandon(L, P, j);
     return err;
+}
+
+int weft__to_thread_wait(const char *name, weft_thread_fn fn, void *arg, void **result) {
+    weft_task *t;
+    int err = weft__enter_point(&t, name);
+    if (err) return err;
+    weft_loop *L = weft_loop_current();
+    pool *P;
+    job *j;
+    if ((err = start_job(L, t, fn, arg, NULL, &P, &j))) return err;
+    err = weft__park_unmarked(t, WEFT_AWAIT_THREAD, j, WEFT_FOREVER);
+    if (err) {  /* the state under the lock: a worker may be taking the job */
+        pthread_mutex_lock(&P->mu);
+        int state = take_back_locked(P, j);
+        pthread_mutex_unlock(&P->mu);
+        if (state == QUEUED) {  /* it never ran: report the cancel */
+            weft__loop_unref(L);
+            weft__mem_free(j->mem, j);
+            int c = weft_check_cancel();
+            return c ? c : err;
+        }
+        /* Running: it may be using the caller's memory now. Wait for its
+         * end where no cancel reaches (job_done wakes t with 0). */
+        weft_scope shield;
+        weft_scope_enter_ex(&shield, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
+        while (j->state != DONE) weft__park_for(t, WEFT_AWAIT_THREAD, j, WEFT_FOREVER);
+        weft_scope_leave(&shield);
+    }
+    collect(j, result);
+    return 0;
 }
 
 /* --------------------------------------------------------------- close */

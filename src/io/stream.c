@@ -30,6 +30,8 @@
 #include "weft/stream.h"
 
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -536,9 +538,31 @@ static int sock_wait(void *ctx) {
     return weft__fd_input_unknown(fd) ? weft_wait_readable(fd, WEFT_FOREVER) : 0;
 }
 
-/* One write attempt: sendmsg with MSG_NOSIGNAL on a socket, else writev. */
+/* writev without SIGPIPE: a pipe has no MSG_NOSIGNAL, and a child that
+ * closed its stdin would otherwise kill the program writing to it. SIGPIPE
+ * is held off in this thread around the write, and the one the write
+ * raised is taken back; one that was pending before is left pending. */
+static ssize_t writev_nosigpipe(int fd, const struct iovec *iov, int n) {
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    /* Pending for this thread only while blocked here before. */
+    bool had = sigismember(&old, SIGPIPE) && !sigpending(&pending) && sigismember(&pending, SIGPIPE);
+    ssize_t k = weft__sys.writev(fd, iov, n);
+    if (k < 0 && errno == EPIPE && !had) {
+        const struct timespec zero = { 0, 0 };
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {}
+        errno = EPIPE;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return k;
+}
+
+/* One write attempt: sendmsg with MSG_NOSIGNAL on a socket, else writev
+ * without SIGPIPE. */
 static ssize_t fd_writev_once(int fd, bool sock, const struct iovec *iov, int n) {
-    if (!sock) return weft__sys.writev(fd, iov, n);
+    if (!sock) return writev_nosigpipe(fd, iov, n);
     struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
     return weft__sys.sendmsg(fd, &m, MSG_NOSIGNAL);
 }

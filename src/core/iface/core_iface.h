@@ -72,6 +72,11 @@ int weft__enter_on(weft_loop *L, const char *fn);
  * Returns 0 if woken by the work being done, a negative code the waker
  * delivered, WEFT__EXPIRED if `deadline` passed, or the cancellation code. */
 int weft__park_for(weft_task *t, int kind, const void *obj, int64_t deadline);
+/* weft__park_for, except that a cancellation code it returns leaves the
+ * scope that catches it unmarked (weft_scope_leave): for a caller that may
+ * yet report success, its work having been done in a race with the cancel.
+ * If it does report the code, weft_check_cancel() marks the scope. */
+int weft__park_unmarked(weft_task *t, int kind, const void *obj, int64_t deadline);
 /* Makes a parked task ready with `status` (0: the work was done). A no-op on
  * a task that is not waiting. */
 void weft__wake(weft_task *t, int status);

@@ -4,6 +4,9 @@
 #define WEFT_IO_IFACE_H
 
 #include "weft/stream.h"
+#include "weft/thread.h"
+
+#include <stdbool.h>
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -26,8 +29,23 @@ typedef struct weft__sys_table {
 extern weft__sys_table weft__sys;
 extern const weft__sys_table weft__sys_default;
 
+/* weft_to_thread for work on the caller's own memory (src/io/fs.c): a
+ * cancel that comes while the job is queued takes it back (the cancellation
+ * code: it never ran), but one that comes while it runs waits, shielded, for
+ * its end, and then reports success, leaving the cancel to the caller's next
+ * suspension point. So fn never touches `arg` after the call returns, and
+ * `arg` may live on the caller's stack. 0 and *result (if not NULL), a
+ * cancellation code, WEFT_ENOTASK (naming `name`, the public call),
+ * WEFT_ENOMEM, or -errno (no thread). */
+int weft__to_thread_wait(const char *name, weft_thread_fn fn, void *arg, void **result);
+
 /* The transport context of `s` if its transport is `ops`, else NULL: how a
  * transport finds its own state behind a public weft_stream (weft_tls_alpn). */
 void *weft__stream_ctx(const weft_stream *s, const weft_transport *ops);
+
+/* Set, weft_process_exec and _shell do not open pidfds, and their waits
+ * poll as on a kernel without them (process.c): how tests reach the
+ * fallback. Loop thread only. */
+extern bool weft__process_no_pidfd;
 
 #endif
