@@ -437,13 +437,14 @@ TEST(cancelling_one_request_resets_its_stream_and_keeps_the_connection) { agains
 
 /* On its first connection's first request it refuses the stream
  * (RST_STREAM REFUSED_STREAM: the connection goes on), goes away (GOAWAY,
- * last stream 0, and closes) or holds it (no answer at all); every other
+ * last stream 0, and closes), holds it (no answer at all) or sends its
+ * head and closes the connection (its body cut short); every other
  * request gets 200 "ok". It counts the requests, the connections and the
  * RST_STREAM(CANCEL)s it gets. Blocking sockets, a thread a connection. */
 typedef struct bad {
     int lfd, mode, conns, requests, cancels;
 } bad;
-enum { REFUSE, GOAWAY, HOLD };
+enum { REFUSE, GOAWAY, HOLD, CUT };
 
 typedef struct bad_conn {
     bad *b;
@@ -466,8 +467,12 @@ static int bad_frame(nghttp2_session *ss, const nghttp2_frame *f, void *ud) {
     __atomic_fetch_add(&bc->b->requests, 1, __ATOMIC_SEQ_CST);
     if (bc->first) {
         bc->first = false;
-        bc->done = bc->b->mode == GOAWAY;
+        bc->done = bc->b->mode == GOAWAY || bc->b->mode == CUT;
         if (bc->b->mode == HOLD) return 0;
+        if (bc->b->mode == CUT) {   /* a head, then the connection ends */
+            nghttp2_nv st[] = { { (uint8_t *)":status", (uint8_t *)"200", 7, 3, 0 } };
+            return nghttp2_submit_headers(ss, 0, f->hd.stream_id, NULL, st, 1, NULL);
+        }
         if (bc->b->mode == REFUSE)
             return nghttp2_submit_rst_stream(ss, 0, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
         return nghttp2_submit_goaway(ss, 0, 0, NGHTTP2_NO_ERROR, NULL, 0);
@@ -626,6 +631,35 @@ static void held_case(bool cancel) {
 
 TEST(a_request_cancelled_before_its_head_resets_only_its_stream) { held_case(true); }
 TEST(a_read_timeout_resets_only_its_stream) { held_case(false); }
+
+/* The connection ends under a body: the read fails, and keeps failing. */
+static int cut(void *arg) {
+    (void)arg;
+    weft_http_client *c = client();
+    weft_http_request *q;
+    ASSERT_ERR(weft_http_request_new(&q, "GET", url("/")), 0);
+    weft_http_response *r;
+    ASSERT_ERR(weft_http_send(c, q, WEFT_HTTP_STREAM, &r), 0);
+    weft_http_request_free(q);
+    ASSERT_EQ(weft_http_response_status(r), 200);
+    char buf[64];
+    ASSERT_ERR(weft_http_response_read(r, buf, sizeof buf), WEFT_EOF);
+    ASSERT_ERR(weft_http_response_read(r, buf, sizeof buf), WEFT_EOF);
+    weft_http_response_free(r);
+    /* The next request opens a new connection. */
+    ASSERT_ERR(weft_http_get(c, url("/"), &r), 0);
+    ASSERT_EQ(weft_http_response_status(r), 200);
+    weft_http_response_free(r);
+    weft_http_client_free(c);
+    return 0;
+}
+
+TEST(a_connection_ended_under_a_body_fails_its_read_with_eof) {
+    bad_start(CUT);
+    ASSERT_EQ(wt_run_real(cut, NULL), 0);
+    bad_stop();
+    ASSERT_EQ(B->conns, 2);
+}
 
 /* ---------------------------------------------------- allocation failures */
 
