@@ -393,6 +393,27 @@ static int uploads(void *arg) {
     return 0;
 }
 
+/* nginx answers a POST to a file 405, reading or resetting the body as it
+ * likes: either way the upload ends and the answer comes, no wait. */
+static int upload_to_nginx(void *arg) {
+    (void)arg;
+    weft_http_client *c = client();
+    weft_http_request *q;
+    ASSERT_ERR(weft_http_request_new(&q, "POST", url("/hello.txt")), 0);
+    up_pos = 0;
+    ASSERT_ERR(weft_http_request_set_body_fn(q, up_fn, NULL, BIG, NULL), 0);
+    weft_http_response *r;
+    ASSERT_ERR(weft_http_send(c, q, 0, &r), 0);
+    ASSERT_EQ(weft_http_response_status(r), 405);
+    weft_http_response_free(r);
+    weft_http_request_free(q);
+    get_hello(c, 1);
+    weft_http_client_free(c);
+    return 0;
+}
+
+TEST(a_body_fn_upload_to_nginx_ends_and_its_answer_comes) { against(NGINX_TLS, upload_to_nginx, NULL); }
+
 /* nghttpd's windows of 2^14 bytes: many WINDOW_UPDATEs each way. */
 TEST(uploads_and_downloads_of_a_mebibyte_go_through_small_windows) { against(NGHTTPD_H2C, uploads, "--window-bits=14"); }
 
