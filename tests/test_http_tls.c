@@ -4,6 +4,7 @@
  * host, self-signed, unknown CA). Each case starts its own nginx and stops
  * it. Skipped when /usr/sbin/nginx is missing. */
 #include "test.h"
+#include "wt_net.h"
 #include "wt_certs.h"
 #include <weft/httpd.h>
 
@@ -45,15 +46,6 @@ static int free_port(int *fd) {
     socklen_t len = sizeof a;
     ASSERT(getsockname(*fd, (struct sockaddr *)&a, &len) == 0);
     return ntohs(a.sin_port);
-}
-
-static bool port_open(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
 }
 
 static void write_file(const char *path, const char *text) {
@@ -109,7 +101,7 @@ static bool nginx_try_start(nginx *n) {
     ASSERT(posix_spawn(&n->pid, "/usr/sbin/nginx", NULL, NULL, argv, environ) == 0);
     for (int tries = 0; tries < 500; tries++) {
         bool all = true;
-        for (int i = 0; i < NKINDS && all; i++) all = port_open(n->port[i]);
+        for (int i = 0; i < NKINDS && all; i++) all = wt_port_open(n->port[i]);
         if (all) return true;
         int st;
         if (waitpid(n->pid, &st, WNOHANG) == n->pid) {
