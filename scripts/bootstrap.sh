@@ -3,14 +3,17 @@
 # missing: scripts/bootstrap.sh PROFILE, the profile being the command's:
 #
 #   demo      the build and the demo's programs (make demo): on a minimal
-#             Debian 12, 120 packages, a 118 MB download, 477 MB on disk
+#             Debian 12, about 126 packages, a 120 MB download, 483 MB on
+#             disk (approximate: libdw-dev's and libnghttp2-dev's packages
+#             were added since it was measured)
 #   build     everything `make` builds (the tests too)
-#   check     the whole test suite (about 184 packages, 284 MB, 1350 MB on
-#             disk): clang for the fuzzers, the aarch64 cross compiler and
-#             qemu, curl, nginx, python3-httpbin and python3-websockets as peers
+#   check     the whole test suite (about 192 packages, 287 MB, 1360 MB on
+#             disk, approximate as demo's): clang for the fuzzers, the
+#             aarch64 cross compiler and qemu, curl, wget, nginx, nghttpd,
+#             python3-httpbin and python3-websockets as peers
 #   fuzz      the build and clang's libFuzzer
 #   bench     check's, and the benchmarks' peers (Go and gorilla/websocket,
-#             libuv, wrk, libcurl, valgrind for instruction counts)
+#             libuv, wrk, libcurl, h2load, valgrind for instruction counts)
 #   coverage  check's, and gcovr
 #
 # Silent and quick when all are there. Otherwise it says which packages
@@ -25,17 +28,18 @@
 # what it would install.
 set -e
 profile=${1:-check}
-base="build-essential cmake ninja-build pkg-config liburing-dev libssl-dev zlib1g-dev libjansson-dev python3"
+base="build-essential cmake ninja-build pkg-config liburing-dev libssl-dev zlib1g-dev libjansson-dev
+      libdw-dev libnghttp2-dev python3"
 case $profile in
   demo)     pkgs="$base python3-httpx python3-nest-asyncio" ;;
   build)    pkgs="$base libhttp-parser-dev" ;;
   fuzz)     pkgs="$base clang libclang-rt-14-dev" ;;
   check|bench|coverage)
-            pkgs="$base libhttp-parser-dev python3-httpx python3-nest-asyncio openssl curl nginx-light
+            pkgs="$base libhttp-parser-dev python3-httpx python3-nest-asyncio openssl curl wget nginx-light
                   python3-httpbin clang libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-                  qemu-user-static python3-websockets"
+                  qemu-user-static python3-websockets nghttp2-server"
             [ "$profile" = bench ] && pkgs="$pkgs valgrind golang-go libuv1-dev wrk libcurl4-openssl-dev
-                                                golang-github-gorilla-websocket-dev"
+                                                golang-github-gorilla-websocket-dev nghttp2-client"
             [ "$profile" = coverage ] && pkgs="$pkgs gcovr" ;;
   *) echo "usage: scripts/bootstrap.sh [demo|build|check|fuzz|bench|coverage]" >&2; exit 2 ;;
 esac

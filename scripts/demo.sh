@@ -3,8 +3,10 @@
 # port (these machines have no internet, so weft serves httpbin itself).
 # Program 1: two slow fetches gathered take ~2 s, not ~4 s, in C and in the
 # lesson's own Python. Program 2: two blocking sleeps take ~2 s, two weft
-# sleeps ~1 s. Both C programs run traced (WEFT_TRACE), and weft-trace draws
-# each trace as a timeline: $build/demo/program1.svg and program2.svg.
+# sleeps ~1 s, then once more in debug mode (WEFT_DEBUG=1), which takes as
+# long and says where the loop is blocked. Both C programs run traced
+# (WEFT_TRACE), and weft-trace draws each trace as a timeline:
+# $build/demo/program1.svg and program2.svg.
 set -e
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -41,6 +43,11 @@ fi
 echo
 echo "### Program 2: blocking versus non-blocking sleep"
 WEFT_TRACE=$demo/program2.json "$build/examples/blocking_vs_nonblocking"
+
+echo
+echo "### Program 2 again in debug mode (WEFT_DEBUG=1): the same 2.00 s and 1.00 s, and"
+echo "### the watchdog's report of each blocking sleep: the call, and the code that made it"
+WEFT_DEBUG=1 "$build/examples/blocking_vs_nonblocking" 2>&1
 
 echo
 echo "### The asyncio streams example: an echo server and client"

@@ -13,6 +13,9 @@
 #           bench_httpd_hello and weft-httpbin's /get (warm, wrk -c10).
 #   client  keep-alive GETs of nginx's body on 100 connections from one
 #           process: weft-fetch, wrk, libcurl's multi interface, Go.
+#   h2client  GETs of nginx's body over HTTP/2 and TLS (http2 on), 100
+#           streams at once on one connection: weft-fetch --http2 -c 100,
+#           then h2load -c 1 -m 100 (nghttp2's own load generator).
 #   delay   10,000 concurrent GET /delay/1, twice over. The clients: weft's
 #           (bench/http_delay_fanout.c), then Go's, against one Go server
 #           (weft_bench_go delay_server): wall time, the client's fresh
@@ -23,6 +26,10 @@
 #   idle    10,000 idle keep-alive connections held open against
 #           weft-httpbin, then nginx: the server's RSS growth and fresh
 #           pages (minor faults) per connection.
+#   static  weft-serve, then nginx (sendfile on), serving one directory:
+#           wrk -t1 -c100 on a 4 KiB file (requests per second), then one
+#           256 MiB download by curl (MB/s, the second of two runs: the
+#           first fills the page cache).
 #
 # usage: scripts/http_bench.sh BUILD_DIR [PART...]   (all parts by default)
 # Environment: HTTP_BENCH_SECONDS (each timed run, default 10),
@@ -30,12 +37,13 @@
 set -eu
 build=$(cd "$1" && pwd)
 shift
-parts=${*:-server hello instructions client delay idle workers}
+parts=${*:-server hello instructions client h2client delay idle workers static}
 secs=${HTTP_BENCH_SECONDS:-10}
 fanout_n=${HTTP_FANOUT_N:-10000}
 idle_n=${HTTP_IDLE_CONNS:-10000}
 bench=$build/bench
 httpbin=$build/apps/weft-httpbin/weft-httpbin
+serve=$build/apps/weft-serve/weft-serve
 gopeer=$bench/weft_bench_go
 fetch=$build/apps/weft-fetch/weft-fetch
 nofile=$(ulimit -H -n)
@@ -133,14 +141,30 @@ start_go_delay() {
 # nginx (Debian's nginx-light) on core 0: one worker, no access log, every
 # path answered with a fixed 204-byte JSON body (weft-httpbin's /get is
 # some 105 bytes under wrk, which sends only Host); everything it writes
-# stays in $tmp/nginx. Sets $pid (the master, which also gets the kill),
-# $worker and $port.
+# stays in $tmp/nginx. With $nginx_root set it serves that directory's
+# files instead (sendfile on, nginx's other defaults). Sets $pid (the
+# master, which also gets the kill), $worker and $port. With `tls`: https
+# and HTTP/2 (a certificate made here), and no limit on the requests of a
+# connection (HTTP/2's 1000 by default would end the one connection a run
+# uses).
 nginx_body='{"args": {}, "headers": {"Accept": "*/*", "Host": "127.0.0.1", "User-Agent": "bench"}, "origin": "127.0.0.1", "url": "http://127.0.0.1/get", "note": "a fixed body of about two hundred bytes, from nginx"}'
 nginx_type=application/json
-start_nginx() {  # [worker_processes]   ($server_cpus as start_listening's)
+start_nginx() {  # [worker_processes] [tls]   ($server_cpus as start_listening's)
   d=$tmp/nginx
   mkdir -p "$d"
   port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  if [ -n "${nginx_root:-}" ]; then
+    location="root $nginx_root; sendfile on;"
+  else
+    location="default_type $nginx_type; return 200 '$nginx_body\n';"
+  fi
+  listen="127.0.0.1:$port" scheme=http
+  if [ "${2:-}" = tls ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/key.pem" \
+      -out "$d/cert.pem" -subj /CN=localhost -days 1 2>/dev/null
+    listen="$listen ssl http2; ssl_certificate $d/cert.pem; ssl_certificate_key $d/key.pem;
+    keepalive_requests 100000000" scheme=https
+  fi
   cat >"$d/nginx.conf" <<EOF
 worker_processes ${1:-1};
 daemon off;
@@ -156,10 +180,9 @@ http {
   uwsgi_temp_path $d/uwsgi;
   scgi_temp_path $d/scgi;
   server {
-    listen 127.0.0.1:$port;
+    listen $listen;
     location / {
-      default_type $nginx_type;
-      return 200 '$nginx_body\n';
+      $location
     }
   }
 }
@@ -168,7 +191,7 @@ EOF
   pid=$!
   servers="$servers $pid"
   i=0
-  until curl -sf -o /dev/null "http://127.0.0.1:$port/"; do
+  until curl -sk -o /dev/null "$scheme://127.0.0.1:$port/"; do
     i=$((i + 1))
     if [ $i -gt 100 ] || ! alive "$pid"; then
       fail "nginx did not start: $(cat "$d/stderr" "$d/error.log" 2>/dev/null)"
@@ -275,13 +298,16 @@ part_workers() {
 
 # weft-fetch -n N -c 100 makes N requests: a short run first measures its
 # rate, so that the real run's N lasts about $secs.
-weft_fetch_rps() {  # url
+weft_fetch_rps() {  # url [figure [weft-fetch options...]]
   [ -x "$fetch" ] || { fail "no $fetch"; return 1; }
-  n=$(timeout 60 taskset -c 1 "$fetch" -n 5000 -c 100 "$1" |
+  u=$1 figure=${2:-http_client_rps}
+  shift
+  [ $# -gt 0 ] && shift
+  n=$(timeout 60 taskset -c 1 "$fetch" "$@" -n 5000 -c 100 "$u" |
       awk -v s="$secs" '$1 == "Requests/sec:" { n = int($2 * s) } END { print n < 5000 ? 5000 : n }')
-  timeout $((secs * 3 + 30)) taskset -c 1 "$fetch" -n "$n" -c 100 "$1" >"$tmp/fetch.out" ||
+  timeout $((secs * 3 + 30)) taskset -c 1 "$fetch" "$@" -n "$n" -c 100 "$u" >"$tmp/fetch.out" ||
     { fail "weft-fetch failed"; return 1; }
-  keep awk '$1 == "Requests/sec:" { printf "http_client_rps %.0f req/s\n", $2; found = 1 }
+  keep awk -v f="$figure" '$1 == "Requests/sec:" { printf "%s %.0f req/s\n", f, $2; found = 1 }
             END { exit !found }' "$tmp/fetch.out" || fail "no Requests/sec: from weft-fetch"
 }
 
@@ -300,6 +326,21 @@ part_client() {
   fi
   stop "$pid"
   for peer in wrk curl go; do ratio http_client_rps $peer; done
+}
+
+# HTTP/2: weft's client multiplexing 100 tasks' requests on one connection,
+# then h2load doing the same (-c 1 -m 100) for as long.
+part_h2client() {
+  command -v h2load >/dev/null || { fail "no h2load (nghttp2-client)"; return 0; }
+  start_nginx 1 tls || return 0
+  url=https://127.0.0.1:$port/get
+  weft_fetch_rps "$url" h2_client_rps --http2 -k || true
+  timeout $((secs + 30)) taskset -c 1 h2load -c 1 -m 100 -D "$secs" --warm-up-time=1 "$url" >"$tmp/h2load.out" ||
+    fail "h2load failed"
+  keep awk '$1 == "finished" { printf "h2_client_rps_h2load %.0f req/s\n", $4; found = 1 } END { exit !found }' \
+    "$tmp/h2load.out" || fail "h2load gave no figure"
+  stop "$pid"
+  ratio h2_client_rps h2load
 }
 
 # Go's client: $fanout_n goroutines each GET /delay/1 at once from one
@@ -489,10 +530,43 @@ part_idle() {
   ratio pages_per_request_server nginx
 }
 
+# One download of URL by curl on core 1, the second of two (the first
+# fills the page cache): the figure NAME in MB/s (10^6 bytes).
+download_figure() {  # url name
+  timeout 120 taskset -c 1 curl -sS -o /dev/null "$1" || { fail "curl $1 failed"; return 1; }
+  speed=$(timeout 120 taskset -c 1 curl -sS -o /dev/null -w '%{speed_download}' "$1") ||
+    { fail "curl $1 failed"; return 1; }
+  keep awk -v n="$2" -v s="$speed" 'BEGIN { printf "%s %.0f MB/s\n", n, s / 1e6 }'
+}
+
+# The files in a directory nginx's worker can read even when it runs as
+# nobody (a root run): $tmp itself is mktemp's 0700.
+part_static() {
+  d=$tmp/static
+  mkdir -p "$d"
+  head -c 4096 /dev/urandom >"$d/4k.bin"
+  head -c 268435456 /dev/zero >"$d/256m.bin"
+  chmod 755 "$tmp" "$d" && chmod 644 "$d"/*
+  if [ -x "$serve" ] && start_listening weft-serve "$serve" --host 127.0.0.1 --port 0 "$d"; then
+    run_wrk "http://127.0.0.1:$port/4k.bin" && wrk_figures static_rps_4k || fail "wrk against weft-serve"
+    download_figure "http://127.0.0.1:$port/256m.bin" static_large_mb_s || true
+    stop "$pid"
+  fi
+  nginx_root=$d
+  if start_nginx; then
+    run_wrk "http://127.0.0.1:$port/4k.bin" && wrk_figures static_rps_4k_nginx || fail "wrk against nginx's 4k.bin"
+    download_figure "http://127.0.0.1:$port/256m.bin" static_large_mb_s_nginx || true
+    stop "$pid"
+  fi
+  nginx_root=
+  ratio static_rps_4k nginx
+  ratio static_large_mb_s nginx
+}
+
 for p in $parts; do
   case $p in
-    server|hello|instructions|client|delay|idle|workers) "part_$p" ;;
-    *) echo "usage: scripts/http_bench.sh BUILD_DIR [server|hello|instructions|client|delay|idle|workers]..." >&2; exit 2 ;;
+    server|hello|instructions|client|h2client|delay|idle|workers|static) "part_$p" ;;
+    *) echo "usage: scripts/http_bench.sh BUILD_DIR [server|hello|instructions|client|h2client|delay|idle|workers|static]..." >&2; exit 2 ;;
   esac
 done
 exit $status

@@ -5,6 +5,7 @@ N = 1, 2, 3, ... until a run makes no failing allocation.
 Usage: python3 alloc_walk.py SHIM BUILD_DIR PROGRAM [--skip REASON]
   PROGRAM: trace  weft-trace drawing a small trace
            httpbin  weft-httpbin serving curl's requests to 8 endpoints
+           serve  weft-serve serving curl's requests for a small tree
            fetch  weft-fetch against a weft-httpbin run without the shim
                   (fetch.N: its Nth command line, 0 to 6)
 
@@ -90,9 +91,12 @@ class Trace:
         return p.returncode, p.stderr, result
 
 
-def start_httpbin(binary, env):
-    """Starts weft-httpbin on a free port: (process, url), url None if it exited first."""
-    p = subprocess.Popen([binary, "--port", "0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def start_httpbin(argv, env):
+    """Starts a server that prints "listening on URL" first (weft-httpbin,
+    weft-serve; argv has --port 0): (process, url), url None if it exited
+    first."""
+    binary = argv[0]
+    p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     ready, _, _ = select.select([p.stdout], [], [], RUN_TIMEOUT)
     line = p.stdout.readline().decode() if ready else ""
     m = re.match(r"listening on (http://\S+)", line)
@@ -168,7 +172,7 @@ class Httpbin:
         return [self.binary, "--port", "0"]
 
     def run(self, env):
-        p, url = start_httpbin(self.binary, env)
+        p, url = start_httpbin(self.argv(), env)
         if url is None:  # it could not start: it must say so
             rc, err = stop_httpbin(p)
             return rc, err, None
@@ -191,6 +195,37 @@ class Httpbin:
         return None
 
 
+class Serve(Httpbin):
+    """weft-serve serving curl's requests over one connection, as Httpbin's:
+    a file, a range of it, a 304, an index file, a listing, a 404 and a
+    traversal attempt, from a tree made once for the whole walk."""
+
+    REQUESTS = [
+        ("/hello.txt", []),
+        ("/hello.txt", ["-r", "2-4"]),
+        ("/hello.txt", ["-z", "Jan 1 2000"]),
+        ("/hello.txt", ["-H", "If-None-Match: *"]),
+        ("/sub/", []),
+        ("/list/", []),
+        ("/none", []),
+        ("/../x", ["--path-as-is"]),
+    ]
+
+    def __init__(self, build, tmp):
+        self.binary = os.path.join(build, "apps/weft-serve/weft-serve")
+        self.tmp = tmp
+        self.root = os.path.join(tmp, "root")
+        for d in ("sub", "list"):
+            os.makedirs(os.path.join(self.root, d))
+        for name, text in (("hello.txt", "hello, world\n"), ("sub/index.html", "<p>sub</p>\n"),
+                           ("list/a b.txt", "ab\n")):
+            with open(os.path.join(self.root, name), "w") as f:
+                f.write(text)
+
+    def argv(self):
+        return [self.binary, "--port", "0", self.root]
+
+
 class Fetch:
     """weft-fetch against a weft-httpbin run without the shim, over command
     lines that between them reach every part of it (fetch.N runs the Nth):
@@ -206,7 +241,7 @@ class Fetch:
         self.upload = os.path.join(tmp, "in.txt")
         with open(self.upload, "w") as f:
             f.write("file part")
-        self.server, self.base = start_httpbin(os.path.join(build, "apps/weft-httpbin/weft-httpbin"),
+        self.server, self.base = start_httpbin([os.path.join(build, "apps/weft-httpbin/weft-httpbin"), "--port", "0"],
                                                dict(os.environ))
         b = self.base
         self.args, self.steady = [
@@ -235,7 +270,7 @@ class Fetch:
         stop_httpbin(self.server)
 
 
-PROGRAMS = {"trace": Trace, "httpbin": Httpbin, "fetch": Fetch}
+PROGRAMS = {"trace": Trace, "httpbin": Httpbin, "serve": Serve, "fetch": Fetch}
 
 
 # ---------------------------------------------------------------- the walk
@@ -282,7 +317,7 @@ def main():
     if len(sys.argv) > 5 and sys.argv[4] == "--skip":
         print("skipped: " + sys.argv[5])
         return 77
-    if name == "httpbin" and subprocess.run(["sh", "-c", "command -v curl"], capture_output=True).returncode:
+    if name in ("httpbin", "serve") and subprocess.run(["sh", "-c", "command -v curl"], capture_output=True).returncode:
         print("skipped: curl is not installed")
         return 77
     started = time.monotonic()

@@ -351,13 +351,29 @@ static void *spinner(void *arg) {
     return NULL;
 }
 
-static uint64_t spinner_id;
+static uint64_t spinner_id, holder_id, wanter_id;
+static weft_lock lock = WEFT_LOCK_INITIALIZER;
+
+static void *holder(void *arg) {
+    (void)arg;
+    weft_lock_acquire(&lock);
+    weft_event_wait(&S.park);
+    weft_lock_release(&lock);
+    return NULL;
+}
+
+static void *wanter(void *arg) {
+    (void)arg;
+    weft_sleep(WEFT_MILLISECOND);
+    if (weft_lock_acquire(&lock) == 0) weft_lock_release(&lock);
+    return NULL;
+}
 
 static void accounting_client(void) {
     struct timespec ms = { 0, 200 * 1000 * 1000 };
     nanosleep(&ms, NULL);   /* the spinner has spun, the parked are stuck */
     int fd = con_connect();
-    char *a = con_ask(fd, "snapshot sort=cpu limit=10 stuck_ms=100\n");
+    char *a = con_ask(fd, "snapshot sort=cpu limit=20 stuck_ms=100\n");
     ASSERT(a);
     /* The spinner took the most CPU, in the slowest step. */
     char want[96];
@@ -369,7 +385,12 @@ static void accounting_client(void) {
     ASSERT(s && (s = strstr(s, "\"cpu_ns\":")) && atoll(s + 9) >= 30 * WEFT_MILLISECOND);
     /* The parked tasks wait longer than 100 ms: stuck, in the dump's words. */
     s = strstr(a, "\"stuck\":[");
-    ASSERT(s && strstr(s, "\"wait\":\"event at 0x"));
+    ASSERT(s && strstr(s, "\"wait\":\"event "));
+    /* The one waiting for a lock: the task holding it, the chain's end. */
+    snprintf(want, sizeof want, "\"chain\":[%llu,%llu],\"cycle\":-1", (unsigned long long)wanter_id,
+             (unsigned long long)holder_id);
+    if (!strstr(s, want)) fprintf(stderr, "want %s in %s\n", want, s);
+    ASSERT(strstr(s, want));
     /* The spinner's stack, walked as the dump walks it. */
     char req[64];
     snprintf(req, sizeof req, "stack 0 %llu\n", (unsigned long long)spinner_id);
@@ -387,6 +408,14 @@ static int accounting_main(void *arg) {
     so.detached = 0;
     ASSERT_EQ(weft_spawn_ex(&t, &so, spinner, NULL), 0);
     spinner_id = weft_task_id(t);
+    weft_detach(t);
+    so.name = "holder";
+    ASSERT_EQ(weft_spawn_ex(&t, &so, holder, NULL), 0);
+    holder_id = weft_task_id(t);
+    weft_detach(t);
+    so.name = "wanter";
+    ASSERT_EQ(weft_spawn_ex(&t, &so, wanter, NULL), 0);
+    wanter_id = weft_task_id(t);
     weft_detach(t);
     return console_main(arg);
 }

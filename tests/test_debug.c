@@ -10,6 +10,8 @@
 #include <weft/io.h>
 
 #include <jansson.h>
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,8 +64,8 @@ static int64_t mono(void) {
 
 /* ----------------------------------------------------- the slow-step watchdog */
 
-/* Blocks the loop for 300 ms in usleep. The sample's signal may cut one
- * usleep short, so it sleeps in a loop until the time is up. */
+/* Blocks the loop for 300 ms in usleep, in slices: the watchdog's look
+ * may find it between two (a signal then), or in one (none). */
 static void *blocker(void *arg) {
     (void)arg;
     int64_t end = mono() + 300 * WEFT_MILLISECOND;
@@ -112,6 +114,208 @@ TEST(slow_step_threshold_comes_from_weft_debug_slow_ms) {
     weft_loop_opts o = { 0 };
     ASSERT_EQ(run_debug(o, spawn_blocker, NULL), 0);
     ASSERT_EQ(reports(WEFT_REPORT_SLOW_STEP), 0);
+}
+
+/* Debug mode must not change what the program does. A thread blocked in a
+ * system call is sampled from outside, without a signal: a nanosleep or a
+ * poll would return early with EINTR (signal(7): SA_RESTART restarts
+ * neither). So each of these calls sleeps its full time once, and the
+ * report names the call and the function that made it. */
+__attribute__((noinline)) static void *sleeps_in_nanosleep(void *arg) {
+    (void)arg;
+    struct timespec ts = { 0, 300 * 1000 * 1000 }, rem = { 0, 0 };
+    int64_t t0 = mono();
+    ASSERT_EQ(nanosleep(&ts, &rem), 0);
+    ASSERT(mono() - t0 >= 300 * WEFT_MILLISECOND);
+    __atomic_store_n(&main_done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+__attribute__((noinline)) static void *waits_in_poll(void *arg) {
+    int *fds = arg;
+    struct pollfd p = { .fd = fds[0], .events = POLLIN };
+    int64_t t0 = mono();
+    ASSERT_EQ(poll(&p, 1, 300), 0);   /* the timeout, not EINTR */
+    ASSERT(mono() - t0 >= 290 * WEFT_MILLISECOND);
+    __atomic_store_n(&main_done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static int spawn_fn(void *arg) {
+    void *(*fn)(void *) = ((void **)arg)[0];
+    weft_task *t = weft_spawn_named("stuck", fn, ((void **)arg)[1]);
+    ASSERT(t);
+    return weft_join(t, NULL);
+}
+
+/* Names the function and this file when libdw was there to read them. */
+static void assert_frame(const char *fn) {
+    char want[96];
+    snprintf(want, sizeof want, " %s (test_debug.c:", fn);
+#ifdef WEFT_HAVE_LIBDW
+    ASSERT(strstr(rep_text, want));
+#else
+    (void)want;
+#endif
+}
+
+TEST(a_blocking_nanosleep_is_sampled_without_a_signal_and_sleeps_its_full_time) {
+    weft_loop_opts o = { .slow_step = 100 * WEFT_MILLISECOND };
+    void *arg[2] = { (void *)sleeps_in_nanosleep, NULL };
+    ASSERT_EQ(run_debug(o, spawn_fn, arg), 0);
+    ASSERT_EQ(reports(WEFT_REPORT_SLOW_STEP), 1);
+    ASSERT_EQ(rep_main_done, 0);
+    ASSERT(strstr(rep_text, "task 'stuck'"));
+    ASSERT(strstr(rep_text, "It is blocked in nanosleep(0.300 s)") ||
+           strstr(rep_text, "It is blocked in clock_nanosleep(0.300 s)"));
+    assert_frame("sleeps_in_nanosleep");
+}
+
+TEST(a_blocking_poll_is_sampled_without_a_signal_and_waits_its_full_timeout) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    weft_loop_opts o = { .slow_step = 100 * WEFT_MILLISECOND };
+    void *arg[2] = { (void *)waits_in_poll, fds };
+    ASSERT_EQ(run_debug(o, spawn_fn, arg), 0);
+    close(fds[0]);
+    close(fds[1]);
+    ASSERT_EQ(reports(WEFT_REPORT_SLOW_STEP), 1);
+    ASSERT(strstr(rep_text, "It is blocked in poll(0.300 s)") || strstr(rep_text, "It is blocked in ppoll"));
+    assert_frame("waits_in_poll");
+}
+
+/* A blocking read() of a pipe a thread writes to 300 ms later returns its
+ * byte, and the report names the call and the fd. */
+__attribute__((noinline)) static void *reads_a_pipe(void *arg) {
+    int *fds = arg;
+    char c = 0;
+    ASSERT_EQ(read(fds[0], &c, 1), 1);
+    ASSERT_EQ(c, 'x');
+    __atomic_store_n(&main_done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void *write_later(void *arg) {
+    int *fds = arg;
+    usleep(300 * 1000);
+    ASSERT_EQ(write(fds[1], "x", 1), 1);
+    return NULL;
+}
+
+TEST(a_blocking_read_is_reported_with_its_fd_and_returns_its_data) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    pthread_t th;
+    ASSERT_EQ(pthread_create(&th, NULL, write_later, fds), 0);
+    weft_loop_opts o = { .slow_step = 100 * WEFT_MILLISECOND };
+    void *arg[2] = { (void *)reads_a_pipe, fds };
+    ASSERT_EQ(run_debug(o, spawn_fn, arg), 0);
+    pthread_join(th, NULL);
+    close(fds[0]);
+    close(fds[1]);
+    ASSERT_EQ(reports(WEFT_REPORT_SLOW_STEP), 1);
+    char want[64];
+    snprintf(want, sizeof want, "It is blocked in read(fd %d)", fds[0]);
+    ASSERT(strstr(rep_text, want));
+#ifndef __SANITIZE_ADDRESS__   /* the walk stops in AddressSanitizer's read interceptor */
+    assert_frame("reads_a_pipe");
+#endif
+}
+
+/* A busy loop is in no system call: the sample is a signal, whose handler
+ * keeps errno and restarts what it interrupts. */
+__attribute__((noinline)) static void *spins(void *arg) {
+    (void)arg;
+    errno = EOWNERDEAD;
+    volatile uint64_t x = 0;
+    for (int64_t end = mono() + 300 * WEFT_MILLISECOND; mono() < end;)
+        for (int i = 0; i < 1000; i++) x += (uint64_t)i;
+    ASSERT_EQ(errno, EOWNERDEAD);
+    __atomic_store_n(&main_done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+TEST(a_busy_loop_is_sampled_with_a_signal_that_leaves_errno_alone) {
+    weft_loop_opts o = { .slow_step = 100 * WEFT_MILLISECOND };
+    void *arg[2] = { (void *)spins, NULL };
+    ASSERT_EQ(run_debug(o, spawn_fn, arg), 0);
+    ASSERT_EQ(reports(WEFT_REPORT_SLOW_STEP), 1);
+    ASSERT(strstr(rep_text, "Where it is now:"));
+    assert_frame("spins");
+}
+
+/* ------------------------------------------------------------ deadlocks */
+
+/* Three tasks in a ring: a holds la and wants lb; b holds lb and joins c;
+ * c wants la. main joins a, so it waits along the ring but is not on it. */
+static weft_lock la = WEFT_LOCK_INITIALIZER, lb = WEFT_LOCK_INITIALIZER;
+static weft_task *ring_c;
+
+static void *ring_a(void *arg) {
+    (void)arg;
+    ASSERT_EQ(weft_lock_acquire(&la), 0);
+    weft_yield();
+    weft_yield();
+    if (weft_lock_acquire(&lb) == 0) weft_lock_release(&lb);   /* ECANCELED, the deadlock broken */
+    weft_lock_release(&la);
+    return NULL;
+}
+
+static void *ring_b(void *arg) {
+    (void)arg;
+    ASSERT_EQ(weft_lock_acquire(&lb), 0);
+    weft_yield();
+    weft_join(ring_c, NULL);
+    weft_lock_release(&lb);
+    return NULL;
+}
+
+static void *ring_c_fn(void *arg) {
+    (void)arg;
+    weft_yield();
+    if (weft_lock_acquire(&la) == 0) weft_lock_release(&la);
+    return NULL;
+}
+
+static int ring(void *arg) {
+    (void)arg;
+    weft_task *a = weft_spawn_named("a", ring_a, NULL);
+    weft_task *b = weft_spawn_named("b", ring_b, NULL);
+    ring_c = weft_spawn_named("c", ring_c_fn, NULL);
+    ASSERT(a && b && ring_c);
+    weft_join(a, NULL);
+    weft_join(b, NULL);
+    weft_join(ring_c, NULL);
+    return 0;
+}
+
+TEST(a_deadlock_of_three_tasks_is_reported_with_its_cycle) {
+    weft_loop_opts o = { .flags = WEFT_LOOP_VIRTUAL_CLOCK };
+    ASSERT_ERR(run_debug(o, ring, NULL), WEFT_EDEADLK);
+    ASSERT_EQ(reports(WEFT_REPORT_DEADLOCK), 1);
+    char want[512];
+    /* tasks 2, 3, 4 are a, b, c; the cycle starts from its lowest id */
+    snprintf(want, sizeof want, "a cycle of 3 tasks: task 2 'a' waits for the lock %p held by task 3 'b'; "
+             "task 3 'b' joins task 4 'c'; task 4 'c' waits for the lock %p held by task 2 'a'\n",
+             (void *)&lb, (void *)&la);
+    ASSERT(strstr(rep_text, want));
+    ASSERT(!strstr(strstr(rep_text, want) + 1, "a cycle"));   /* once */
+    ASSERT(strstr(rep_text, "task 1 'main' waiting") && strstr(rep_text, "join of task 2"));
+}
+
+static int waits_for_nothing(void *arg) {
+    (void)arg;
+    weft_event e = WEFT_EVENT_INITIALIZER;
+    ASSERT_ERR(weft_event_wait(&e), WEFT_ECANCELED);
+    return 0;
+}
+
+TEST(a_deadlock_without_a_cycle_says_so) {
+    weft_loop_opts o = { .flags = WEFT_LOOP_VIRTUAL_CLOCK };
+    ASSERT_ERR(run_debug(o, waits_for_nothing, NULL), WEFT_EDEADLK);
+    ASSERT_EQ(reports(WEFT_REPORT_DEADLOCK), 1);
+    ASSERT(strstr(rep_text, "no cycle of tasks"));
+    ASSERT(strstr(rep_text, "task 1 'main' waiting") && strstr(rep_text, "event at"));
 }
 
 /* --------------------------------------------------- pending and unjoined */

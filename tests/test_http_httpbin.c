@@ -3,6 +3,7 @@
  * end. Skipped when /usr/bin/python3 lacks httpbin. werkzeug takes about
  * 2 s to start: these cases have a longer timeout (tests/CMakeLists.txt). */
 #include "test.h"
+#include "wt_net.h"
 
 #include <weft/http.h>
 
@@ -21,15 +22,6 @@ extern char **environ;
 
 static pid_t hb_pid;
 static int hb_port;
-
-static bool port_open(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
-}
 
 static void httpbin_start(void) {
     if (access("/usr/bin/python3", X_OK) ||
@@ -63,9 +55,9 @@ static void httpbin_start(void) {
     }
     unlink(log);
     ASSERT(hb_port > 0);
-    for (int i = 0; i < 500 && !port_open(hb_port); i++)
+    for (int i = 0; i < 500 && !wt_port_open(hb_port); i++)
         nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
-    ASSERT(port_open(hb_port));
+    ASSERT(wt_port_open(hb_port));
 }
 
 static void httpbin_stop(void) {

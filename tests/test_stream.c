@@ -1100,3 +1100,167 @@ static int raw_capture(void *arg) {
     return 0;
 }
 TEST(a_raw_socket_given_to_the_loop_is_read_and_written_through_it) { ASSERT_EQ(run_uring(raw_capture, NULL), 0); }
+
+/* ------------------------------------------------------- sending files */
+
+/* A temporary file of `len` pattern bytes (unlinked: the fd is all). */
+static int pattern_file(size_t len) {
+    char path[] = "/tmp/weft-sendfile-XXXXXX";
+    int fd = mkostemp(path, O_CLOEXEC);
+    ASSERT(fd >= 0);
+    ASSERT(unlink(path) == 0);
+    unsigned char buf[4096];
+    for (size_t off = 0; off < len;) {
+        size_t k = len - off < sizeof buf ? len - off : sizeof buf;
+        for (size_t i = 0; i < k; i++) buf[i] = pattern(off + i);
+        ASSERT_EQ(pwrite(fd, buf, k, (off_t)off), (ssize_t)k);
+        off += k;
+    }
+    return fd;
+}
+
+/* Half-closes s, checks that reader r (read_all on peer) got `want`
+ * bytes, and closes everything. */
+static void file_finish(weft_stream *s, int peer, weft_task *r, int fd, size_t want) {
+    ASSERT_ERR(weft_stream_shutdown(s), 0);
+    void *res;
+    ASSERT_ERR(weft_join(r, &res), 0);
+    ASSERT_EQ((size_t)res, want);
+    ASSERT_ERR(weft_stream_close(s), 0);
+    ASSERT_ERR(weft_close(peer), 0);
+    ASSERT(close(fd) == 0);
+}
+
+/* The stream's own bytes, then the file from where they stop: the reader
+ * sees one unbroken pattern, so the order held. `run` picks the backend:
+ * on io_uring the buffered bytes go as a submitted send, the file with
+ * sendfile(2) on the same socket. */
+static int file_after_buffer(void *arg) {
+    (void)arg;
+    size_t len = 3 << 20, head = 1000;
+    int sv[2];
+    tcp_pair(sv);
+    weft_stream *s = stream_on(sv[1], 0);
+    int fd = pattern_file(len);
+    unsigned char first[1000];
+    for (size_t i = 0; i < head; i++) first[i] = pattern(i);
+    ASSERT_ERR(weft_stream_write(s, first, head), 0);
+    weft_task *r = weft_spawn(read_all, &sv[0]);
+    size_t sent = 0;
+    ASSERT_ERR(weft_stream_sendfile(s, fd, (off_t)head, len - head, &sent), 0);
+    ASSERT_EQ(sent, len - head);
+    ASSERT_EQ(lseek(fd, 0, SEEK_CUR), 0);  /* the fd's own offset stays */
+    file_finish(s, sv[0], r, fd, len);
+    return 0;
+}
+TEST(sendfile_sends_the_file_after_the_buffered_bytes) { ASSERT_EQ(wt_run(file_after_buffer, NULL), 0); }
+TEST(sendfile_keeps_the_order_with_submitted_sends_on_io_uring) { ASSERT_EQ(run_uring(file_after_buffer, NULL), 0); }
+
+/* A transport the kernel cannot sendfile to gets the file read into the
+ * output buffer and written. */
+static int file_on_custom(void *arg) {
+    (void)arg;
+    trickle t = { .in = "" };
+    weft_stream *s;
+    ASSERT_ERR(weft_stream_new(&s, &trickle_ops, &t, NULL), 0);
+    int fd = pattern_file(300);
+    ASSERT_ERR(weft_stream_write(s, "<", 1), 0);
+    size_t sent = 0;
+    ASSERT_ERR(weft_stream_sendfile(s, fd, 10, 200, &sent), 0);
+    ASSERT_EQ(sent, 200);
+    ASSERT_EQ(t.outlen, 201);
+    ASSERT_EQ(t.out[0], '<');
+    for (size_t i = 0; i < 200; i++) ASSERT_EQ((unsigned char)t.out[1 + i], pattern(10 + i));
+    /* Past the file's end: what there was, then WEFT_EOF. */
+    ASSERT_ERR(weft_stream_sendfile(s, fd, 290, 20, &sent), WEFT_EOF);
+    ASSERT_EQ(sent, 10);
+    ASSERT_ERR(weft_stream_sendfile(s, -1, 0, 20, &sent), WEFT_EINVAL);
+    ASSERT_EQ(sent, 0);
+    ASSERT_ERR(weft_stream_close(s), 0);
+    ASSERT(close(fd) == 0);
+    return 0;
+}
+TEST(sendfile_on_a_custom_transport_reads_and_writes_the_file) { ASSERT_EQ(wt_run(file_on_custom, NULL), 0); }
+
+/* sendfile past the end over a socket: WEFT_EOF, with the count sent. */
+static int file_too_short(void *arg) {
+    (void)arg;
+    int sv[2];
+    tcp_pair(sv);
+    weft_stream *s = stream_on(sv[1], 0);
+    int fd = pattern_file(5000);
+    weft_task *r = weft_spawn(read_all, &sv[0]);
+    size_t sent = 0;
+    ASSERT_ERR(weft_stream_sendfile(s, fd, 0, 8000, &sent), WEFT_EOF);
+    ASSERT_EQ(sent, 5000);
+    file_finish(s, sv[0], r, fd, 5000);  /* the stream is still good */
+    return 0;
+}
+TEST(sendfile_past_the_end_of_the_file_is_weft_eof_with_what_was_sent) { ASSERT_EQ(wt_run(file_too_short, NULL), 0); }
+
+/* A peer that reads nothing: the deadline stops the send, which says how
+ * far it got; the rest then goes from there. */
+static int file_deadline(void *arg) {
+    (void)arg;
+    size_t len = 16 << 20;
+    int sv[2];
+    tcp_pair(sv);
+    weft_stream *s = stream_on(sv[1], 0);
+    int fd = pattern_file(len);
+    weft_scope sc;
+    weft_timeout_enter(&sc, 10 * WEFT_MILLISECOND);
+    size_t sent = 0;
+    ASSERT_ERR(weft_stream_sendfile(s, fd, 0, len, &sent), WEFT_ETIMEDOUT);
+    ASSERT_ERR(weft_scope_leave(&sc), WEFT_ETIMEDOUT);
+    ASSERT(sent > 0 && sent < len);
+    weft_task *r = weft_spawn(read_all, &sv[0]);
+    size_t rest = 0;
+    ASSERT_ERR(weft_stream_sendfile(s, fd, (off_t)sent, len - sent, &rest), 0);
+    ASSERT_EQ(rest, len - sent);
+    file_finish(s, sv[0], r, fd, len);
+    return 0;
+}
+TEST(sendfile_stopped_by_a_deadline_reports_how_much_it_sent) { ASSERT_EQ(wt_run(file_deadline, NULL), 0); }
+
+/* A gone peer: -EPIPE (or a reset), and it sticks to the stream. */
+static int file_peer_gone(void *arg) {
+    (void)arg;
+    int sv[2];
+    tcp_pair(sv);
+    weft_stream *s = stream_on(sv[1], 0);
+    int fd = pattern_file(1 << 20);
+    reset_close(sv[0]);
+    size_t sent = 0;
+    int err = weft_stream_sendfile(s, fd, 0, 1 << 20, &sent);
+    ASSERT(err == -EPIPE || err == -ECONNRESET);
+    ASSERT_ERR(weft_stream_write(s, "x", 1), err);
+    ASSERT_ERR(weft_stream_close(s), 0);
+    ASSERT(close(fd) == 0);
+    return 0;
+}
+TEST(sendfile_to_a_gone_peer_fails_and_the_error_sticks) { ASSERT_EQ(wt_run(file_peer_gone, NULL), 0); }
+
+/* Where the kernel refuses sendfile for a file (EINVAL: one that cannot be
+ * mapped), the socket stream reads the file and writes it instead. */
+static ssize_t refuse_sendfile(int out, int in, off_t *off, size_t len) {
+    (void)out, (void)in, (void)off, (void)len;
+    errno = EINVAL;
+    return -1;
+}
+static int file_refused(void *arg) {
+    (void)arg;
+    size_t len = 200000;
+    int sv[2];
+    tcp_pair(sv);
+    weft_stream *s = stream_on(sv[1], 0);
+    int fd = pattern_file(len);
+    weft__sys.sendfile = refuse_sendfile;
+    weft_task *r = weft_spawn(read_all, &sv[0]);
+    size_t sent = 0;
+    ASSERT_ERR(weft_stream_sendfile(s, fd, 0, len, &sent), 0);
+    weft__sys = weft__sys_default;
+    ASSERT_EQ(sent, len);
+    file_finish(s, sv[0], r, fd, len);
+    return 0;
+}
+TEST(sendfile_refused_by_the_kernel_falls_back_to_reading_the_file) { ASSERT_EQ(wt_run(file_refused, NULL), 0); }

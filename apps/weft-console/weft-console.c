@@ -177,6 +177,20 @@ static int task_cmp(const void *pa, const void *pb) {
     return x < y ? -1 : x > y;
 }
 
+/* A stuck task's wait-for chain: "waits along: task 7 -> task 3", and
+ * where it closes on itself, the deadlock. */
+static void chain_line(FILE *f, json_t *t) {
+    json_t *c = json_object_get(t, "chain"), *id;
+    if (json_array_size(c) < 2) return;
+    size_t i;
+    fprintf(f, "%13s waits along:", "");
+    json_array_foreach(c, i, id) fprintf(f, "%s task %lld", i ? " ->" : "", (long long)json_integer_value(id));
+    long long cyc = jint(t, "cycle");
+    if (cyc >= 0)
+        fprintf(f, " -> task %lld: a deadlock", (long long)json_integer_value(json_array_get(c, (size_t)cyc)));
+    fprintf(f, "\n");
+}
+
 static void loop_lines(FILE *f, json_t *l) {
     if (json_is_true(json_object_get(l, "busy"))) {
         fprintf(f, "loop %lld: does not answer (a step has kept it busy for over a second)\n", jint(l, "index"));
@@ -216,7 +230,10 @@ static void render(FILE *f, json_t *snap, const opts *o) {
     if (json_array_size(stuck)) {
         fprintf(f, "\nSTUCK: waiting longer than %lld ms\n%s", jint(snap, "stuck_ms"), head);
         json_t *t;
-        json_array_foreach(stuck, i, t) task_line(f, t);
+        json_array_foreach(stuck, i, t) {
+            task_line(f, t);
+            chain_line(f, t);
+        }
     }
     fprintf(f, "\nTASKS by %s%s\n%s", o->sort, o->once ? "" : " (keys: c cpu, a age, w wait, i id; q quits)", head);
     /* Each loop sent its first `limit` by the key: merged, the first

@@ -50,7 +50,9 @@ static void usage(FILE *f) {
           "  -m, --max-time SECS      the whole transfer; --connect-timeout SECS\n"
           "  -k, --insecure           no TLS verification; --cacert FILE, --cert FILE, --key FILE\n"
           "      --resolve H:P:ADDR   connect to ADDR for host H, port P\n"
-          "      --http1.1            HTTP/1.1 (the only version weft speaks)\n"
+          "      --http1.1            HTTP/1.1 only (the default)\n"
+          "      --http2              HTTP/2 over https when the server picks it by ALPN\n"
+          "      --http2-prior-knowledge  HTTP/2 only: h2c over http, h2 over https\n"
           "  -Z, --parallel           every URL at once; --parallel-max N (default 50)\n"
           "      --retry N            retry timeouts and 408/429/5xx; --retry-delay SECS\n"
           "weft-fetch's own:\n"
@@ -67,7 +69,7 @@ static void usage(FILE *f) {
 enum {
     O_JSON = 256, O_CACERT, O_CERT, O_KEY, O_TIMEOUT, O_HELP, O_DATA_BINARY, O_DATA_RAW, O_DATA_URLENCODE,
     O_MAX_REDIRS, O_FAIL_BODY, O_COMPRESSED, O_CONNECT_TIMEOUT, O_HTTP11, O_RESOLVE, O_PARALLEL_MAX,
-    O_RETRY, O_RETRY_DELAY, O_TIMINGS, O_FORM_STRING,
+    O_RETRY, O_RETRY_DELAY, O_TIMINGS, O_FORM_STRING, O_HTTP2, O_HTTP2_PK,
 };
 
 static const struct option longs[] = {
@@ -89,7 +91,8 @@ static const struct option longs[] = {
     { "max-time", required_argument, 0, 'm' }, { "connect-timeout", required_argument, 0, O_CONNECT_TIMEOUT },
     { "insecure", no_argument, 0, 'k' }, { "cacert", required_argument, 0, O_CACERT },
     { "cert", required_argument, 0, O_CERT }, { "key", required_argument, 0, O_KEY },
-    { "http1.1", no_argument, 0, O_HTTP11 }, { "resolve", required_argument, 0, O_RESOLVE },
+    { "http1.1", no_argument, 0, O_HTTP11 },
+    { "http2", no_argument, 0, O_HTTP2 }, { "http2-prior-knowledge", no_argument, 0, O_HTTP2_PK }, { "resolve", required_argument, 0, O_RESOLVE },
     { "parallel", no_argument, 0, 'Z' }, { "parallel-max", required_argument, 0, O_PARALLEL_MAX },
     { "retry", required_argument, 0, O_RETRY }, { "retry-delay", required_argument, 0, O_RETRY_DELAY },
     { "progress-bar", no_argument, 0, '#' }, { "timings", no_argument, 0, O_TIMINGS },
@@ -191,7 +194,9 @@ static int simple(fetch_opts *o, int ch, const char *arg) {
     case O_CACERT: o->client.tls.ca_file = arg; break;
     case O_CERT: o->client.tls.cert_file = arg; break;
     case O_KEY: o->client.tls.key_file = arg; break;
-    case O_HTTP11: break;
+    case O_HTTP11: o->client.http_version = WEFT_HTTP_VERSION_1_1; break;
+    case O_HTTP2: o->client.http_version = WEFT_HTTP_VERSION_AUTO; break;
+    case O_HTTP2_PK: o->client.http_version = WEFT_HTTP_VERSION_2; break;
     case 'Z': o->parallel = 1; break;
     case '#': o->progress_bar = 1; break;
     case O_TIMINGS: o->timings = 1; break;

@@ -8,15 +8,9 @@
  * period) and exits 0. The access log, when asked for, goes to stderr.
  */
 #include "httpbin.h"
+#include "server_main.h"
 
 #include <getopt.h>
-#include <sched.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/resource.h>
 
 typedef struct config {
     const char *host, *port;
@@ -55,17 +49,8 @@ static int parse_args(int argc, char **argv, config *cfg)
         case 'l': cfg->access_log = true; break;
         case 'b': cfg->balance = true; break;
         case 'w': {
-            char *end;
-            unsigned long n = strtoul(optarg, &end, 10);
-            if (!*optarg || *end || n > 1024) {
-                fprintf(stderr, "weft-httpbin: --workers wants a number from 0 to 1024, not '%s'\n", optarg);
-                return 2;
-            }
-            if (n == 0) {
-                cpu_set_t cpus;
-                n = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? (unsigned long)CPU_COUNT(&cpus) : 1;
-            }
-            cfg->workers = (unsigned)n;
+            int rc = app_parse_workers("weft-httpbin", optarg, &cfg->workers);
+            if (rc >= 0) return rc;
             break;
         }
         case 'h': usage(stdout); return 0;
@@ -98,24 +83,11 @@ static int serve(void *arg)
                 weft_strerror(err));
         return 1;
     }
-    bool v6 = strchr(cfg->host, ':') != NULL;
-    printf("listening on http://%s%s%s:%d\n", v6 ? "[" : "", cfg->host, v6 ? "]" : "",
-           weft_httpd_port(srv));
-    fflush(stdout);
+    app_print_listening(cfg->host, weft_httpd_port(srv));
     err = weft_httpd_serve(srv);
     weft_httpd_free(srv);
     if (err) fprintf(stderr, "weft-httpbin: %s\n", weft_strerror(err));
     return err ? 1 : 0;
-}
-
-/* Each connection holds a descriptor: allow as many as the hard limit. */
-static void raise_fd_limit(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
 }
 
 int main(int argc, char **argv)
@@ -123,15 +95,7 @@ int main(int argc, char **argv)
     config cfg = {.host = "127.0.0.1", .port = "8080", .workers = 1};
     int rc = parse_args(argc, argv, &cfg);
     if (rc >= 0) return rc;
-    raise_fd_limit();
-    /* Blocked from the start, a signal that comes before the server waits
-     * for it stays pending, and the server takes it when it does: a script
-     * that sends SIGTERM as soon as it read the first line is obeyed. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigprocmask(SIG_BLOCK, &set, NULL);
+    app_prepare_process();
     weft_loop_opts lo = {.flags = WEFT_LOOP_NO_SIGINT};
     rc = weft_run_opts(&lo, serve, &cfg);
     if (rc < 0) {

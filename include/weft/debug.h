@@ -5,8 +5,10 @@
  *  - Debug mode (WEFT_DEBUG=1 in the environment, or WEFT_LOOP_DEBUG in
  *    weft_loop_opts.flags). A watchdog thread reports a task step (the run
  *    of one task between two suspensions) that keeps the loop busy longer
- *    than a threshold, while it is still stuck, with the stack it is stuck
- *    in; tasks still pending when main returns; tasks that failed with
+ *    than a threshold, while it is still stuck, with the system call and
+ *    the stack it is stuck in (a thread blocked in a call is read from
+ *    outside, without a signal: the call is not cut short); the cycle of
+ *    tasks of a deadlock; tasks still pending when main returns; tasks that failed with
  *    nobody to join them; blocking weft calls made outside any task;
  *    sockets, streams, HTTP clients and servers never closed, with the
  *    stack that opened them (reported when the loop closes). Ctrl-\
@@ -111,11 +113,14 @@ WEFT_EXTERN int weft_tasks_info(weft_task_info *out, size_t cap);
 /* Prints every live task of the calling thread's loop to `out`: id, name,
  * state and for how long (debug mode or tracing only), what it waits for
  * (in the HTTP layer's words too: "HTTP response from host:port"),
- * and its stack, symbolized with dladdr (functions of the main program are
- * named only if it was linked with -rdynamic; else module+offset, which
+ * and its stack, each frame named "function (file.c:LINE)" when weft was
+ * built with libdw and the binary carries debug information, else
+ * "function+0xOFF (module)" (static functions and a program not linked
+ * -rdynamic too; without libdw, dladdr's names, or module+offset, which
  * addr2line reads). Returns 0, WEFT_ENOTASK when no loop runs on this
  * thread, or WEFT_EINVAL if out is NULL. Allocates nothing itself (stdio
- * may). */
+ * and libdw may; libdw reads the binaries while the dump is made, on a
+ * thread of its own when called from a task). */
 WEFT_EXTERN int weft_dump_tasks(FILE *out);
 
 /* Kinds of debug reports. */
@@ -126,8 +131,12 @@ enum {
     WEFT_REPORT_UNJOINED_ERROR, /* a task failed and nobody joined it */
     WEFT_REPORT_MISUSE,         /* a weft call made outside any task */
     WEFT_REPORT_DUMP,           /* the task dump asked for with SIGQUIT */
-    WEFT_REPORT_LEAK            /* sockets, streams, HTTP clients or servers
+    WEFT_REPORT_LEAK,           /* sockets, streams, HTTP clients or servers
                                    still open when the loop closed */
+    WEFT_REPORT_DEADLOCK        /* every task waits and nothing can wake one
+                                   (weft_run returns WEFT_EDEADLK): the
+                                   cycles of who waits for whom, then every
+                                   task */
 };
 
 /* Receives a debug report: `kind` is a WEFT_REPORT_*, `msg` one or more

@@ -1,7 +1,9 @@
 /* weft HTTP client: httpx's AsyncClient in C.
  *
  * A client is shared by the tasks of one loop. It keeps a pool of HTTP/1.1
- * keep-alive connections per origin (scheme, host, port), speaks TLS for
+ * keep-alive connections per origin (scheme, host, port), or, when asked
+ * (weft_http_client_opts.http_version), one HTTP/2 connection per origin
+ * that carries every request to it at once; it speaks TLS for
  * https URLs (weft/tls.h, verification on), follows redirects when asked,
  * decodes gzip and deflate bodies and parses JSON bodies with jansson.
  *
@@ -48,6 +50,14 @@
  * DELETE, OPTIONS or TRACE is sent again, once, on a fresh connection.
  * POST and PATCH never are (the server may have acted on them), nor is a
  * request whose body came from a body_fn (it cannot be replayed).
+ * Over HTTP/2 the same holds for a shared connection that ends before any
+ * of a request's response came, and any request is sent again, once,
+ * whatever its method, when the server says it did not process it
+ * (RST_STREAM REFUSED_STREAM: on the same connection; a GOAWAY below its
+ * stream: on a new one), unless its body_fn body was read already. Cancelling one request over
+ * HTTP/2 resets its stream only (RST_STREAM CANCEL): the connection goes on
+ * carrying the others. A response body not read yet holds back the server
+ * through HTTP/2's flow control (at most 256 KiB per stream are buffered).
  */
 #ifndef WEFT_HTTP_H
 #define WEFT_HTTP_H
@@ -107,14 +117,32 @@ typedef struct weft_http_client_opts {
                                       host still goes in Host, SNI and the
                                       certificate check. HOST is matched
                                       case-insensitively, PORT as a number */
+    int http_version;              /* WEFT_HTTP_VERSION_*: 0 = HTTP/1.1 only */
 } weft_http_client_opts;
+
+/* Which HTTP a client speaks (weft_http_client_opts.http_version). Over
+ * HTTP/2 a client keeps one connection per origin and multiplexes every
+ * request to it there, each a stream of its own; the API is the same. */
+enum {
+    WEFT_HTTP_VERSION_1_1 = 0,     /* HTTP/1.1 only (the default, as httpx's) */
+    WEFT_HTTP_VERSION_AUTO = 1,    /* https offers "h2,http/1.1" by ALPN (unless
+                                      tls.alpn is set) and speaks HTTP/2 when
+                                      the server picks h2, else HTTP/1.1; http
+                                      speaks HTTP/1.1 (curl's --http2) */
+    WEFT_HTTP_VERSION_2 = 2,       /* HTTP/2 only: http by prior knowledge
+                                      (h2c, RFC 9113 3.3), https offering only
+                                      "h2"; a server that does not pick it
+                                      fails the request: WEFT_ETLS if it ends
+                                      the handshake for it (nginx does), else
+                                      WEFT_EHTTP */
+};
 
 /* Makes a client; `opts` may be NULL (every default). Needs a loop on this
  * thread (its allocator is used). *out is the caller's: weft_http_client_free.
  * Returns 0, WEFT_ENOTASK (no loop on this thread), WEFT_EINVAL (out NULL,
  * a default header without ':' or with
  * CR/LF, a bad user agent, a resolve entry without two ':' or with an
- * empty part), WEFT_EURL (a bad base_url) or WEFT_ENOMEM. */
+ * empty part, an http_version not listed), WEFT_EURL (a bad base_url) or WEFT_ENOMEM. */
 WEFT_EXTERN int weft_http_client_new(weft_http_client **out, const weft_http_client_opts *opts);
 /* Closes every connection, idle or not, and frees the client. No request
  * may be in flight (no task inside weft_http_send and friends on this
@@ -296,7 +324,7 @@ WEFT_EXTERN void weft_http_response_timings(const weft_http_response *r, weft_ht
  * raise_for_status), WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_http_raise_for_status(const weft_http_response *r);
 /* Frees the response. If its body was not read to the end, its connection
- * is closed (its slot released), unless the rest of a Content-Length body
+ * is closed (its slot released; over HTTP/2 only its stream is reset), unless the rest of a Content-Length body
  * is buffered already: then it is dropped and the connection kept. Reading
  * a body out just to keep a connection is the caller's choice. Not a
  * suspension point. NULL: no-op. */

@@ -307,6 +307,22 @@ WEFT_EXTERN int weft_httpd_res_header(weft_httpd_res *w, const char *name, const
  * a write error. */
 WEFT_EXTERN int weft_httpd_res_send(weft_httpd_res *w, int status, const char *content_type,
                                     const void *body, size_t len);
+/* Suspension point. Sends the whole response with `len` bytes of the file
+ * `fd` from offset `off` as its body: `status` (0 = the one set), the
+ * headers added, Content-Length `len`, then the file through
+ * weft_stream_sendfile (the kernel copies it to a plain connection; over
+ * TLS it is read and encrypted in pieces). fd is borrowed: the server
+ * neither closes it nor moves its offset. To HEAD, and for a status with no
+ * body (204, 304), only the head goes. send_timeout bounds each stretch of
+ * the send in which no byte leaves (nginx's send_timeout), not the whole
+ * file, so a large file goes to a slow but steady client. Returns 0;
+ * WEFT_EINVAL (a response already started, a bad status, fd or off
+ * negative, a Content-Length header set that is not `len`); WEFT_EOF if
+ * the file ended before `len` bytes (it shrank: the connection closes, so
+ * the client sees a short body); a read error of the file; WEFT_ENOMEM; a
+ * write error; a cancellation code. */
+WEFT_EXTERN int weft_httpd_res_sendfile(weft_httpd_res *w, int status, int fd, off_t off,
+                                        uint64_t len);
 /* Appends `len` bytes to a streamed body (starting the response if need
  * be): framed by the Content-Length header if one was set, else chunked to
  * an HTTP/1.1 client, else (HTTP/1.0) delimited by closing the connection.
@@ -356,6 +372,69 @@ WEFT_EXTERN int weft_httpd_route(weft_httpd_router *rt, const char *method, cons
  * matches the path but none the method. Returns what the route's handler
  * returns. */
 WEFT_EXTERN int weft_httpd_router_handler(weft_httpd_req *req, weft_httpd_res *res, void *router);
+
+/* ---------------------------------------------------------- static files
+ *
+ * A handler that serves the files under a directory, as nginx's `root`:
+ * GET and HEAD (else 405), bodies sent with sendfile, ETag and
+ * Last-Modified with 304 Not Modified for If-None-Match and
+ * If-Modified-Since, one byte range (Range: bytes=A-B, A-, -N; 206, or 416
+ * when it starts past the end; If-Range honoured; several ranges get the
+ * whole file), Content-Type by the name's extension, and for a directory
+ * its index file or, if asked for, a listing (a directory asked for
+ * without its trailing slash is redirected, 301, to it).
+ *
+ * No request reaches outside the root. The path is percent-decoded once;
+ * a path with "%00", a backslash or a ".." segment (as sent or once
+ * decoded: "%2e%2e", "..%2f") is answered 404 before the file system is
+ * asked. The rest is opened beneath the root with openat2's
+ * RESOLVE_BENEATH (Linux 5.6): a symbolic link may point anywhere inside
+ * the root, and one that leads out of it, or a loop of them, is 403.
+ * Where openat2 is missing, the path is walked one component at a time
+ * with O_NOFOLLOW, and every symbolic link is refused (403; 404 for one
+ * in the middle of the path, which is then not a directory). Only regular
+ * files and directories are served (a FIFO, a device: 403). Every fd is
+ * opened close-on-exec.
+ *
+ * Opening and fstat run on the loop's thread, as nginx does them on its
+ * event loop, not on the thread pool (weft/fs.h): on a local file system
+ * they take a few microseconds, less than a hop to a pool thread and back,
+ * which would cost a small file much of its rate. A file system that can stall (NFS, a failing disk)
+ * stalls the loop too.
+ */
+
+typedef struct weft_httpd_files weft_httpd_files;
+
+/* Options for weft_httpd_files_new; zero-initialise. */
+typedef struct weft_httpd_files_opts {
+    const char *prefix;  /* the URL path the root is mounted at ("/static"):
+                            a request outside it is 404, and the rest of its
+                            path names the file; NULL or "" = "/" */
+    const char *index;   /* a directory's index file; NULL = "index.html",
+                            "" = none */
+    int listing;         /* nonzero: list a directory that has no index
+                            (else 403) */
+} weft_httpd_files_opts;
+
+/* Makes a file server for the directory `root` (opened now, and kept open:
+ * renaming the directory later does not move the server). opts may be
+ * NULL; it and its strings are copied. *out is the caller's, released with
+ * weft_httpd_files_free after every server using it has stopped; it is
+ * read-only while serving, so the workers of a server may share it. Does
+ * not need a loop. Returns 0; WEFT_EINVAL (root NULL, a prefix that is not
+ * an absolute path); the open's error (-ENOENT, -ENOTDIR, -EACCES);
+ * WEFT_ENOMEM. */
+WEFT_EXTERN int weft_httpd_files_new(weft_httpd_files **out, const char *root,
+                                     const weft_httpd_files_opts *opts);
+/* Closes the root and frees the file server. NULL is a no-op. */
+WEFT_EXTERN void weft_httpd_files_free(weft_httpd_files *f);
+/* The handler to give weft_httpd_new (or to call from another handler, or
+ * to route), with the file server as its arg. Answers every request itself
+ * (404 for a missing file, 403 for a forbidden one, 400 for a path that
+ * cannot be decoded); returns the errors of weft_httpd_res_sendfile and
+ * weft_httpd_res_write: WEFT_ENOMEM and -EMFILE (a descriptor could not be
+ * opened) are answered 500 by the server. */
+WEFT_EXTERN int weft_httpd_files_handler(weft_httpd_req *req, weft_httpd_res *res, void *files);
 
 #ifdef __cplusplus
 }

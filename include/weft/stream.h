@@ -247,6 +247,25 @@ WEFT_EXTERN int weft_stream_drain(weft_stream *s);
 /* Bytes appended and not yet handed to the transport. */
 WEFT_EXTERN size_t weft_stream_unsent(const weft_stream *s);
 
+/* Suspension point. Sends `len` bytes of the file `fd` from offset `off`
+ * (the fd's own offset is neither used nor moved), after whatever the
+ * stream has buffered, in order, as weft_stream_drain would send them. On a
+ * stream made by weft_stream_new_fd the kernel copies the file to the
+ * socket or pipe (sendfile(2)), waiting for room as drain does; on any
+ * other transport (TLS, a test double), or where the kernel refuses
+ * sendfile for this file, the bytes are read (pread) into the output buffer
+ * in pieces and drained. fd is borrowed: a regular file, or anything
+ * pread and sendfile accept. Reads of the file are not suspension points: a
+ * slow disk stalls the loop, as it would nginx without aio.
+ * *sent (if not NULL) is set to the file bytes handed to the transport,
+ * on success (len) and on failure alike, so a caller that was cancelled or
+ * timed out knows where the file stands. Returns 0; WEFT_EOF if the file
+ * ended before `len` bytes; a read error of the file (-EIO, -EISDIR...);
+ * WEFT_EINVAL (fd or off negative); drain's errors (a sticky transport
+ * error, a cancellation code, WEFT_EBUSY, WEFT_ENOTASK, WEFT_EWRONGLOOP);
+ * WEFT_ECLOSED after weft_stream_shutdown; WEFT_ENOMEM. */
+WEFT_EXTERN int weft_stream_sendfile(weft_stream *s, int fd, off_t off, size_t len, size_t *sent);
+
 /* Suspension point. Half-closes: drains, then tells the peer that nothing
  * more will come (transport shutdown_write: TCP's FIN); reading goes on.
  * Afterwards writes return WEFT_ECLOSED. Returns 0 (also if already shut

@@ -58,6 +58,12 @@
 /* Tasks copied per upkeep: some 800 instructions each (callgrind), so
  * about 40 us a slice on this machine. */
 #define SLICE 128
+/* Wait-for chains (weft__wait_chain) per slice, each of at most CHAIN_CAP
+ * tasks: a hop looks the holder up among the live tasks, so a chain costs
+ * up to CHAIN_CAP walks of the task list; two per slice keep a slice near
+ * its budget even among 10,000 tasks. Only stuck tasks get one. */
+#define CHAINS_PER_SLICE 2
+#define CHAIN_CAP 6
 #define LINE_MAX 256                    /* a request line */
 #define CLIENTS_MAX 8
 #define ANSWER_NS (1000 * WEFT_MILLISECOND)  /* a loop's time to answer */
@@ -168,6 +174,8 @@ typedef struct rec {
     int64_t cpu, age, in_state;         /* ns; in_state: time in its state */
     int64_t now;                        /* the loop's clock, for deadlines */
     void *spawn_pc[3];
+    uint64_t chain[CHAIN_CAP];          /* a stuck task's wait-for chain: */
+    int nchain, cycle;                  /* ids from its own; cycle: index */
     weft_task_info ti;                  /* frames only for a stack */
 } rec;
 
@@ -178,6 +186,7 @@ typedef struct job {
     weft__post_node node;
     struct weft__con *C;                /* loop side, until done */
     uint64_t want;                      /* 0: every task; else this one, with its stack */
+    int64_t stuck;                      /* waits this long get their chain */
     bool started;
     int done, refs;
     /* the loop's figures when the job started */
@@ -214,7 +223,21 @@ static void wake_thread(void) {
     (void)w;
 }
 
-static bool job_add(job *j, weft_loop *L, weft_task *t, int64_t now) {
+/* The chain of a task stuck on a lock or a join, if the slice has room. */
+static void job_chain(job *j, weft_loop *L, weft_task *t, rec *r, int *budget) {
+    r->nchain = 0;
+    r->cycle = -1;
+    int a = r->ti.await;
+    if (!j->stuck || r->ti.state != WEFT_TASK_WAITING || r->in_state < j->stuck || *budget <= 0 ||
+        (a != WEFT_AWAIT_LOCK && a != WEFT_AWAIT_JOIN && a != WEFT_AWAIT_GATHER))
+        return;
+    (*budget)--;
+    weft_task *chain[CHAIN_CAP];
+    r->nchain = weft__wait_chain(L, t, chain, CHAIN_CAP, &r->cycle);
+    for (int i = 0; i < r->nchain; i++) r->chain[i] = chain[i]->id;
+}
+
+static bool job_add(job *j, weft_loop *L, weft_task *t, int64_t now, int *budget) {
     if (j->n == j->cap) {
         size_t cap = j->cap ? j->cap * 2 : 64;
         rec *r = realloc(j->recs, cap * sizeof *r);
@@ -228,6 +251,7 @@ static bool job_add(job *j, weft_loop *L, weft_task *t, int64_t now) {
     r->in_state = now - t->since;
     r->now = L->virtual_clock ? L->vnow : now;
     memcpy(r->spawn_pc, t->spawn_pc, sizeof r->spawn_pc);
+    job_chain(j, L, t, r, budget);
     return true;
 }
 
@@ -260,12 +284,13 @@ static void job_run(weft_loop *L, weft__post_node *n, bool closing) {
     }
     int64_t now = weft__mono();
     if (!j->started) job_start(j, L, now);
+    int budget = CHAINS_PER_SLICE;
     for (int k = 0; k < SLICE && L->con_next; k++) {
         weft_task *t = L->con_next;
         L->con_next = t->next_all;
         if (t->state == WEFT_TASK_WAITING) j->nwaiting++;
         if (j->want && t->id != j->want) continue;
-        if (!job_add(j, L, t, now)) break;
+        if (!job_add(j, L, t, now, &budget)) break;
         if (j->want) L->con_next = NULL;
     }
     if (L->con_next) {
@@ -379,6 +404,11 @@ static void put_rec(buf *b, const rec *r, unsigned loop) {
     put_str(b, wait);
     put(b, ",\"spawned\":");
     put_str(b, sp);
+    if (r->nchain > 1) {  /* the tasks it waits along; a cycle is a deadlock */
+        put(b, ",\"chain\":[");
+        for (int i = 0; i < r->nchain; i++) put(b, "%s%llu", i ? "," : "", (unsigned long long)r->chain[i]);
+        put(b, "],\"cycle\":%d", r->cycle);
+    }
     put(b, "}");
 }
 
@@ -440,10 +470,7 @@ static void put_stuck(buf *b, job **jobs, const unsigned *idx, size_t nj, const 
             const rec *r = &j->recs[i];
             if (r->ti.state != WEFT_TASK_WAITING || r->in_state < q->stuck) continue;
             if (shown++) put(b, ",");
-            put_rec(b, r, idx[k]);
-            /* WAIT CHAIN: once src/core has weft__wait_chain (the tasks a
-             * task waits along, or the cycle), it goes here, as "chain":
-             * [ids], taken by job_add on the loop's thread. */
+            put_rec(b, r, idx[k]);  /* with its chain (job_chain) */
         }
     }
     put(b, "]");
@@ -599,6 +626,7 @@ static void client_post(client *c, size_t k, struct weft__con *C) {
     j->node.run = job_run;
     j->C = C;
     j->want = want;
+    j->stuck = c->q.stack ? 1 : c->q.stuck;
     j->refs = 3;  /* the client, the loop, inflight */
     C->inflight = j;
     c->jobs[k] = j;
@@ -748,6 +776,7 @@ static bool client_step(client *c, short revents, int64_t now) {
 static void *console_main(void *arg) {
     (void)arg;
     struct pollfd pf[2 + CLIENTS_MAX];
+    weft__symbols_use(1);  /* frames named with libdw, read once */
     while (!__atomic_load_n(&G.stop, __ATOMIC_ACQUIRE)) {
         int n = 0, map[CLIENTS_MAX];
         bool waiting = false;
@@ -776,6 +805,7 @@ static void *console_main(void *arg) {
     }
     for (int i = 0; i < CLIENTS_MAX; i++)
         if (clients[i]) client_drop(i);
+    weft__symbols_use(-1);
     return NULL;
 }
 

@@ -5,16 +5,21 @@
  * stamp the task's state change and, in debug mode, publish "a step of task
  * X started at T" for the watchdog. The watchdog is a thread of its own
  * that looks at that record a few times per threshold; when one step has
- * lasted too long it asks the loop's thread, with SIGURG and pthread_kill,
- * to record its own stack (backtrace() in the handler, into a static buffer:
- * only async-signal-safe work there, the formatting happens back on the
- * watchdog's thread) and reports it once, while the step is still stuck.
+ * lasted too long it takes the loop thread's stack and reports it once,
+ * while the step is still stuck. A thread blocked in a system call (a
+ * sleep(), a blocking read()) is read from outside, with no signal
+ * (unwind.c: /proc/self/task/TID/syscall and libdw), so the call goes on
+ * undisturbed; only a thread running user code (a busy loop) is asked with
+ * SIGURG and pthread_kill to record its own stack (backtrace() in the
+ * handler, into a static buffer: only async-signal-safe work there, the
+ * formatting happens back on the watchdog's thread).
  *
  * SIGURG because its default action is to ignore it: a sample that lands
- * after our handler is gone, or a real out-of-band byte, harms nothing. A
- * side effect to know: a sleeping system call interrupted by the sample
- * (nanosleep, poll) returns EINTR early, as with any signal; calls that
- * restart (read, write) restart (SA_RESTART).
+ * after our handler is gone, or a real out-of-band byte, harms nothing.
+ * The handler is installed with SA_RESTART and keeps errno, so code it
+ * interrupts runs on as if nothing happened; what is left is a thread that
+ * enters a call that never restarts (nanosleep, poll) in the microseconds
+ * between our look at /proc and the signal's delivery (sample_take).
  *
  * The task dump reads each suspended task's stack from its saved context,
  * by the frame-pointer chain (the library builds with frame pointers; the
@@ -226,12 +231,16 @@ int weft_tasks_info(weft_task_info *out, size_t cap) {
     return (int)n;
 }
 
-/* One frame: "#i 0xPC symbol+off (module)", or module+offset when dladdr
- * finds no symbol (static functions, a program not linked -rdynamic). The
- * lookup uses pc - 1: a return address may be the first byte after its
- * function. */
+/* One frame: "#i 0xPC function (file.c:14)" or "#i 0xPC symbol+off
+ * (module)" from libdw (unwind.c); else from dladdr, or module+offset when
+ * it finds no symbol (static functions, a program not linked -rdynamic).
+ * `pc` is a return address, looked up at pc - 1: it may be the first byte
+ * after its function. */
 int weft__fmt_frame(char *buf, size_t len, int i, void *pc) {
+    char name[384];
     Dl_info di;
+    if (weft__symbolize(pc, true, name, sizeof name) > 0)
+        return snprintf(buf, len, "    #%-2d %p %s\n", i, pc, name);
     if (dladdr((char *)pc - 1, &di) && di.dli_fname) {
         const char *mod = strrchr(di.dli_fname, '/');
         mod = mod ? mod + 1 : di.dli_fname;
@@ -309,10 +318,12 @@ int weft_dump_tasks(FILE *out) {
     else
         fprintf(out, "weft: %zu tasks on loop %p\n", L->nalive, (void *)L);
     weft_task_info ti;
+    weft__symbols_use(1);
     for (weft_task *t = L->all; t; t = t->next_all) {
         weft__task_info_fill(L, t, &ti, true);
         dump_one(out, L, &ti);
     }
+    weft__symbols_use(-1);
     fflush(out);
     return 0;
 }
@@ -343,6 +354,87 @@ void weft__debug_pending(weft_loop *L) {
     if (L->flags & WEFT_LOOP_DEBUG) report_stream(L, WEFT_REPORT_PENDING, pending_text);
 }
 
+/* ------------------------------------------------------ the wait-for graph */
+
+/* Is t one of L's live tasks? A lock's holder may have ended (and been
+ * freed) without releasing it: only live tasks are looked into. */
+static bool live(weft_loop *L, const weft_task *t) {
+    for (const weft_task *u = L->all; u; u = u->next_all)
+        if (u == t) return true;
+    return false;
+}
+
+/* The one task a waiting task waits for: the holder of the lock it wants,
+ * the task it joins or gathers; NULL for any other wait (an event, a
+ * queue: no task holds those), or a holder no longer alive. */
+static weft_task *waits_for(weft_loop *L, const weft_task *t) {
+    if (t->state != WEFT_TASK_WAITING) return NULL;
+    weft_task *u = NULL;
+    if (t->await == WEFT_AWAIT_LOCK) u = ((const weft_lock *)t->await_obj)->owner;
+    else if (t->await == WEFT_AWAIT_JOIN || t->await == WEFT_AWAIT_GATHER) u = (weft_task *)t->await_obj;
+    return u && live(L, u) ? u : NULL;
+}
+
+int weft__wait_chain(weft_loop *L, weft_task *t, weft_task **out, int cap, int *cycle) {
+    int n = 0;
+    *cycle = -1;
+    for (; t && n < cap; t = waits_for(L, t)) {
+        for (int i = 0; i < n; i++)
+            if (out[i] == t) {
+                *cycle = i;
+                return n;
+            }
+        out[n++] = t;
+    }
+    return n;
+}
+
+/* "task 3 'a' waits for the lock held by task 4 'b'": the edge from t. */
+static void edge_text(FILE *f, weft_task *t, weft_task *to) {
+    fprintf(f, "task %llu '%s' ", (unsigned long long)t->id, weft__task_name(t));
+    if (t->await == WEFT_AWAIT_LOCK) fprintf(f, "waits for the lock %p held by ", t->await_obj);
+    else fprintf(f, "%s ", t->await == WEFT_AWAIT_JOIN ? "joins" : "gathers");
+    fprintf(f, "task %llu '%s'", (unsigned long long)to->id, weft__task_name(to));
+}
+
+#define CHAIN_MAX 64
+
+/* Each cycle once, from its task with the lowest id. */
+static int cycles_text(weft_loop *L, FILE *f) {
+    weft_task *chain[CHAIN_MAX];
+    int found = 0;
+    for (weft_task *t = L->all; t; t = t->next_all) {
+        int cycle, n = weft__wait_chain(L, t, chain, CHAIN_MAX, &cycle);
+        if (cycle != 0) continue;
+        bool lowest = true;
+        for (int i = 1; i < n; i++) lowest &= chain[i]->id > t->id;
+        if (!lowest) continue;
+        fprintf(f, "  a cycle of %d task%s: ", n, n == 1 ? "" : "s");
+        for (int i = 0; i < n; i++) {
+            edge_text(f, chain[i], chain[(i + 1) % n]);
+            fputs(i + 1 < n ? "; " : "\n", f);
+        }
+        found++;
+    }
+    return found;
+}
+
+static void deadlock_text(weft_loop *L, FILE *f) {
+    fprintf(f, "deadlock: %zu tasks wait and nothing can wake them; cancelling all.\n", L->nalive);
+    if (!cycles_text(L, f))
+        fprintf(f, "  no cycle of tasks: each waits for something no task holds (an event, a queue...)\n");
+    fprintf(f, "The tasks:\n");
+    weft_task_info ti;
+    for (weft_task *t = L->all; t; t = t->next_all) {
+        weft__task_info_fill(L, t, &ti, true);
+        dump_one(f, L, &ti);
+    }
+}
+
+void weft__debug_deadlock(weft_loop *L) {
+    if (L->flags & WEFT_LOOP_DEBUG) report_stream(L, WEFT_REPORT_DEADLOCK, deadlock_text);
+}
+
 static void dump_text(weft_loop *L, FILE *f) {
     (void)L;
     weft_dump_tasks(f);
@@ -350,8 +442,9 @@ static void dump_text(weft_loop *L, FILE *f) {
 
 void weft__debug_dump_asked(weft_loop *L) {
     if (!__atomic_exchange_n(&L->dump_asked, 0, __ATOMIC_ACQ_REL)) return;
+    weft__loops_dump_rest();  /* Ctrl-\ reached loop 0 of a set: the others too, asked first:
+                                 naming the frames takes a while the first time */
     report_stream(L, WEFT_REPORT_DUMP, dump_text);
-    weft__loops_dump_rest();  /* Ctrl-\ reached loop 0 of a set: the others too */
 }
 
 /* -------------------------------------------------------------- SIGQUIT */
@@ -370,14 +463,16 @@ static weft__sigowner sigquit = { .signo = SIGQUIT, .on = on_sigquit };
 /* ------------------------------------------------------------ sampling */
 
 /* One sample at a time, process-wide: the watchdog that wants one holds
- * sample_mu, sets `target` and signals the loop's thread; the handler fills
- * the rest and sets `done`. */
+ * sample_mu. A thread blocked in a system call is read from outside
+ * (sample_blocked); one running user code is signalled, and the handler
+ * fills the rest and sets `done`. */
 static struct {
     struct weft__dbg *target;      /* atomic */
     int done;                      /* atomic */
-    int n;
+    int n, first;                  /* pc[first..n): the sampled stack */
     void *pc[SAMPLE_FRAMES];
     char name[WEFT__NAME_MAX];
+    char call[96];                 /* the blocking call in words, or "" */
     uint64_t id, step;
 } sample;
 static pthread_mutex_t sample_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -413,6 +508,7 @@ static void on_sample(int sig, siginfo_t *si, void *ucv) {
     struct weft__dbg *D = __atomic_load_n(&sample.target, __ATOMIC_ACQUIRE);
     if (D && gettid() == D->loop_tid && !__atomic_load_n(&sample.done, __ATOMIC_ACQUIRE) && !in_switch(ucv)) {
         sample.n = backtrace(sample.pc, SAMPLE_FRAMES);
+        sample.first = 2;   /* this handler and the signal trampoline */
         weft_task *t = D->loop->cur;
         sample.id = t ? t->id : 0;
         if (t) memcpy(sample.name, t->name, sizeof sample.name);
@@ -448,17 +544,53 @@ static bool sample_install(void) {
     return __atomic_load_n(&sample_installed, __ATOMIC_ACQUIRE) > 0;
 }
 
-/* Asks the loop's thread for its stack; true if it answered within 500 ms
- * (it will unless it blocks SIGURG). The caller reads `sample` under
- * sample_mu. */
+/* The loop's thread is blocked in the system call `st`: its stack is
+ * read without stopping it, then /proc is read again to be sure it stayed
+ * in that call meanwhile (the loop's task and its name hold still as long
+ * as it does, so reading them from here is no race in effect). */
+__attribute__((no_sanitize("thread")))
+static bool sample_blocked(struct weft__dbg *D, const weft__sysstate *st) {
+    uint64_t step = __atomic_load_n(&D->step, __ATOMIC_ACQUIRE);
+    weft_task *t = D->loop->cur;
+    uint64_t hi = 0;
+    if (t && t->stack_lo)
+        hi = (uint64_t)(uintptr_t)t->stack_lo + (t->stack_size ? t->stack_size : D->loop->pool.size);
+    sample.n = weft__sys_unwind(D->loop_tid, st, hi, sample.pc, SAMPLE_FRAMES);
+    sample.first = 0;
+    sample.id = t ? t->id : 0;
+    snprintf(sample.name, sizeof sample.name, "%s", t ? t->name : "");
+    weft__sys_describe(st, sample.call, sizeof sample.call);
+    weft__sysstate again;
+    if (weft__sys_state(D->loop_tid, &again) != 1 || memcmp(&again, st, sizeof again) != 0) return false;
+    sample.step = step;
+    return __atomic_load_n(&D->step, __ATOMIC_ACQUIRE) == step;
+}
+
+/* Takes the loop's thread's stack; true if it was had within 500 ms. A
+ * thread in a system call gets no signal (it would cut a sleep or a poll
+ * short: SA_RESTART restarts neither); one running user code gets SIGURG
+ * (where /proc cannot tell, as under qemu-user, too). What is left: a
+ * thread that enters a call between our look and the signal's delivery,
+ * a few microseconds, sees that call fail with EINTR if it is one that
+ * never restarts. The caller reads `sample` under sample_mu. */
 static bool sample_take(struct weft__dbg *D) {
-    if (!sample_install()) return false;
+    bool can_signal = sample_install();
     __atomic_store_n(&sample.done, 0, __ATOMIC_RELEASE);
+    sample.call[0] = 0;
     __atomic_store_n(&sample.target, D, __ATOMIC_RELEASE);
     bool done = false;
     for (int i = 0; i < 500 && !(done = __atomic_load_n(&sample.done, __ATOMIC_ACQUIRE)); i++) {
-        /* Again every 10 ms: the last one may have hit a switch. */
-        if (i % 10 == 0 && pthread_kill(D->loop_thread, SIGURG) != 0) break;
+        /* Again every 10 ms: the last signal may have hit a switch. */
+        if (i % 10 == 0) {
+            weft__sysstate st;
+            int in_call = weft__sys_state(D->loop_tid, &st);
+            if (in_call == 1 && sample_blocked(D, &st)) {
+                done = true;
+                break;
+            }
+            sample.call[0] = 0;
+            if (in_call != 1 && (!can_signal || pthread_kill(D->loop_thread, SIGURG) != 0)) break;
+        }
         struct timespec ms = { 0, 1000000 };
         nanosleep(&ms, NULL);
     }
@@ -470,22 +602,26 @@ static bool sample_take(struct weft__dbg *D) {
 
 /* The report for step `step` of task `id`, running for `ran` ns. */
 static void report_slow(struct weft__dbg *D, uint64_t step, uint64_t id, int64_t ran) {
-    char buf[8192];
+    char buf[8192], where[160];
     pthread_mutex_lock(&sample_mu);
     bool took = sample_take(D), got = took && sample.step == step;
     char name[WEFT__NAME_MAX + 16];
     if (got && sample.name[0]) snprintf(name, sizeof name, "%s", sample.name);
     else snprintf(name, sizeof name, "task-%llu", (unsigned long long)id);
+    if (got && sample.call[0])
+        snprintf(where, sizeof where, "It is blocked in %s%s", sample.call,
+                 sample.n ? ", called from:" : " (no stack: weft was built without libdw)");
+    else
+        snprintf(where, sizeof where, "%s", got ? "Where it is now:" : took ? "(no stack: the step ended before the sample)"
+                 : "(no stack: the thread did not answer SIGURG)");
     size_t n = (size_t)snprintf(buf, sizeof buf,
         "task '%s' (id %llu) has been running for %lld ms without suspending: the loop is blocked "
         "(slow step threshold %lld ms). %s", name, (unsigned long long)id, (long long)(ran / WEFT_MILLISECOND),
-        (long long)(D->slow / WEFT_MILLISECOND), got ? "Where it is now:" : took ? "(no stack: the step ended before the sample)"
-        : "(no stack: the thread did not answer SIGURG)");
-    /* The first two frames are the handler and the signal trampoline. */
-    for (int i = 2; got && i < sample.n && n < sizeof buf - 1; i++) {
+        (long long)(D->slow / WEFT_MILLISECOND), where);
+    for (int i = sample.first; got && i < sample.n && n < sizeof buf - 1; i++) {
         buf[n++] = '\n';
         buf[n] = 0;
-        n += (size_t)weft__fmt_frame(buf + n, sizeof buf - n, i - 2, sample.pc[i]);
+        n += (size_t)weft__fmt_frame(buf + n, sizeof buf - n, i - sample.first, sample.pc[i]);
         if (n >= sizeof buf) n = sizeof buf - 1;
         if (buf[n - 1] == '\n') buf[--n] = 0;
     }
@@ -513,6 +649,7 @@ static void *watchdog(void *arg) {
     int64_t period = D->slow / 4;
     if (period < WEFT_MILLISECOND) period = WEFT_MILLISECOND;
     if (period > 250 * WEFT_MILLISECOND) period = 250 * WEFT_MILLISECOND;
+    weft__symbols_warm();   /* a stall's report is due while it lasts: no time to read them then */
     pthread_mutex_lock(&D->mu);
     while (!D->stop) {
         struct timespec ts;
@@ -752,6 +889,7 @@ static int debug_init(weft_loop *L, const weft_loop_opts *opts) {
     D->loop_tid = gettid();
     D->slow = slow_threshold(opts);
     L->dbg = D;
+    weft__symbols_use(1);
     if (D->slow > 0) {
         int err = watchdog_start(D);
         if (err) return err;
@@ -780,6 +918,7 @@ void weft__observe_close(weft_loop *L) {
         pthread_mutex_unlock(&sample_mu);
         if (D->quit_owned) weft__sig_release(&sigquit, L);
         leaks_close(L, D);
+        weft__symbols_use(-1);
         weft__free(L, D);
         L->dbg = NULL;
     }

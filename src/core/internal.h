@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define WEFT_ASAN 1
@@ -543,6 +544,51 @@ int weft__fmt_frame(char *buf, size_t len, int i, void *pc);
 /* Debug mode: main ended with these tasks still alive; SIGQUIT's dump. */
 void weft__debug_pending(weft_loop *L);
 void weft__debug_dump_asked(weft_loop *L);
+/* In debug mode, the deadlock report (WEFT_REPORT_DEADLOCK): the cycles of
+ * the wait-for graph, then every task and what it waits for. */
+void weft__debug_deadlock(weft_loop *L);
+/* The wait-for chain from task t of loop L: t, the task t waits for (the
+ * holder of the lock it wants, the task it joins or gathers), the task
+ * that one waits for, and so on, into out[0..cap); returns how many. The
+ * chain stops at a task that waits for no one task (running, ready, or
+ * waiting on an event, a queue, an fd, a lock whose holder has ended...),
+ * or when it comes back to a task already in it: then *cycle is that
+ * task's index (out[*cycle..n) is a cycle: a deadlock among them, and
+ * out[n-1] waits for out[*cycle]); else *cycle is -1. O(cap * tasks): for
+ * reports and consoles, not hot paths. Loop's thread only. */
+int weft__wait_chain(weft_loop *L, weft_task *t, weft_task **out, int cap, int *cycle);
+/* A thread's system call, from /proc/self/task/TID/syscall (unwind.c). */
+typedef struct weft__sysstate {
+    long nr;                /* the call's number (SYS_*) */
+    uint64_t arg[6];
+    uint64_t sp, pc;        /* the user stack pointer and program counter */
+} weft__sysstate;
+/* 1 and *st filled when thread `tid` (of this process) is blocked in a
+ * system call; 0 when it runs user code (or is in the kernel for another
+ * reason); negative when /proc cannot tell: no such file, or under
+ * qemu-user, whose /proc is the host's (-ENOSYS). */
+int weft__sys_state(pid_t tid, weft__sysstate *st);
+/* "clock_nanosleep(1.000 s)", "read(fd 5)", "futex": the call in words. */
+void weft__sys_describe(const weft__sysstate *st, char *buf, size_t len);
+/* Unwinds thread `tid`, blocked in the call `st` was read from, without
+ * stopping it: up to max program counters, innermost first, into pc (its
+ * stack ends below stack_hi, 0 if unknown). 0 without libdw. Call off the
+ * thread itself; the thread must stay in the call meanwhile (read st again
+ * after to be sure it did). */
+int weft__sys_unwind(pid_t tid, const weft__sysstate *st, uint64_t stack_hi, void **pc, int max);
+/* Names the code at `pc` into buf: "function (file.c:14)" with debug
+ * information, else "function+0xOFF (module)"; `ret`: pc is a return
+ * address (looked up at pc - 1). Returns the length written, or 0 when it
+ * cannot name it (no libdw, no symbol): then dladdr is what is left.
+ * Thread-safe; reads the binaries on first use (on a thread of its own
+ * when called on a task's stack, too small for libdw). */
+int weft__symbolize(const void *pc, bool ret, char *buf, size_t len);
+/* +1 / -1: a user of the symbols (a debug-mode loop, a dump) begins or
+ * ends; with the last one the binaries read for them are closed. */
+void weft__symbols_use(int delta);
+/* Reads the binaries' symbols and unwinding tables now (the watchdog's
+ * thread does, as it starts), so that the first report is not late. */
+void weft__symbols_warm(void);
 /* trace.c's share of the hooks, called by debug.c's. */
 int weft__trace_init(weft_loop *L, const char *path);
 void weft__trace_close(weft_loop *L);

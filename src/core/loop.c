@@ -563,7 +563,7 @@ static void run(weft_loop *L, weft_task *main) {
                 break;
             }
             L->deadlocked = true;
-            weft__debug(L, "deadlock: %zu tasks wait and nothing can wake them; cancelling all", L->nalive);
+            weft__debug_deadlock(L);
             tearing_down = true;
             L->tearing_down = true;
             continue;

@@ -94,7 +94,15 @@ static int client_setup(weft_http_client *c, const weft_http_client_opts *o) {
     const char *u = o->user_agent ? o->user_agent : ua;
     if (!weft__http_value_ok(u, strlen(u))) return WEFT_EINVAL;
     if (!(c->ua = weft__mem_strndup(c->mem, u, strlen(u)))) return WEFT_ENOMEM;
-    return copy_tls(c, &o->tls);
+    if (o->http_version < WEFT_HTTP_VERSION_1_1 || o->http_version > WEFT_HTTP_VERSION_2)
+        return WEFT_EINVAL;
+    c->o.http_version = o->http_version;
+    if ((err = copy_tls(c, &o->tls))) return err;
+    /* HTTP/2 over TLS is asked for by ALPN (RFC 9113 3.2), unless the
+     * caller chose the protocols. */
+    if (!c->tls_opts.alpn && c->o.http_version)
+        c->tls_opts.alpn = c->o.http_version == WEFT_HTTP_VERSION_2 ? "h2" : "h2,http/1.1";
+    return 0;
 }
 
 int weft_http_client_new(weft_http_client **out, const weft_http_client_opts *opts) {
@@ -142,6 +150,24 @@ static bool stale_error(int err) {
     return err == WEFT_EOF || err == -ECONNRESET || err == -EPIPE || err == -ECONNABORTED;
 }
 
+/* One request and its response head on k: over HTTP/2 a stream of the
+ * shared connection, which carries on whatever befalls the stream; over
+ * HTTP/1.1 the connection itself, which an exchange stopped anywhere
+ * leaves in an unknown state, so it is closed. */
+static int send_on(weft_http_client *c, weft__conn *k, const weft__exchange *x,
+                   weft_http_response **r, bool *nothing, bool *body_used, bool *refused) {
+    if (k->h2) {
+        struct weft__h2s *st;
+        int err = weft__h2_exchange(c, k, x, &st, refused, nothing, body_used);
+        return err ? err : weft__response_h2(c, st, x, r);
+    }
+    k->owner = NULL;
+    int err = weft__request_write(c, k->s, x, body_used);
+    if (!err) err = weft__response_read_head(c, k, x, r, nothing);
+    if (err) weft__pool_release(c, k, false);
+    return err;
+}
+
 static int attempt(weft_http_client *c, const weft__exchange *x, bool fresh,
                    weft_http_response **out, bool *retry) {
     weft_http_timings t = { 0 };
@@ -149,17 +175,13 @@ static int attempt(weft_http_client *c, const weft__exchange *x, bool fresh,
     weft__conn *k;
     int err = weft__pool_get(c, &x->url, fresh, &k, &t);
     if (err) return err;
-    bool body_used = false, nothing = true;
-    k->owner = NULL;
-    err = weft__request_write(c, k->s, x, &body_used);
+    bool body_used = false, nothing = true, refused = false;
     weft_http_response *r = NULL;
     weft__await_context("HTTP response from", weft__origin_host(k->origin));
-    if (!err) err = weft__response_read_head(c, k, x, &r, &nothing);
+    err = send_on(c, k, x, &r, &nothing, &body_used, &refused);
     weft__await_context(NULL, NULL);
     if (err) {
-        /* A connection stopped anywhere in an exchange is in an unknown state. */
-        *retry = t.reused && nothing && !body_used && stale_error(err) && idempotent(x->method);
-        weft__pool_release(c, k, false);
+        *retry = !body_used && (refused || (t.reused && nothing && stale_error(err) && idempotent(x->method)));
         return err;
     }
     r->t_start = start;

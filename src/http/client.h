@@ -1,14 +1,19 @@
 /* The HTTP client's internals, shared by client.c (the client, sending and
  * redirects), pool.c (its connections), request.c (request objects and the
- * head that goes on the wire) and response.c (reading heads and bodies,
- * decoding). Calls run one way: client.c calls the other three, response.c
- * gives connections back to pool.c, and nothing calls up into client.c.
+ * head that goes on the wire), response.c (reading heads and bodies,
+ * decoding) and h2_client.c (HTTP/2). Calls run one way: client.c calls the
+ * others, response.c gives connections back to pool.c, pool.c, client.c and
+ * response.c call h2_client.c, which calls only request.c, and nothing
+ * calls up into client.c.
  *
  * Ownership in one picture: the client owns every connection; an idle one
  * sits on the client's idle list, a busy one is borrowed by exactly one
  * response (conn->owner) until its body has been read to the end (it goes
  * back to the idle list) or the response is freed or fails (it is closed).
  * client.nconns counts both kinds, and is what max_connections bounds.
+ * An HTTP/2 connection (conn->h2) is neither: it stays on the list of all,
+ * shared by the streams of every request to its origin (h2_client.c), and
+ * is closed by the pool once it has no stream and has ended or expired.
  */
 #ifndef WEFT_HTTP_CLIENT_H
 #define WEFT_HTTP_CLIENT_H
@@ -71,6 +76,9 @@ typedef struct weft__conn {
     int64_t idle_since;
     unsigned uses;
     weft_http_response *owner;
+    bool opening;                       /* still connecting (no stream yet) */
+    struct weft__h2 *h2;                /* HTTP/2: shared by its streams, never
+                                           idle-listed nor owned (h2_client.c) */
 } weft__conn;
 
 struct weft_http_client {
@@ -104,6 +112,7 @@ struct weft_http_response {
     weft__mem mem;
     weft_http_client *c;
     weft__conn *conn;              /* NULL once the body is done or failed */
+    struct weft__h2s *h2s;         /* HTTP/2: the stream the body comes on */
     int status;
     const char *reason;
     char *head;                    /* the head, copied, fields NUL-ended */
@@ -146,6 +155,11 @@ int weft__response_read_head(weft_http_client *c, weft__conn *k, const weft__exc
  * reused; closes the connection if more than `max` bytes are left. */
 void weft__response_discard(weft_http_response *r, size_t max);
 
+/* Makes a response of an HTTP/2 stream whose head came (taking the
+ * stream: freed on error too). */
+int weft__response_h2(weft_http_client *c, struct weft__h2s *st, const weft__exchange *x,
+                      weft_http_response **out);
+
 /* pool.c */
 /* A connection for u: an idle one of its origin (unless `fresh`), else a
  * new one, within the pool and connect timeouts; *t gets the connect
@@ -166,7 +180,40 @@ static inline void weft__request_show(const weft_http_request *q, int kind, cons
 }
 
 /* request.c */
+/* The request head as HTTP/1.1 writes it, in *head (len bytes, the caller
+ * frees it with c->mem): HTTP/2 sends the same fields. */
+int weft__request_head(weft_http_client *c, const weft__exchange *x, char **head, size_t *len);
 int weft__request_write(weft_http_client *c, weft_stream *s, const weft__exchange *x,
                         bool *body_used);
+
+/* h2_client.c: HTTP/2 over a connection pool.c opened. */
+/* Makes k an HTTP/2 connection: a client session, its preface and SETTINGS
+ * queued (they go out with the first request). 0 or WEFT_ENOMEM. */
+int weft__h2_start(weft_http_client *c, weft__conn *k);
+/* Frees k's session; a stream still held by a response fails its reads
+ * with WEFT_ECLOSED. Not a suspension point. */
+void weft__h2_free(weft__conn *k);
+/* Whether k can carry a new stream; *idle: it has none now (nor does any
+ * response hold one), so it may be closed if it cannot. */
+bool weft__h2_usable(weft__conn *k, bool *idle);
+/* One exchange on k, as weft__request_write and weft__response_read_head
+ * make it over HTTP/1.1: the request sent and its response head in, on a
+ * stream *out (the caller's: weft__h2_head, then weft__h2_stream_free).
+ * *refused: the server said it did not process the request; *nothing: no
+ * byte of the response came; *body_used: a body_fn was read. */
+int weft__h2_exchange(weft_http_client *c, weft__conn *k, const weft__exchange *x,
+                      struct weft__h2s **out, bool *refused, bool *nothing, bool *body_used);
+/* The response head of the stream, once: *hd's fields view *text (len
+ * bytes, the head as "HTTP/2 200 \r\n...\r\n"), which the stream keeps;
+ * *first: when its first byte came. 0 or WEFT_ENOMEM. */
+int weft__h2_head(struct weft__h2s *st, weft__http_head *hd, const char **text, size_t *len,
+                  int64_t *first);
+/* Tells the stream which response reads it (to detach at client free). */
+void weft__h2_own(struct weft__h2s *st, weft_http_response *r);
+/* Body bytes of the stream: > 0, 0 at its end, or an error. */
+ssize_t weft__h2_read(struct weft__h2s *st, void *buf, size_t len);
+/* Lets go of a stream (resetting it if it is still open). Not a
+ * suspension point: the reset goes out with the connection's next write. */
+void weft__h2_stream_free(struct weft__h2s *st);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <weft/http.h>
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -485,6 +486,34 @@ int weft_httpd_res_send(weft_httpd_res *w, int status, const char *content_type,
     w->sent = len;
     w->ended = true;
     return flush(w);
+}
+
+/* The file in rounds of send_timeout: a round in which nothing left is a
+ * stalled client; one that moved bytes starts another. */
+static int send_file(weft_httpd_res *w, int fd, off_t off, uint64_t len) {
+    for (uint64_t done = 0;;) {
+        size_t got = 0;
+        weft_scope sc;
+        weft__timed_begin(&sc, weft_deadline_after(w->c->srv->o.send_timeout));
+        int err = weft_stream_sendfile(w->c->st, fd, off + (off_t)done, (size_t)(len - done), &got);
+        err = (int)weft__timed_end(&sc, err, WEFT_ETIMEDOUT);
+        done += got;
+        if (err != WEFT_ETIMEDOUT || !got || done == len) return err;
+    }
+}
+
+int weft_httpd_res_sendfile(weft_httpd_res *w, int status, int fd, off_t off, uint64_t len) {
+    if (w->head_sent || (status && (status < 200 || status > 999)) || (w->has_cl && w->cl != len) ||
+        fd < 0 || off < 0 || len > (uint64_t)SSIZE_MAX)
+        return WEFT_EINVAL;
+    if (status) w->status = status;
+    int err = send_head(w, HEAD_WHOLE, len);
+    if (err) return write_failed(w, err);
+    w->sent = len;
+    w->ended = true;
+    if (w->is_head || w->no_body || !len) return flush(w);
+    /* Any failure leaves the body short of what the head promised. */
+    return write_failed(w, send_file(w, fd, off, len));
 }
 
 int weft_httpd_res_write(weft_httpd_res *w, const void *data, size_t len) {

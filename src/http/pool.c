@@ -29,6 +29,7 @@ static void conn_close(weft_http_client *c, weft__conn *k) {
     if (k->prev) k->prev->next = k->next;
     else c->all = k->next;
     if (k->next) k->next->prev = k->prev;
+    weft__h2_free(k);
     weft_stream_free(k->s);
     weft__mem_free(c->mem, k->origin);
     weft__mem_free(c->mem, k);
@@ -89,8 +90,21 @@ static bool conn_alive(const weft__conn *k) {
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+/* HTTP/2 connections that ended (GOAWAY, an error), or had no stream for
+ * the idle expiry, once no response holds a stream of theirs. */
+static void prune_h2(weft_http_client *c, int64_t now) {
+    for (weft__conn *k = c->all, *next; k; k = next) {
+        next = k->next;
+        bool idle;
+        if (!k->h2) continue;
+        bool ok = weft__h2_usable(k, &idle);
+        if (idle && (!ok || now - k->idle_since >= c->o.idle_expiry)) conn_close(c, k);
+    }
+}
+
 static void prune_expired(weft_http_client *c) {
     int64_t now = weft_now();
+    prune_h2(c, now);
     for (weft__conn **p = &c->idle; *p;) {
         weft__conn *k = *p;
         if (now - k->idle_since < c->o.idle_expiry) { p = &k->idle_next; continue; }
@@ -110,6 +124,40 @@ static weft__conn *take_idle(weft_http_client *c, const char *origin) {
         conn_close(c, k);
     }
     return NULL;
+}
+
+/* The HTTP/2 connection to origin that can take one more stream. One with
+ * no stream open that the server has closed meanwhile is closed here: a
+ * peek shows its end (bytes waiting, a GOAWAY say, are left to nghttp2). */
+static weft__conn *find_h2(weft_http_client *c, const char *origin) {
+    for (weft__conn *k = c->all; k; k = k->next) {
+        bool idle;
+        if (!k->h2 || strcmp(k->origin, origin) || !weft__h2_usable(k, &idle)) continue;
+        char b;
+        if (idle && !weft__fd_captured(k->fd) && recv(k->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+            conn_close(c, k);
+            return NULL;
+        }
+        return k;
+    }
+    return NULL;
+}
+
+/* Whether a connection to u's origin that may turn out HTTP/2 is being
+ * opened: a request then waits for it rather than open another. */
+static bool h2_opening(weft_http_client *c, const weft__url *u) {
+    if (!c->o.http_version || (!u->tls && c->o.http_version != WEFT_HTTP_VERSION_2)) return false;
+    for (weft__conn *k = c->all; k; k = k->next)
+        if (k->opening && !strcmp(k->origin, u->origin)) return true;
+    return false;
+}
+
+/* Whether the new connection speaks HTTP/2: h2 picked by ALPN, or prior
+ * knowledge over cleartext. WEFT_EHTTP: HTTP/2 only, and TLS did not pick it. */
+static int speaks_h2(weft_http_client *c, const weft__url *u, weft_stream *s, bool *yes) {
+    const char *p = u->tls ? weft_tls_alpn(s) : NULL;
+    *yes = u->tls ? p && !strcmp(p, "h2") : c->o.http_version == WEFT_HTTP_VERSION_2;
+    return !*yes && u->tls && c->o.http_version == WEFT_HTTP_VERSION_2 ? WEFT_EHTTP : 0;
 }
 
 static int open_stream(weft_http_client *c, const weft__url *u, int fd, weft_stream **s) {
@@ -135,21 +183,30 @@ static int resolve(weft_http_client *c, const weft__url *u, struct addrinfo *hin
 }
 
 /* Opens a connection to u's origin: resolving, TCP and TLS, all under the
- * connect timeout. Takes the slot counted by the caller. */
+ * connect timeout. Takes the slot counted by the caller (given back on
+ * error). The connection is on the client's list while it opens, marked
+ * `opening`, so that requests that would share it over HTTP/2 wait. */
 static int conn_open(weft_http_client *c, const weft__url *u, weft__conn **out, weft_http_timings *t) {
     weft__conn *k = weft__mem_alloc(c->mem, sizeof *k);
     char *origin = weft__mem_strndup(c->mem, u->origin, strlen(u->origin));
     if (!k || !origin) {
         weft__mem_free(c->mem, k);
         weft__mem_free(c->mem, origin);
+        c->nconns--;
+        weft_cond_notify_all(&c->cond);
         return WEFT_ENOMEM;
     }
+    memset(k, 0, sizeof *k);
+    k->origin = origin;
+    k->opening = true;
+    k->next = c->all;
+    if (c->all) c->all->prev = k;
+    c->all = k;
     weft_scope sc;
     weft__timed_begin(&sc, weft_deadline_after(c->o.connect_timeout));
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV }, *ai = NULL;
     int64_t t0 = weft_now();
     int fd = -1;
-    weft_stream *s = NULL;
     int err = resolve(c, u, &hints, &ai);
     int64_t t1 = weft_now();
     if (!err) {
@@ -158,25 +215,22 @@ static int conn_open(weft_http_client *c, const weft__url *u, weft__conn **out, 
     }
     int64_t t2 = weft_now();
     if (u->tls) weft__await_context("TLS handshake with", u->host);
-    if (!err && (err = open_stream(c, u, fd, &s))) weft_close(fd);
+    if (!err && (err = open_stream(c, u, fd, &k->s))) weft_close(fd);
     weft__await_context(NULL, NULL);
     err = (int)weft__timed_end(&sc, err, WEFT_ECONNTIMEOUT);
+    bool h2 = false;
+    k->fd = fd;
+    if (!err) err = speaks_h2(c, u, k->s, &h2);
+    if (!err && h2) err = weft__h2_start(c, k);
+    k->opening = false;
     if (err) {
-        weft_stream_free(s);
-        weft__mem_free(c->mem, k);
-        weft__mem_free(c->mem, origin);
+        conn_close(c, k);
         return err;
     }
+    if (h2) weft_cond_notify_all(&c->cond);   /* for the requests waiting to share it */
     t->dns = t1 - t0;
     t->connect = t2 - t1;
     t->tls = u->tls ? weft_now() - t2 : 0;
-    memset(k, 0, sizeof *k);
-    k->s = s;
-    k->fd = fd;
-    k->origin = origin;
-    k->next = c->all;
-    if (c->all) c->all->prev = k;
-    c->all = k;
     *out = k;
     return 0;
 }
@@ -201,21 +255,26 @@ int weft__pool_get(weft_http_client *c, const weft__url *u, bool fresh, weft__co
     int64_t deadline = weft_deadline_after(c->o.pool_timeout);
     prune_expired(c);
     for (;;) {
-        weft__conn *k = fresh ? NULL : take_idle(c, u->origin);
+        /* `fresh` is for HTTP/1.1's idle connections: a retry over HTTP/2
+         * finds the connection that failed it unusable already (GOAWAY, an
+         * error), or still good (a stream refused by RST_STREAM). */
+        weft__conn *k = find_h2(c, u->origin);
+        if (!k && !fresh) k = take_idle(c, u->origin);
         if (k) {
             k->uses++;
             t->reused = 1;
             *out = k;
             return 0;
         }
+        /* One HTTP/2 connection per origin: wait for the one on its way. */
+        if (h2_opening(c, u)) {
+            int err = pool_wait(c, u->origin, deadline);
+            if (err) return err;
+            continue;
+        }
         if (c->nconns < c->o.max_connections) {
             c->nconns++;   /* the slot is ours while we connect */
-            int err = conn_open(c, u, out, t);
-            if (err) {
-                c->nconns--;
-                weft_cond_notify_all(&c->cond);
-            }
-            return err;
+            return conn_open(c, u, out, t);
         }
         if ((k = oldest_idle(c))) {
             idle_unlink(c, k);

@@ -311,10 +311,22 @@ static int write_body_fn(weft_http_client *c, weft_stream *s, const weft_http_re
     return err;
 }
 
+int weft__request_head(weft_http_client *c, const weft__exchange *x, char **head, size_t *len) {
+    sbuf b = { .m = c->mem };
+    int err = build_head(c, x, &b);
+    if (err) {
+        weft__mem_free(c->mem, b.p);
+        return err;
+    }
+    *head = b.p;
+    *len = b.len;
+    return 0;
+}
+
 int weft__request_write(weft_http_client *c, weft_stream *s, const weft__exchange *x,
                         bool *body_used) {
     sbuf b = { .m = c->mem };
-    int err = build_head(c, x, &b);
+    int err = weft__request_head(c, x, &b.p, &b.len);
     if (!err) weft__request_show(x->req, WEFT_HTTP_HEAD_SENT, b.p, b.len);
     if (!err) err = weft_stream_write(s, b.p, b.len);
     weft__mem_free(c->mem, b.p);

@@ -119,12 +119,57 @@ static void end_raw(weft_http_response *r) {
 
 static void fail(weft_http_response *r, int err) {
     if (!r->err) r->err = err;
+    weft__h2_stream_free(r->h2s);   /* resets it, if still open */
+    r->h2s = NULL;
     if (r->conn) {
         weft__conn *k = r->conn;
         r->conn = NULL;
         k->owner = NULL;
         weft__pool_release(r->c, k, false);
     }
+}
+
+/* A response to x of the head h (in data, hl bytes), or WEFT_ENOMEM. */
+static int response_new(weft_http_client *c, const weft__exchange *x, const weft__http_head *h,
+                        const char *data, size_t hl, weft_http_response **out) {
+    weft_http_response *r = weft__mem_alloc(c->mem, sizeof *r);
+    if (!r) return WEFT_ENOMEM;
+    memset(r, 0, sizeof *r);
+    r->mem = c->mem;
+    r->c = c;
+    int err = keep_head(r, h, data, hl);
+    r->url = weft__mem_strndup(c->mem, x->url.href, strlen(x->url.href));
+    if (!err && !r->url) err = WEFT_ENOMEM;
+    if (err) {
+        weft_http_response_free(r);
+        return err;
+    }
+    r->enc = x->raw ? ENC_NONE : encoding_of(r);
+    *out = r;
+    return 0;
+}
+
+/* HTTP/2: the stream ends the body (END_STREAM), whatever the fields say. */
+int weft__response_h2(weft_http_client *c, struct weft__h2s *st, const weft__exchange *x,
+                      weft_http_response **out) {
+    weft__http_head h;
+    const char *text;
+    size_t len;
+    int64_t first;
+    weft_http_response *r = NULL;
+    int err = weft__h2_head(st, &h, &text, &len, &first);
+    if (!err) weft__request_show(x->req, WEFT_HTTP_HEAD_RECEIVED, text, len);
+    if (!err) err = response_new(c, x, &h, text, len, &r);
+    if (err) {
+        weft__h2_stream_free(st);
+        return err;
+    }
+    r->framing = WEFT__BODY_CLOSE;
+    r->t.first_byte = first;
+    r->h2s = st;
+    weft__h2_own(st, r);
+    *out = r;
+    return 0;
 }
 
 int weft__response_read_head(weft_http_client *c, weft__conn *k, const weft__exchange *x,
@@ -147,25 +192,15 @@ int weft__response_read_head(weft_http_client *c, weft__conn *k, const weft__exc
         if (!(hv = weft__mem_alloc(c->mem, cap * sizeof *hv))) { err = WEFT_ENOMEM; hv = small; break; }
     }
     weft_http_response *r = NULL;
-    if (!err && !(r = weft__mem_alloc(c->mem, sizeof *r))) err = WEFT_ENOMEM;
-    if (!err) {
-        memset(r, 0, sizeof *r);
-        r->mem = c->mem;
-        r->c = c;
-        const void *data;
-        weft_stream_peek(k->s, 0, &data);   /* the head is still buffered */
-        err = keep_head(r, &h, data, hl);
-        r->url = weft__mem_strndup(c->mem, x->url.href, strlen(x->url.href));
-        if (!err && !r->url) err = WEFT_ENOMEM;
-        if (err) { weft_http_response_free(r); r = NULL; }
-    }
+    const void *data;
+    weft_stream_peek(k->s, 0, &data);   /* the head is still buffered */
+    if (!err) err = response_new(c, x, &h, data, hl, &r);
     if (hv != small) weft__mem_free(c->mem, hv);
     if (err) return err;
     weft_stream_consume(k->s, hl);
     r->framing = h.body;
     r->left = h.content_length;
     r->keep_alive = h.keep_alive;
-    r->enc = x->raw ? ENC_NONE : encoding_of(r);
     r->t.first_byte = first;
     r->conn = k;
     k->owner = r;
@@ -226,6 +261,15 @@ static ssize_t framed_read(weft_http_response *r, void *buf, size_t len) {
  * The task dump says what it waits for meanwhile. */
 static ssize_t raw_read(weft_http_response *r, void *buf, size_t len) {
     if (r->raw_done) return 0;
+    if (r->h2s) {
+        ssize_t n = weft__h2_read(r->h2s, buf, len);
+        if (n == 0) {
+            r->raw_done = true;
+            weft__h2_stream_free(r->h2s);
+            r->h2s = NULL;
+        }
+        return n;
+    }
     if (!r->conn) return WEFT_ECLOSED;
     weft__await_context("HTTP response from", weft__origin_host(r->conn->origin));
     ssize_t n = framed_read(r, buf, len);
@@ -423,7 +467,7 @@ void weft_http_response_free(weft_http_response *r) {
         r->left = 0;
         end_raw(r);
     }
-    if (r->conn) fail(r, WEFT_ECLOSED);
+    if (r->conn || r->h2s) fail(r, WEFT_ECLOSED);
     if (r->zinit) inflateEnd(&r->z);
     weft__mem m = r->mem;
     weft__mem_free(m, r->zin);

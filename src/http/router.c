@@ -113,27 +113,6 @@ static bool match_method(const route *e, const char *m) {
            (!strcmp(m, "HEAD") && !strcmp(e->method, "GET"));
 }
 
-static int hex(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Percent-decodes a captured segment in place (it only shrinks). */
-static void decode(char *s) {
-    char *o = s;
-    for (; *s; s++) {
-        int hi, lo;
-        if (*s == '%' && (hi = hex(s[1])) >= 0 && (lo = hex(s[2])) >= 0 && (hi || lo)) {
-            *o++ = (char)(hi * 16 + lo);
-            s += 2;
-        } else {
-            *o++ = *s;
-        }
-    }
-    *o = 0;
-}
-
 /* Adds `m` to the Allow list unless it is there. */
 static void allow_add(char *allow, size_t cap, const char *m) {
     size_t n = strlen(allow), mlen = strlen(m);
@@ -164,7 +143,7 @@ int weft_httpd_router_handler(weft_httpd_req *req, weft_httpd_res *res, void *ro
         if (!match_path(e, req)) continue;
         path_seen = true;
         if (!match_method(e, req->h.method)) continue;
-        for (size_t k = 0; k < req->nparams; k++) decode((char *)req->pval[k]);
+        for (size_t k = 0; k < req->nparams; k++) weft__url_decode((char *)req->pval[k]);
         return e->handler(req, res, e->arg);
     }
     req->nparams = 0;

@@ -51,5 +51,9 @@ void weft__url_free(weft__url *u);
  * weft__url_encoded_len(s, len) bytes; returns the bytes written. */
 size_t weft__url_encode(char *out, const char *s, size_t len);
 size_t weft__url_encoded_len(const char *s, size_t len);
+/* Percent-decodes the string s in place (it only shrinks). A '%' not
+ * followed by two hex digits, and "%00", stay as they are: no decoded
+ * string holds a NUL. */
+void weft__url_decode(char *s);
 
 #endif

@@ -25,6 +25,9 @@ typedef struct weft__sys_table {
     int (*accept4)(int fd, struct sockaddr *peer, socklen_t *len, int flags);
     int (*connect)(int fd, const struct sockaddr *addr, socklen_t len);
     int (*socket)(int family, int type, int protocol);
+    ssize_t (*sendfile)(int out, int in, off_t *off, size_t len);
+    /* openat2(2) (Linux 5.6; glibc has no wrapper): how is a struct open_how. */
+    int (*openat2)(int dir, const char *path, void *how, size_t size);
 } weft__sys_table;
 extern weft__sys_table weft__sys;
 extern const weft__sys_table weft__sys_default;
