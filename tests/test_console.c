@@ -443,19 +443,30 @@ static void loops_client(void) {
     close(fd);
 }
 
+/* Loop 0 runs the usual shape; loop 1 idles until it ends, and blocks for
+ * one long step when asked to (block_now). */
+static int block_now;
+
 static int loops_main(unsigned index, void *arg) {
     if (index == 0) {
         int r = console_main(arg);
         __atomic_store_n(&loops_stop, 1, __ATOMIC_RELEASE);
         return r;
     }
-    while (!__atomic_load_n(&loops_stop, __ATOMIC_ACQUIRE)) weft_sleep(5 * WEFT_MILLISECOND);
+    while (!__atomic_load_n(&loops_stop, __ATOMIC_ACQUIRE)) {
+        if (__atomic_load_n(&block_now, __ATOMIC_ACQUIRE)) {
+            struct timespec s = { 1, 600 * 1000 * 1000 };
+            nanosleep(&s, NULL);  /* blocks the loop: one long step */
+            __atomic_store_n(&block_now, 0, __ATOMIC_RELEASE);
+        }
+        weft_sleep(5 * WEFT_MILLISECOND);
+    }
     return 0;
 }
 
-TEST(console_answers_for_every_loop_of_weft_run_loops) {
+static void run_two_loops(void (*client)(void)) {
     make_path();
-    S.client = loops_client;
+    S.client = client;
     S.ntasks = 1;
     weft_loops_opts o = { .count = 2 };
     o.loop.console_path = path;
@@ -464,11 +475,13 @@ TEST(console_answers_for_every_loop_of_weft_run_loops) {
     ASSERT(lstat(path, &st) != 0);
 }
 
+TEST(console_answers_for_every_loop_of_weft_run_loops) {
+    run_two_loops(loops_client);
+}
+
 /* A loop stuck in a long step cannot answer: the console says so after a
  * second and answers for the others meanwhile; once the step ends, the
  * loop answers again. */
-static int block_now;
-
 static void stuck_loop_client(void) {
     __atomic_store_n(&block_now, 1, __ATOMIC_RELEASE);
     struct timespec ms = { 0, 100 * 1000 * 1000 };
@@ -492,28 +505,6 @@ static void stuck_loop_client(void) {
     close(fd);
 }
 
-static int stuck_loops_main(unsigned index, void *arg) {
-    if (index == 0) {
-        int r = console_main(arg);
-        __atomic_store_n(&loops_stop, 1, __ATOMIC_RELEASE);
-        return r;
-    }
-    while (!__atomic_load_n(&loops_stop, __ATOMIC_ACQUIRE)) {
-        if (__atomic_load_n(&block_now, __ATOMIC_ACQUIRE)) {
-            struct timespec s = { 1, 600 * 1000 * 1000 };
-            nanosleep(&s, NULL);  /* blocks the loop: one long step */
-            __atomic_store_n(&block_now, 0, __ATOMIC_RELEASE);
-        }
-        weft_sleep(5 * WEFT_MILLISECOND);
-    }
-    return 0;
-}
-
 TEST(console_answers_for_the_other_loops_while_one_is_stuck_in_a_step) {
-    make_path();
-    S.client = stuck_loop_client;
-    S.ntasks = 1;
-    weft_loops_opts o = { .count = 2 };
-    o.loop.console_path = path;
-    ASSERT_EQ(weft_run_loops(&o, stuck_loops_main, NULL), 0);
+    run_two_loops(stuck_loop_client);
 }
