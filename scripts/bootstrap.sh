@@ -25,13 +25,13 @@
 # what it would install.
 set -e
 profile=${1:-check}
-base="build-essential cmake ninja-build pkg-config liburing-dev libssl-dev zlib1g-dev libjansson-dev python3"
+base="build-essential cmake ninja-build pkg-config liburing-dev libssl-dev zlib1g-dev libjansson-dev libnghttp2-dev python3"
 case $profile in
   demo)     pkgs="$base python3-httpx python3-nest-asyncio" ;;
   build)    pkgs="$base libhttp-parser-dev" ;;
   fuzz)     pkgs="$base clang libclang-rt-14-dev" ;;
   check|bench|coverage)
-            pkgs="$base libhttp-parser-dev python3-httpx python3-nest-asyncio openssl curl nginx-light
+            pkgs="$base libhttp-parser-dev python3-httpx python3-nest-asyncio openssl curl nginx-light nghttp2-client
                   python3-httpbin clang libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross
                   qemu-user-static"
             [ "$profile" = bench ] && pkgs="$pkgs valgrind golang-go libuv1-dev wrk libcurl4-openssl-dev"
