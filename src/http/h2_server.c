@@ -13,18 +13,24 @@
  * HTTP/1.1 parser: one set of rules (limits, field syntax, the target's
  * forms) for both versions, and one exchange.
  *
- * Abuse (the known HTTP/2 attacks) ends the connection with GOAWAY
- * (ENHANCE_YOUR_CALM), mostly by nghttp2's own guards, set here: rapid
- * reset (CVE-2023-44487) by its RST_STREAM rate limit, a CONTINUATION flood
- * (CVE-2024-27316) by its bound on CONTINUATION frames, SETTINGS and PING
- * floods by its bound on queued ACKs; an HPACK bomb (a few bytes decoding
- * to a huge header list) by counting the decoded head here against
- * max_header_bytes and max_headers as it comes, before it is stored.
+ * Abuse (the known HTTP/2 attacks) ends the connection with a GOAWAY,
+ * mostly by nghttp2's own guards, set here: rapid reset (CVE-2023-44487)
+ * by its RST_STREAM rate limit (its GOAWAY says INTERNAL_ERROR), a
+ * CONTINUATION flood (CVE-2024-27316) by its bound on CONTINUATION frames,
+ * SETTINGS and PING floods by its bound on queued ACKs (the connection
+ * closes at once: its queue is what is full); an HPACK bomb (a few bytes
+ * decoding to a huge header list) by counting the decoded head here
+ * against max_header_bytes and max_headers as it comes, before it is
+ * stored (ENHANCE_YOUR_CALM). Streams reset in the same read as their
+ * HEADERS never get a handler task.
  */
 #include "h2.h"
 #include "timed.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* SETTINGS_MAX_CONCURRENT_STREAMS: RFC 9113 asks for at least 100, the
  * value nginx, h2o, Go and Apache announce. */
@@ -437,6 +443,11 @@ int weft__h2_serve(weft__httpd_conn *c) {
     memset(h, 0, sizeof *h);
     h->c = c;
     h->mem = m;
+    /* Frames are small and go as soon as they are made (a WINDOW_UPDATE
+     * the client waits for, a short response): Nagle's wait for an ACK
+     * that a delayed ACK holds back cost ~40 ms a round (nginx sets
+     * tcp_nodelay on its HTTP/2 connections too). Not a TCP socket: no-op. */
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
     int err = session_new(h);
     weft_spawn_opts so = { .name = "h2-writer" };
     if (!err && (err = weft_spawn_ex(&h->writer, &so, writer_main, h))) nghttp2_session_del(h->ss);
