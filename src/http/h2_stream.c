@@ -176,7 +176,7 @@ int weft__h2s_head(weft__h2s *s, weft_httpd_res *w, bool whole, uint64_t len) {
     char *copy = weft__mem_alloc(m, w->hlen + 1);
     int err = WEFT_ENOMEM;
     if (nv && copy) {
-        memcpy(copy, w->hdrs, w->hlen);
+        if (w->hlen) memcpy(copy, w->hdrs, w->hlen);
         size_t n = fields_of(copy, w->hlen, nv);
         w->no_body = w->status == 204 || w->status == 304;
         char clen[24] = "";
