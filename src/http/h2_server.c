@@ -401,12 +401,17 @@ static bool read_frames(weft__h2 *h) {
     for (;;) {
         if (srv->stopping && !h->nstreams) return false;
         c->idle = h->nstreams == 0;
-        int64_t d = c->idle ? weft_deadline_after(srv->o.keepalive_timeout) : WEFT_FOREVER;
+        int64_t d = weft_deadline_after(srv->o.keepalive_timeout);
         const void *data;
         weft__await_context("HTTP/2 frames on connection from", c->peer_name);
         ssize_t n = peek_by(c, d, &data);
         weft__await_context(NULL, NULL);
         c->idle = false;
+        /* With no handler running, nothing but the client can move the
+         * connection on (a stream waiting for its window, or none): one
+         * that sent nothing for keepalive_timeout is closed. Handlers
+         * bound their own waits. */
+        if (n == WEFT_ETIMEDOUT && h->ntasks) continue;
         if (n == WEFT_ETIMEDOUT) {
             nghttp2_session_terminate_session(h->ss, NGHTTP2_NO_ERROR);
             return true;

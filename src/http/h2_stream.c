@@ -162,7 +162,7 @@ static int submit(weft__h2s *s, int status, nghttp2_nv *nv, size_t n, const char
     memmove(nv + k, nv, n * sizeof *nv);
     memcpy(nv, head, k * sizeof *nv);
     nghttp2_data_provider dp = { .source.ptr = s, .read_callback = read_out };
-    s->out_end = end;
+    if (end) s->out_end = true;
     int rv = nghttp2_submit_response(s->h->ss, s->id, nv, n + k, end ? NULL : &dp);
     weft__h2_kick(s->h);
     return rv ? WEFT_ENOMEM : 0;  /* the stream is open: only memory can fail */
@@ -219,6 +219,7 @@ void weft__h2s_respond(weft__h2s *s, int status, bool is_head) {
     static const char type[] = "text/plain; charset=utf-8";
     nghttp2_nv nv[5] = { NV("content-type", type, sizeof type - 1) };
     if (!is_head && weft__h2buf_put(mem_of(s), &s->out, body, strlen(body))) is_head = true;
+    s->out_end = true;  /* the body is all there */
     submit(s, status, nv, 1, clen, is_head);
 }
 
