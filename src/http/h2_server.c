@@ -37,7 +37,9 @@
 #define MAX_STREAMS 100
 /* The connection's receive window: room for 16 streams' default windows
  * at once (the streams' stay at 64 KiB: each holds at most that much of an
- * unread body); nginx's is 1 MiB too... per connection, as here. */
+ * unread body). The default 64 KiB would let one upload at a time run at
+ * full speed; nginx opens the connection's all the way (2^31 - 1) and
+ * bounds each stream instead. */
 #define CONN_WINDOW (1024 * 1024)
 /* nghttp2's defaults, stated: resets past a burst of 1000 at 33 a second
  * (its CVE-2023-44487 fix), 8 CONTINUATIONs (CVE-2024-27316), 1000 ACKs
