@@ -312,6 +312,8 @@ static void start_ready(weft__h2 *h) {
             s->started = true;
             h->ntasks++;
         } else {
+            weft__httpd_exchange_free(s->x);
+            s->x = NULL;
             nghttp2_submit_rst_stream(h->ss, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_REFUSED_STREAM);
         }
     }
