@@ -348,6 +348,37 @@ TEST(client_that_does_not_read_holds_back_the_handler_writes) {
     ASSERT_EQ(wt_run_real(t_backpressure, NULL), 0);
 }
 
+static int t_shutdown(void *arg) {
+    (void)arg;
+    fixture fx;
+    start(&fx, respond);
+    client idle, busy;
+    client_open(&idle, fx.port);
+    client_open(&busy, fx.port);
+    request(&idle, "GET", "/", NULL, 0);
+    ASSERT(pump(&idle, all_closed, 5 * WEFT_SECOND));
+    cstream *s = request(&busy, "GET", "/sleep", NULL, 0);
+    pump(&busy, never, 20 * WEFT_MILLISECOND);
+    ASSERT_EQ(running, 1);
+    weft_httpd_shutdown(fx.srv);
+    /* The busy one's request finishes; each connection gets a GOAWAY and
+     * its close. */
+    ASSERT(pump(&busy, all_closed, 5 * WEFT_SECOND));
+    ASSERT_EQ(s->status, 200);
+    ASSERT(!pump(&busy, never, 5 * WEFT_SECOND));  /* returns at the close */
+    ASSERT(!nghttp2_session_want_read(busy.ss));  /* the GOAWAY came */
+    ASSERT(!pump(&idle, never, 5 * WEFT_SECOND));
+    ASSERT(!nghttp2_session_want_read(idle.ss));
+    void *res;
+    ASSERT_ERR(weft_join(fx.serve, &res), 0);
+    ASSERT_ERR(weft_error_code(res), 0);
+    weft_httpd_free(fx.srv);
+    client_close(&idle);
+    client_close(&busy);
+    return 0;
+}
+TEST(shutdown_finishes_streams_in_flight_and_says_goaway) { ASSERT_EQ(wt_run_real(t_shutdown, NULL), 0); }
+
 /* ------------------------------------------------------------ abuse */
 
 typedef struct frames { uint8_t *p; size_t len, cap; } frames;

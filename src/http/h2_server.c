@@ -53,8 +53,9 @@
  * reset that stays under the reset rate would otherwise pile up. */
 #define MAX_TASKS (2 * MAX_STREAMS)
 /* How long a closing connection's last frames (its GOAWAY) may take to
- * leave: a client that stopped reading (a PING flood's) does not hold the
- * connection for send_timeout. */
+ * leave, and its lingering close after them: a client that stopped
+ * reading (a PING flood's) does not hold the connection for send_timeout,
+ * nor one that goes on sending for the lingering close's 30 s. */
 #define GOAWAY_LINGER WEFT_SECOND
 /* The writer drains the connection once this much waits to go out. */
 #define SEND_HIGH_WATER (64 * 1024)
@@ -86,7 +87,9 @@ static void unlink_stream(weft__h2s *s) {
     if (s->prev) s->prev->next = s->next;
     else h->streams = s->next;
     if (s->next) s->next->prev = s->prev;
-    h->nstreams--;
+    /* The last stream gone, the connection is idle: a shutdown closes it
+     * now (its reader, waiting for frames, is what it cancels). */
+    if (--h->nstreams == 0) h->c->idle = true;
 }
 
 /* Frees s once nothing needs it: its stream closed, no handler running,
@@ -116,6 +119,7 @@ static int on_begin_headers(nghttp2_session *ss, const nghttp2_frame *f, void *u
     if (h->streams) h->streams->prev = s;
     h->streams = s;
     h->nstreams++;
+    h->c->idle = false;
     nghttp2_session_set_stream_user_data(ss, s->id, s);
     return 0;
 }
@@ -420,6 +424,12 @@ static bool read_frames(weft__h2 *h) {
             nghttp2_session_terminate_session(h->ss, NGHTTP2_NO_ERROR);
             return true;
         }
+        /* A shutdown's cancel (of an idle connection, or after the grace
+         * period) says goodbye: GOAWAY, then the close. */
+        if (n == WEFT_ECANCELED && srv->stopping) {
+            nghttp2_session_terminate_session(h->ss, NGHTTP2_NO_ERROR);
+            return true;
+        }
         if (n <= 0) return false;
         ssize_t used = nghttp2_session_mem_recv(h->ss, data, (size_t)n);
         if (used < 0) return false;  /* a flood nghttp2 caught, a bad preface: close */
@@ -474,6 +484,10 @@ int weft__h2_serve(weft__httpd_conn *c) {
     weft_scope fl;  /* a last GOAWAY gets a while to leave, not send_timeout */
     weft_scope_enter(&fl, weft_deadline_after(GOAWAY_LINGER));
     int jerr = weft_join(h->writer, NULL);
+    /* The lingering close, as HTTP/1.1's: frames the client sent before it
+     * read the GOAWAY, unread at our close, would make it a reset that
+     * destroys the GOAWAY before the client reads it. */
+    if (!jerr && flush) weft__httpd_linger(c);
     weft_scope_leave(&fl);
     if (jerr) {
         weft_cancel(h->writer);
