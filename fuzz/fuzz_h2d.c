@@ -15,7 +15,7 @@
  * here: HPACK blocks, CONTINUATION, flow control, resets, SETTINGS, PING,
  * PRIORITY, GOAWAY, unknown frame types. (As fuzz_httpd, on a Unix socket:
  * no TIME_WAIT per input.) */
-#include "fuzz_loop.h"
+#include "fuzz_serve.h"
 
 #include <weft.h>
 #include <weft/httpd.h>
@@ -28,8 +28,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-enum { OPT_PIECES = 1, OPT_STREAM = 2, OPT_TIGHT = 4, OPT_IGNORE_BODY = 8 };
-
 typedef struct run {
     const uint8_t *in;
     size_t len;
@@ -41,29 +39,15 @@ typedef struct run {
 
 static int handler(weft_httpd_req *req, weft_httpd_res *res, void *arg) {
     run *r = arg;
-    size_t n = 0;
-    if (r->opt & OPT_PIECES) {
-        char buf[5];
-        ssize_t k;
-        while ((k = weft_httpd_req_read(req, buf, sizeof buf)) > 0) n += (size_t)k;
-        if (k < 0) return (int)k;
-    } else if (!(r->opt & OPT_IGNORE_BODY)) {
-        const void *data;
-        int e = weft_httpd_req_body(req, &data, &n);
-        if (e < 0) return e;
-    }
+    size_t n;
+    int e = fuzz_read_body(req, r->opt, &n);
+    if (e < 0) return e;
     char body[64];
     int blen = snprintf(body, sizeof body, "%s %zu\n", weft_httpd_req_method(req), n);
     if (blen >= (int)sizeof body) blen = sizeof body - 1;
     weft_httpd_res_header(res, "X-Fuzz", weft_httpd_req_path(req));
-    if (r->opt & OPT_STREAM) {
-        int e = weft_httpd_res_write(res, body, (size_t)blen);
-        return e < 0 ? e : weft_httpd_res_end(res);
-    }
-    return weft_httpd_res_send(res, 200, "text/plain", body, (size_t)blen);
+    return fuzz_answer(res, r->opt, body, (size_t)blen);
 }
-
-static void *serve_main(void *srv) { return weft_error(weft_httpd_serve(srv)); }
 
 /* The client: the preface, the frames, a GOAWAY, the answer to EOF. */
 static void *client_main(void *arg) {
@@ -108,31 +92,8 @@ static int fuzz_main(void *arg) {
     weft_httpd_opts o = { .header_timeout = 2 * WEFT_SECOND, .body_timeout = 50 * WEFT_MILLISECOND,
                           .send_timeout = 100 * WEFT_MILLISECOND,
                           .keepalive_timeout = 100 * WEFT_MILLISECOND, .grace_period = WEFT_SECOND };
-    if (r->opt & OPT_TIGHT) {
-        o.max_request_line = 64;
-        o.max_header_bytes = 256;
-        o.max_headers = 4;
-        o.max_body = 16;
-    }
-    weft_httpd *srv;
-    CHECK(weft_httpd_new(&srv, &o, handler, r) == 0);
-    static int lfd = -1;
-    static char path[64];
-    if (lfd < 0) {
-        snprintf(path, sizeof path, "@weft-fuzz-h2d-%d", (int)getpid());
-        CHECK(weft_unix_listen(path, 16, &lfd) == 0);
-    }
-    int dup_fd = dup(lfd);  /* the server closes its listener when it is done */
-    CHECK(dup_fd >= 0 && weft_httpd_listen_fd(srv, dup_fd) == 0);
-    r->path = path;
-    weft_task *serve = weft_spawn(serve_main, srv), *client = weft_spawn(client_main, r);
-    CHECK(serve && client);
-    CHECK(weft_join(client, NULL) == 0);
-    weft_httpd_shutdown(srv);
-    void *res;
-    CHECK(weft_join(serve, &res) == 0 && weft_error_code(res) == 0);
-    CHECK(weft_httpd_conns(srv) == 0);
-    weft_httpd_free(srv);
+    if (r->opt & FUZZ_TIGHT) fuzz_tighten(&o);
+    fuzz_serve_one("h2d", &o, handler, r, client_main, r, &r->path);
     return 0;
 }
 

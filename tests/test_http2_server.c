@@ -231,20 +231,29 @@ static bool all_closed(client *c) {
 
 static bool never(client *c) { (void)c; return false; }
 
+/* A server with the test's handlers, and a client connected to it. */
+static void begin(fixture *fx, client *c) {
+    start(fx, respond);
+    client_open(c, fx->port);
+}
+
+static void end(fixture *fx, client *c) {
+    client_close(c);
+    stop(fx);
+}
+
 /* ------------------------------------------------------------ use */
 
 static int t_get(void *arg) {
     (void)arg;
     fixture fx;
-    start(&fx, respond);
     client c;
-    client_open(&c, fx.port);
+    begin(&fx, &c);
     cstream *s = request(&c, "GET", "/a/b?x=1", NULL, 0);
     ASSERT(pump(&c, all_closed, 5 * WEFT_SECOND));
     ASSERT_EQ(s->status, 200);
     ASSERT_STR(s->body, "v2 GET /a/b?x=1 host=example.test cookie=a=1; b=2");
-    client_close(&c);
-    stop(&fx);
+    end(&fx, &c);
     return 0;
 }
 TEST(get_over_prior_knowledge_runs_the_http11_handler) { ASSERT_EQ(wt_run_real(t_get, NULL), 0); }
@@ -252,9 +261,8 @@ TEST(get_over_prior_knowledge_runs_the_http11_handler) { ASSERT_EQ(wt_run_real(t
 static int t_echo(void *arg) {
     (void)arg;
     fixture fx;
-    start(&fx, respond);
     client c;
-    client_open(&c, fx.port);
+    begin(&fx, &c);
     size_t len = 256 << 10;  /* 4 times a stream's window */
     char *up = malloc(len);
     for (size_t i = 0; i < len; i++) up[i] = (char)(i * 7 + i / 1000);
@@ -264,8 +272,7 @@ static int t_echo(void *arg) {
     ASSERT_EQ(s->len, len);
     ASSERT(!memcmp(s->body, up, len));
     free(up);
-    client_close(&c);
-    stop(&fx);
+    end(&fx, &c);
     return 0;
 }
 TEST(body_larger_than_the_windows_is_echoed_back_streamed) { ASSERT_EQ(wt_run_real(t_echo, NULL), 0); }
@@ -273,15 +280,13 @@ TEST(body_larger_than_the_windows_is_echoed_back_streamed) { ASSERT_EQ(wt_run_re
 static int t_hundred(void *arg) {
     (void)arg;
     fixture fx;
-    start(&fx, respond);
     client c;
-    client_open(&c, fx.port);
+    begin(&fx, &c);
     for (int i = 0; i < 100; i++) request(&c, "GET", "/sleep", NULL, 0);
     ASSERT(pump(&c, all_closed, 5 * WEFT_SECOND));
     for (int i = 0; i < 100; i++) ASSERT_EQ(c.st[i].status, 200);
     ASSERT_EQ(most_running, 100);  /* one connection, a hundred handlers at once */
-    client_close(&c);
-    stop(&fx);
+    end(&fx, &c);
     return 0;
 }
 TEST(hundred_streams_run_their_handlers_at_once) { ASSERT_EQ(wt_run_real(t_hundred, NULL), 0); }
@@ -289,9 +294,8 @@ TEST(hundred_streams_run_their_handlers_at_once) { ASSERT_EQ(wt_run_real(t_hundr
 static int t_reset(void *arg) {
     (void)arg;
     fixture fx;
-    start(&fx, respond);
     client c;
-    client_open(&c, fx.port);
+    begin(&fx, &c);
     cstream *hang = request(&c, "GET", "/hang", NULL, 0);
     pump(&c, never, 200 * WEFT_MILLISECOND);
     ASSERT_EQ(handler_calls, 1);
@@ -301,8 +305,7 @@ static int t_reset(void *arg) {
     ASSERT_ERR(handler_result, WEFT_ECANCELED);  /* the reset one only */
     ASSERT_EQ(s->status, 200);
     ASSERT_EQ(weft_httpd_conns(fx.srv), 1);
-    client_close(&c);
-    stop(&fx);
+    end(&fx, &c);
     return 0;
 }
 TEST(reset_stream_cancels_its_handler_only) { ASSERT_EQ(wt_run_real(t_reset, NULL), 0); }
@@ -310,9 +313,8 @@ TEST(reset_stream_cancels_its_handler_only) { ASSERT_EQ(wt_run_real(t_reset, NUL
 static int t_close(void *arg) {
     (void)arg;
     fixture fx;
-    start(&fx, respond);
     client c;
-    client_open(&c, fx.port);
+    begin(&fx, &c);
     request(&c, "GET", "/hang", NULL, 0);
     pump(&c, never, 200 * WEFT_MILLISECOND);
     ASSERT_EQ(handler_calls, 1);
@@ -320,8 +322,7 @@ static int t_close(void *arg) {
     c.fd = -1;
     wait_no_conns(&fx);
     ASSERT_ERR(handler_result, WEFT_ECANCELED);
-    client_close(&c);
-    stop(&fx);
+    end(&fx, &c);
     return 0;
 }
 TEST(connection_close_cancels_its_handlers) { ASSERT_EQ(wt_run_real(t_close, NULL), 0); }
@@ -329,9 +330,8 @@ TEST(connection_close_cancels_its_handlers) { ASSERT_EQ(wt_run_real(t_close, NUL
 static int t_backpressure(void *arg) {
     (void)arg;
     fixture fx;
-    start(&fx, respond);
     client c;
-    client_open(&c, fx.port);
+    begin(&fx, &c);
     cstream *s = request(&c, "GET", "/flood", NULL, 0);
     c.no_read = true;
     pump(&c, never, 300 * WEFT_MILLISECOND);
@@ -340,8 +340,7 @@ static int t_backpressure(void *arg) {
     c.no_read = false;
     ASSERT(pump(&c, all_closed, 5 * WEFT_SECOND));
     ASSERT_EQ(s->len, 1 << 20);
-    client_close(&c);
-    stop(&fx);
+    end(&fx, &c);
     return 0;
 }
 TEST(client_that_does_not_read_holds_back_the_handler_writes) {
@@ -456,9 +455,8 @@ static bool attack_once(fixture *fx, const frames *f, uint32_t code) {
  * fills; a connection's own memory must all come back each time). */
 static bool attack(frames *f, uint32_t code) {
     fixture fx;
-    start(&fx, respond);
     client c;
-    client_open(&c, fx.port);
+    begin(&fx, &c);
     for (int i = 0; i < 100; i++) request(&c, "GET", "/sleep", NULL, 0);
     ASSERT(pump(&c, all_closed, 5 * WEFT_SECOND));
     client_close(&c);
