@@ -209,6 +209,7 @@ static bool pump(client *c, bool (*done)(client *), int64_t wait) {
         const uint8_t *d;
         ssize_t n;
         while ((n = nghttp2_session_mem_send(c->ss, &d)) > 0) ASSERT_EQ(weft_write(c->fd, d, (size_t)n), n);
+        if (done(c)) break;  /* (a stream may close as its last DATA goes) */
         if (c->no_read) {
             weft_sleep(10 * WEFT_MILLISECOND);
             if (weft_now() >= deadline) return false;
@@ -276,6 +277,28 @@ static int t_echo(void *arg) {
     return 0;
 }
 TEST(body_larger_than_the_windows_is_echoed_back_streamed) { ASSERT_EQ(wt_run_real(t_echo, NULL), 0); }
+
+static int t_unread(void *arg) {
+    (void)arg;
+    fixture fx;
+    client c;
+    begin(&fx, &c);
+    /* Bodies no handler reads, and a reset one: 2 MiB in all, twice the
+     * connection's window, which must come back for each. */
+    static char up[100 * 1024];
+    for (int i = 0; i < 20; i++) {
+        cstream *s = request(&c, "POST", i == 10 ? "/hang" : "/", up, sizeof up);
+        if (i == 10) {
+            pump(&c, never, 50 * WEFT_MILLISECOND);
+            ASSERT(nghttp2_submit_rst_stream(c.ss, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL) == 0);
+        }
+        ASSERT(pump(&c, all_closed, 5 * WEFT_SECOND));
+        ASSERT(i == 10 || s->status == 200);
+    }
+    end(&fx, &c);
+    return 0;
+}
+TEST(unread_and_reset_bodies_give_the_connection_window_back) { ASSERT_EQ(wt_run_real(t_unread, NULL), 0); }
 
 static int t_hundred(void *arg) {
     (void)arg;

@@ -79,6 +79,9 @@ int weft__h2s_flush(weft__h2s *s, bool end);
 /* A short text response of `status` (no body for HEAD), for a request that
  * got no handler or whose handler failed before starting one. */
 void weft__h2s_respond(weft__h2s *s, int status, bool is_head);
+/* Gives n bytes of window back to the client: body bytes read, or
+ * dropped. */
+void weft__h2s_consume(weft__h2s *s, size_t n);
 /* Resets the stream (INTERNAL_ERROR): a response cut short. */
 void weft__h2s_cut(weft__h2s *s);
 /* Frees what the record holds and the record (unlinked by the caller). */

@@ -252,7 +252,7 @@ static int on_data(nghttp2_session *ss, uint8_t flags, int32_t id, const uint8_t
     weft__h2s *s = nghttp2_session_get_stream_user_data(ss, id);
     /* No handler will read it (none, or it ended): the window goes back. */
     if (!s || !s->x) {
-        nghttp2_session_consume(ss, id, len);
+        nghttp2_session_consume(ss, id, len);  /* (the stream is open: it gets DATA) */
         return 0;
     }
     int err = weft__h2buf_put(s->h->mem, &s->in, data, len);
@@ -283,7 +283,7 @@ static void *stream_main(void *arg) {
     s->x = NULL;
     s->task_done = true;
     /* Whatever of its body it left unread will not be: the window back. */
-    if (s->in.len > s->in.off && !s->closed) nghttp2_session_consume(h->ss, s->id, s->in.len - s->in.off);
+    weft__h2s_consume(s, s->in.len - s->in.off);
     s->in.off = s->in.len = 0;
     if (h->c->srv->stopping && !h->goaway) {
         h->goaway = true;
@@ -407,7 +407,10 @@ static bool read_frames(weft__h2 *h) {
     weft__httpd_conn *c = h->c;
     weft_httpd *srv = c->srv;
     for (;;) {
-        if (srv->stopping && !h->nstreams) return false;
+        if (srv->stopping && !h->nstreams) {
+            nghttp2_session_terminate_session(h->ss, NGHTTP2_NO_ERROR);
+            return true;
+        }
         c->idle = h->nstreams == 0;
         int64_t d = weft_deadline_after(srv->o.keepalive_timeout);
         const void *data;
@@ -445,7 +448,8 @@ static void close_session(weft__h2 *h) {
     for (weft__h2s *s = h->streams; s; s = s->next)
         if (s->started && !s->task_done) weft_cancel(s->task);
     while (h->ntasks && weft_event_wait(&h->tasks_done) == 0) {}
-    start_ready(h);  /* none is started: they are all closed now */
+    for (weft__h2s *s = h->ready; s; s = s->next_ready) s->on_ready = false;  /* never started */
+    h->ready = NULL;
     while (h->streams) {
         weft__h2s *s = h->streams;
         unlink_stream(s);

@@ -48,9 +48,8 @@ static void buf_free(weft__mem m, h2buf *b) {
 
 void weft__h2s_free(weft__h2s *s) {
     weft__mem m = mem_of(s);
-    nghttp2_session *ss = s->h->ss;
     /* Body bytes never read still count against the connection's window. */
-    if (s->in.len > s->in.off) nghttp2_session_consume_connection(ss, s->in.len - s->in.off);
+    weft__h2s_consume(s, s->in.len - s->in.off);
     if (s->method) nghttp2_rcbuf_decref(s->method);
     if (s->path) nghttp2_rcbuf_decref(s->path);
     if (s->authority) nghttp2_rcbuf_decref(s->authority);
@@ -59,6 +58,14 @@ void weft__h2s_free(weft__h2s *s) {
     buf_free(m, &s->in);
     buf_free(m, &s->out);
     weft__mem_free(m, s);
+}
+
+void weft__h2s_consume(weft__h2s *s, size_t n) {
+    if (!n) return;
+    /* A closed stream has no window left, its connection has. */
+    if (s->closed) nghttp2_session_consume_connection(s->h->ss, n);
+    else nghttp2_session_consume(s->h->ss, s->id, n);
+    weft__h2_kick(s->h);
 }
 
 /* Waits for the stream's wake within `timeout` from now. */
@@ -83,9 +90,7 @@ ssize_t weft__h2s_read(weft__h2s *s, void *buf, size_t len) {
     memcpy(buf, b->p + b->off, k);
     b->off += k;
     if (b->off == b->len) b->off = b->len = 0;
-    /* The window back to the client: it may send as much again. */
-    nghttp2_session_consume(s->h->ss, s->id, k);
-    weft__h2_kick(s->h);
+    weft__h2s_consume(s, k);
     return (ssize_t)k;
 }
 
