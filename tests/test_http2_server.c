@@ -81,6 +81,13 @@ static int respond(weft_httpd_req *req, weft_httpd_res *res, void *arg) {
         running--;
         if (err) return err;
     }
+    if (!strcmp(path, "/tick")) {  /* a piece, flushed, a pause, the rest */
+        int err = weft_httpd_res_write(res, "a", 1);
+        if (!err) err = weft_httpd_res_flush(res);
+        if (!err) err = weft_sleep(300 * WEFT_MILLISECOND);
+        if (!err) err = weft_httpd_res_write(res, "b", 1);
+        return err;
+    }
     if (!strcmp(path, "/hang")) {  /* until cancelled */
         handler_result = weft_sleep(30 * WEFT_SECOND);
         return handler_result;
@@ -299,6 +306,22 @@ static int t_unread(void *arg) {
     return 0;
 }
 TEST(unread_and_reset_bodies_give_the_connection_window_back) { ASSERT_EQ(wt_run_real(t_unread, NULL), 0); }
+
+static int t_flush(void *arg) {
+    (void)arg;
+    fixture fx;
+    client c;
+    begin(&fx, &c);
+    cstream *s = request(&c, "GET", "/tick", NULL, 0);
+    pump(&c, never, 150 * WEFT_MILLISECOND);
+    ASSERT_EQ(s->len, 1);  /* flushed, before the handler's end */
+    ASSERT(!s->closed);
+    ASSERT(pump(&c, all_closed, 5 * WEFT_SECOND));
+    ASSERT_STR(s->body, "ab");
+    end(&fx, &c);
+    return 0;
+}
+TEST(flush_sends_what_was_written_before_the_end) { ASSERT_EQ(wt_run_real(t_flush, NULL), 0); }
 
 static int t_hundred(void *arg) {
     (void)arg;
