@@ -48,6 +48,10 @@
 #define RESET_RATE 33
 #define MAX_CONTINUATIONS 8
 #define MAX_OUTBOUND_ACK 1000
+/* HPACK's dynamic tables, 4 KiB each way (RFC 9113's default): the
+ * decoder's is ours to set (SETTINGS_HEADER_TABLE_SIZE), the encoder's is
+ * capped whatever bigger one the client offers. */
+#define HPACK_TABLE 4096
 /* Handler tasks still running (reset streams' handlers finishing their
  * cancellation) past which the client is told to calm down: what a rapid
  * reset that stays under the reset rate would otherwise pile up. */
@@ -374,6 +378,7 @@ static int session_new(weft__h2 *h) {
     nghttp2_option_set_max_outbound_ack(opt, MAX_OUTBOUND_ACK);
     nghttp2_option_set_stream_reset_rate_limit(opt, RESET_BURST, RESET_RATE);
     nghttp2_option_set_max_continuations(opt, MAX_CONTINUATIONS);
+    nghttp2_option_set_max_deflate_dynamic_table_size(opt, HPACK_TABLE);
     nghttp2_mem mem = { &h->mem, m_malloc, m_free, m_calloc, m_realloc };
     int rv = nghttp2_session_server_new3(&h->ss, cb, h, opt, &mem);
     nghttp2_option_del(opt);
@@ -382,6 +387,7 @@ static int session_new(weft__h2 *h) {
     const weft_httpd_opts *o = &h->c->srv->o;
     nghttp2_settings_entry iv[] = {
         { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS },
+        { NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, HPACK_TABLE },
         { NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
           o->max_header_bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)o->max_header_bytes },
     };
