@@ -109,6 +109,7 @@ static void check_output(const run *r) {
         if (n <= 0) fprintf(stderr, "bad response head at %zu: %.*s\n", pos, (int)(r->out_len - pos), r->out + pos);
         CHECK(n > 0);
         pos += (size_t)n;
+        if (h.status == 101) break;  /* an upgrade to h2c: HTTP/2 follows */
         if (h.status / 100 == 1) continue;  /* 100 Continue */
         k++;
         /* An error response the handler never saw answers a refused HEAD

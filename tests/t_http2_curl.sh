@@ -1,8 +1,9 @@
 #!/bin/sh
 # weft's HTTP/2 server (weft-httpbin) against real clients: curl with
-# --http2-prior-knowledge (h2c) and --http2 over TLS (h2 chosen by ALPN,
-# with a certificate made here), a body up and a body down, the access
-# log's HTTP/2.0 lines, HTTP/1.1 still served on the same port, and h2load
+# --http2-prior-knowledge (h2c), --http2 on http:// (the upgrade to h2c)
+# and --http2 over TLS (h2 chosen by ALPN, with a certificate made here), a
+# body up and a body down, the access log's HTTP/2.0 lines, HTTP/1.1 still
+# served on the same port, and h2load
 # (nghttp2-client) with 10 connections of 10 streams each, every request
 # answered 2xx.
 # Usage: sh t_http2_curl.sh BUILD_DIR (exit 77: curl, openssl or h2load
@@ -26,7 +27,7 @@ start() {
   "$bin" --port 0 "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
   pids="$pids $!"
   i=0
-  until grep -q '^listening on' "$tmp/$name.out"; do
+  until grep -q '^listening on' "$tmp/$name.out" 2>/dev/null; do
     i=$((i + 1)); [ $i -gt 100 ] && fail "$name did not start"
     sleep 0.05
   done
@@ -51,11 +52,16 @@ PY
 grep -q '"GET /get HTTP/2.0" 200' "$tmp/plain.err" || fail "access log has no HTTP/2.0 line"
 echo "ok: curl --http2-prior-knowledge"
 
-# The same port still speaks HTTP/1.1 (curl --http2 on http:// asks to
-# upgrade; the server stays on HTTP/1.1, which is allowed).
+# The same port still speaks HTTP/1.1; curl --http2 on http:// asks to
+# upgrade (Upgrade: h2c), which a request without a body gets, and one
+# with a body does not (it is answered over HTTP/1.1, as allowed).
 [ "$(c --http1.1 -o /dev/null -w '%{http_version}' "$url/get")" = 1.1 ] || fail "HTTP/1.1"
-[ "$(c --http2 -o /dev/null -w '%{http_version} %{http_code}' "$url/get")" = "1.1 200" ] || fail "upgrade refused"
-echo "ok: HTTP/1.1 beside"
+c --http2 -v -o "$tmp/up" -w '%{http_version} %{http_code}' "$url/get?u=1" >"$tmp/v" 2>"$tmp/vv"
+[ "$(cat "$tmp/v")" = "2 200" ] || fail "upgrade: $(cat "$tmp/v")"
+grep -q '^< HTTP/1.1 101' "$tmp/vv" || fail "no 101"
+grep -q '"u":"1"' "$tmp/up" || fail "upgraded request's answer: $(cat "$tmp/up")"
+[ "$(c --http2 -d x -o /dev/null -w '%{http_version} %{http_code}' "$url/post")" = "1.1 200" ] || fail "POST upgrade"
+echo "ok: HTTP/1.1 beside, and the upgrade to h2c"
 
 # TLS: h2 by ALPN, http/1.1 for a client that offers only it.
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -keyout "$tmp/key.pem" \

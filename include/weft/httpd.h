@@ -21,7 +21,8 @@
  * HTTP/2 (RFC 9113, on libnghttp2): a connection that opens with the
  * HTTP/2 client preface is served as HTTP/2 ("prior knowledge" on a plain
  * port; over TLS, what follows ALPN's "h2": list it in the context's
- * weft_tls_opts.alpn, "h2,http/1.1"). Each stream's request runs the same
+ * weft_tls_opts.alpn, "h2,http/1.1"), and a plain connection whose request
+ * without a body asks to upgrade to h2c. Each stream's request runs the same
  * handler with the same request and response calls, in a task of its own
  * (the streams of a connection are served at once); a RST_STREAM cancels
  * that handler. docs/http-server.md gives the limits and the floods the

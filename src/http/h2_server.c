@@ -27,6 +27,8 @@
 #include "h2.h"
 #include "timed.h"
 
+#include <openssl/evp.h>
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -465,10 +467,11 @@ static void close_session(weft__h2 *h) {
     nghttp2_session_del(h->ss);
 }
 
-int weft__h2_serve(weft__httpd_conn *c) {
+/* A connection's record and its session; NULL when out of memory. */
+static weft__h2 *h2_open(weft__httpd_conn *c) {
     weft__mem m = c->srv->mem;
     weft__h2 *h = weft__mem_alloc(m, sizeof *h);
-    if (!h) return WEFT_ENOMEM;
+    if (!h) return NULL;
     memset(h, 0, sizeof *h);
     h->c = c;
     h->mem = m;
@@ -477,23 +480,32 @@ int weft__h2_serve(weft__httpd_conn *c) {
      * that a delayed ACK holds back cost ~40 ms a round (nginx sets
      * tcp_nodelay on its HTTP/2 connections too). Not a TCP socket: no-op. */
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-    int err = session_new(h);
-    weft_spawn_opts so = { .name = "h2-writer" };
-    if (!err && (err = weft_spawn_ex(&h->writer, &so, writer_main, h))) nghttp2_session_del(h->ss);
-    if (err) {
+    if (session_new(h)) {
         weft__mem_free(m, h);
-        return err;
+        return NULL;
     }
-    bool flush = read_frames(h);
+    return h;
+}
+
+/* Serves h's connection to its end (its writer started, the heads
+ * already complete started too), and frees h. */
+static void h2_run(weft__h2 *h) {
+    weft__httpd_conn *c = h->c;
+    weft_spawn_opts so = { .name = "h2-writer" };
+    bool flush = false;
+    if (weft_spawn_ex(&h->writer, &so, writer_main, h) == 0) {
+        start_ready(h);
+        flush = read_frames(h);
+    }
     /* What follows must finish whatever cancelled the reader. */
     weft_scope sh;
     weft_scope_enter_ex(&sh, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
     h->stop = true;
-    if (!flush) weft_cancel(h->writer);
+    if (!flush && h->writer) weft_cancel(h->writer);
     weft__h2_kick(h);
     weft_scope fl;  /* a last GOAWAY gets a while to leave, not send_timeout */
     weft_scope_enter(&fl, weft_deadline_after(GOAWAY_LINGER));
-    int jerr = weft_join(h->writer, NULL);
+    int jerr = h->writer ? weft_join(h->writer, NULL) : 0;
     /* The lingering close, as HTTP/1.1's: frames the client sent before it
      * read the GOAWAY, unread at our close, would make it a reset that
      * destroys the GOAWAY before the client reads it. */
@@ -507,6 +519,65 @@ int weft__h2_serve(weft__httpd_conn *c) {
     h->calm = true;
     close_session(h);
     weft_scope_leave(&sh);
-    weft__mem_free(m, h);
+    weft__mem_free(h->mem, h);
+}
+
+int weft__h2_serve(weft__httpd_conn *c) {
+    weft__h2 *h = h2_open(c);
+    if (!h) return WEFT_ENOMEM;
+    h2_run(h);
+    return 0;
+}
+
+/* HTTP2-Settings' value, base64url without padding (RFC 7540 3.2.1), into
+ * out (cap bytes): the SETTINGS payload's length, or -1. */
+static ssize_t settings_payload(const char *v, uint8_t *out, size_t cap) {
+    char b[4 * 128];
+    size_t n = strlen(v);
+    if (n % 4 == 1 || n + 3 > sizeof b || (n + 3) / 4 * 3 > cap) return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == '+' || v[i] == '/' || v[i] == '=') return -1;
+        b[i] = v[i] == '-' ? '+' : v[i] == '_' ? '/' : v[i];
+    }
+    size_t pad = (4 - n % 4) % 4;
+    memset(b + n, '=', pad);
+    int k = EVP_DecodeBlock(out, (const unsigned char *)b, (int)(n + pad));
+    return k < 0 ? -1 : k - (ssize_t)pad;
+}
+
+int weft__h2_upgrade(weft__httpd_conn *c, weft__httpd_exchange *x, const char *settings) {
+    uint8_t payload[384];
+    ssize_t plen = settings_payload(settings, payload, sizeof payload);
+    if (plen < 0) return WEFT_EINVAL;
+    weft__h2 *h = h2_open(c);
+    if (!h) return WEFT_ENOMEM;
+    weft_httpd_req *r = &x->req;
+    weft__h2s *s = weft__mem_alloc(h->mem, sizeof *s);
+    int rv = s ? nghttp2_session_upgrade2(h->ss, payload, (size_t)plen, !strcmp(r->h.method, "HEAD"), NULL) : -1;
+    if (rv) {
+        /* Nothing sent yet: the request goes on as HTTP/1.1. */
+        weft__mem_free(h->mem, s);
+        nghttp2_session_del(h->ss);
+        weft__mem_free(h->mem, h);
+        return rv == NGHTTP2_ERR_NOMEM || !s ? WEFT_ENOMEM : WEFT_EINVAL;
+    }
+    /* The 101 goes first: the writer's frames follow it in the stream. */
+    static const char line[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+    weft_stream_write(c->st, line, sizeof line - 1);
+    /* The request becomes stream 1, half-closed (it had no body). */
+    memset(s, 0, sizeof *s);
+    s->h = h;
+    s->id = 1;
+    s->in_end = true;
+    h->streams = s;
+    h->nstreams = 1;
+    nghttp2_session_set_stream_user_data(h->ss, 1, s);
+    r->h2 = s;
+    r->b.done = true;
+    r->b.continue_due = false;
+    s->x = x;
+    s->on_ready = true;
+    h->ready = s;
+    h2_run(h);
     return 0;
 }

@@ -129,6 +129,12 @@ typedef struct weft__httpd_exchange {
 /* Serves c, whose stream starts with the HTTP/2 client preface, until the
  * connection ends: 0, or WEFT_ENOMEM (nothing was served). */
 int weft__h2_serve(weft__httpd_conn *c);
+/* RFC 7540's upgrade: answers c's request x, which asked for h2c with
+ * `settings` (HTTP2-Settings' value) and has no body, with 101, and serves
+ * it as HTTP/2's stream 1 and the connection as HTTP/2 to its end: 0 (x
+ * is then freed). WEFT_EINVAL (bad settings) or WEFT_ENOMEM before
+ * anything was sent: x is still the caller's, to serve as HTTP/1.1. */
+int weft__h2_upgrade(weft__httpd_conn *c, struct weft__httpd_exchange *x, const char *settings);
 
 /* exchange.c */
 /* The exchange for the head h just parsed from head[0, len) (views into
