@@ -266,6 +266,50 @@ static int t_get(void *arg) {
 }
 TEST(get_over_prior_knowledge_runs_the_http11_handler) { ASSERT_EQ(wt_run_real(t_get, NULL), 0); }
 
+static int t_upgrade(void *arg) {
+    (void)arg;
+    fixture fx;
+    start(&fx, respond);
+    client c;
+    memset(&c, 0, sizeof c);
+    c.fd = dial(fx.port);
+    /* curl --http2's SETTINGS: 100 streams, a 32 MiB window, no push. */
+    static const uint8_t settings[] = { 0, 3, 0, 0, 0, 100, 0, 4, 2, 0, 0, 0, 0, 2, 0, 0, 0, 0 };
+    static const char req[] = "GET /u?x=1 HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                              "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n";
+    ASSERT_EQ(weft_write(c.fd, req, sizeof req - 1), (ssize_t)sizeof req - 1);
+    static const char line[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+    char got[sizeof line];
+    size_t n = 0;
+    while (n < sizeof line - 1) {
+        ssize_t r = weft_read(c.fd, got + n, sizeof line - 1 - n);
+        ASSERT(r > 0);
+        n += (size_t)r;
+    }
+    got[n] = 0;
+    ASSERT_STR(got, line);
+    nghttp2_session_callbacks *cb;
+    ASSERT(nghttp2_session_callbacks_new(&cb) == 0);
+    nghttp2_session_callbacks_set_on_header_callback(cb, c_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, c_data);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, c_close);
+    ASSERT(nghttp2_session_client_new(&c.ss, cb, &c) == 0);
+    nghttp2_session_callbacks_del(cb);
+    ASSERT(nghttp2_session_upgrade2(c.ss, settings, sizeof settings, 0, NULL) == 0);
+    cstream *st = &c.st[c.n++];
+    *st = (cstream){ .id = 1 };
+    ASSERT(pump(&c, all_closed, 5 * WEFT_SECOND));
+    ASSERT_EQ(st->status, 200);
+    ASSERT_STR(st->body, "v2 GET /u?x=1 host=h cookie=-");
+    /* and the connection goes on as HTTP/2 */
+    cstream *next = request(&c, "GET", "/next", NULL, 0);
+    ASSERT(pump(&c, all_closed, 5 * WEFT_SECOND));
+    ASSERT_EQ(next->status, 200);
+    end(&fx, &c);
+    return 0;
+}
+TEST(upgrade_to_h2c_answers_the_request_on_stream_1) { ASSERT_EQ(wt_run_real(t_upgrade, NULL), 0); }
+
 static int t_echo(void *arg) {
     (void)arg;
     fixture fx;

@@ -278,6 +278,7 @@ TEST(a_stream_round_trip_rides_out_and_survives_syscall_faults) { walk_all("stre
 
 TEST(an_http_server_round_trip_rides_out_and_survives_syscall_faults) { walk_all("httpd", http_server, 300); }
 TEST(an_http2_server_round_trip_rides_out_and_survives_syscall_faults) { walk_all("h2", http2_server, 300); }
+TEST(an_h2c_upgrade_rides_out_and_survives_syscall_faults) { walk_all("h2c upgrade", http2_upgrade, 300); }
 
 TEST(a_client_get_rides_out_and_survives_syscall_faults) {
     deflate_body();

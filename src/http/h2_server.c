@@ -554,6 +554,9 @@ int weft__h2_upgrade(weft__httpd_conn *c, weft__httpd_exchange *x, const char *s
     weft_httpd_req *r = &x->req;
     weft__h2s *s = weft__mem_alloc(h->mem, sizeof *s);
     int rv = s ? nghttp2_session_upgrade2(h->ss, payload, (size_t)plen, !strcmp(r->h.method, "HEAD"), NULL) : -1;
+    /* The 101 goes first: the writer's frames follow it in the stream. */
+    static const char line[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+    if (!rv && weft_stream_write(c->st, line, sizeof line - 1)) rv = NGHTTP2_ERR_NOMEM;
     if (rv) {
         /* Nothing sent yet: the request goes on as HTTP/1.1. */
         weft__mem_free(h->mem, s);
@@ -561,9 +564,6 @@ int weft__h2_upgrade(weft__httpd_conn *c, weft__httpd_exchange *x, const char *s
         weft__mem_free(h->mem, h);
         return rv == NGHTTP2_ERR_NOMEM || !s ? WEFT_ENOMEM : WEFT_EINVAL;
     }
-    /* The 101 goes first: the writer's frames follow it in the stream. */
-    static const char line[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
-    weft_stream_write(c->st, line, sizeof line - 1);
     /* The request becomes stream 1, half-closed (it had no body). */
     memset(s, 0, sizeof *s);
     s->h = h;
