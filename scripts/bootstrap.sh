@@ -5,9 +5,10 @@
 #   demo      the build and the demo's programs (make demo): on a minimal
 #             Debian 12, 120 packages, a 118 MB download, 477 MB on disk
 #   build     everything `make` builds (the tests too)
-#   check     the whole test suite (183 packages, 283 MB, 1346 MB on disk):
-#             clang for the fuzzers, the aarch64 cross
-#             compiler and qemu, curl, nginx and python3-httpbin as peers
+#   check     the whole test suite (about 186 packages, 285 MB, 1350 MB on
+#             disk, measured before nghttp2-client was added):
+#             clang for the fuzzers, the aarch64 cross compiler and qemu,
+#             curl, nginx, h2load and python3-httpbin as peers
 #   fuzz      the build and clang's libFuzzer
 #   bench     check's, and the benchmarks' peers (Go, libuv, wrk, libcurl,
 #             valgrind for instruction counts)
