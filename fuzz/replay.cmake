@@ -4,7 +4,7 @@
 # tests/CMakeLists.txt when the http layer is built.
 set(WEFT_FUZZ_DIR ${PROJECT_SOURCE_DIR}/fuzz)
 foreach(target fuzz_http_request fuzz_http_response fuzz_chunked fuzz_url fuzz_http_client fuzz_http_request_head fuzz_httpd
-               fuzz_ws)
+               fuzz_ws fuzz_h2d)
   add_executable(replay_${target} ${WEFT_FUZZ_DIR}/replay.c ${WEFT_FUZZ_DIR}/${target}.c)
   target_include_directories(replay_${target} PRIVATE ${PROJECT_SOURCE_DIR}/src/http ${PROJECT_SOURCE_DIR}/src/core/iface
                              ${PROJECT_SOURCE_DIR}/src/io/iface)

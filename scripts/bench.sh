@@ -88,7 +88,7 @@ done
 
 # HTTP: each part in a run of its own, under run's timeout; the script prints
 # its own ratios (weft / nginx, wrk, libcurl, Go).
-for part in server hello instructions client delay idle workers static; do
+for part in server hello instructions client delay idle workers static h2 h2client; do
   run sh scripts/http_bench.sh "$build" $part
 done
 
@@ -109,6 +109,7 @@ awk 'BEGIN { m = split("switch_ns 10 switch_ns_ratio_raw 2 spawn_join_ns 60 " \
                        "http_server_rps_2workers_ratio_nginx >=1.0 http_server_scaling_2workers >=1.6 " \
                        "http_server_rps_hello_ratio_nginx >=1.2 http_server_rps_ratio_nginx >=1.0 " \
                        "static_rps_4k_ratio_nginx >=1.0 static_large_mb_s_ratio_nginx >=1.0 " \
+                       "h2_server_rps_ratio_nginx >=1.0 h2_client_rps_ratio_h2load >=0.8 " \
                        "console_overhead >=0.97", t, " ")
              for (i = 1; i < m; i += 2) { limit[t[i]] = t[i + 1]; order[++n] = t[i] } }
      { v[$1] = $2 }

@@ -7,10 +7,10 @@
 #             disk (approximate: libdw-dev's and libnghttp2-dev's packages
 #             were added since it was measured)
 #   build     everything `make` builds (the tests too)
-#   check     the whole test suite (about 192 packages, 287 MB, 1360 MB on
+#   check     the whole test suite (about 194 packages, 288 MB, 1365 MB on
 #             disk, approximate as demo's): clang for the fuzzers, the
 #             aarch64 cross compiler and qemu, curl, wget, nginx, nghttpd,
-#             python3-httpbin and python3-websockets as peers
+#             h2load, python3-httpbin and python3-websockets as peers
 #   fuzz      the build and clang's libFuzzer
 #   bench     check's, and the benchmarks' peers (Go and gorilla/websocket,
 #             libuv, wrk, libcurl, h2load, valgrind for instruction counts)
@@ -35,11 +35,11 @@ case $profile in
   build)    pkgs="$base libhttp-parser-dev" ;;
   fuzz)     pkgs="$base clang libclang-rt-14-dev" ;;
   check|bench|coverage)
-            pkgs="$base libhttp-parser-dev python3-httpx python3-nest-asyncio openssl curl wget nginx-light
+            pkgs="$base libhttp-parser-dev python3-httpx python3-nest-asyncio openssl curl wget nginx-light nghttp2-client
                   python3-httpbin clang libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross
                   qemu-user-static python3-websockets nghttp2-server"
             [ "$profile" = bench ] && pkgs="$pkgs valgrind golang-go libuv1-dev wrk libcurl4-openssl-dev
-                                                golang-github-gorilla-websocket-dev nghttp2-client"
+                                                golang-github-gorilla-websocket-dev"
             [ "$profile" = coverage ] && pkgs="$pkgs gcovr" ;;
   *) echo "usage: scripts/bootstrap.sh [demo|build|check|fuzz|bench|coverage]" >&2; exit 2 ;;
 esac

@@ -13,7 +13,7 @@ set -e
 cd "$(dirname "$0")/.."
 secs=${1:-7}
 dir=build/fuzz
-targets=${FUZZ_TARGETS:-"fuzz_http_request fuzz_http_response fuzz_chunked fuzz_url fuzz_http_client fuzz_http_request_head fuzz_httpd fuzz_ws"}
+targets=${FUZZ_TARGETS:-"fuzz_http_request fuzz_http_response fuzz_chunked fuzz_url fuzz_http_client fuzz_http_request_head fuzz_httpd fuzz_ws fuzz_h2d"}
 cmake -S . -B "$dir" -G Ninja -DCMAKE_C_COMPILER=clang -DWEFT_BUILD_FUZZ=ON -DWEFT_BUILD_TESTS=OFF \
   -DWEFT_BUILD_EXAMPLES=OFF -DWEFT_BUILD_BENCH=OFF -DWEFT_BUILD_APPS=OFF >/dev/null
 ninja -C "$dir" $targets >/dev/null

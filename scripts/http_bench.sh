@@ -30,6 +30,10 @@
 #           wrk -t1 -c100 on a 4 KiB file (requests per second), then one
 #           256 MiB download by curl (MB/s, the second of two runs: the
 #           first fills the page cache).
+#   h2      HTTP/2 over plain TCP (h2c, prior knowledge): h2load -c10 -m10
+#           (10 connections, 10 streams each) against weft-httpbin's /get,
+#           then nginx's fixed body on a `listen ... http2` port: requests
+#           per second.
 #
 # usage: scripts/http_bench.sh BUILD_DIR [PART...]   (all parts by default)
 # Environment: HTTP_BENCH_SECONDS (each timed run, default 10),
@@ -37,7 +41,7 @@
 set -eu
 build=$(cd "$1" && pwd)
 shift
-parts=${*:-server hello instructions client h2client delay idle workers static}
+parts=${*:-server hello instructions client h2client delay idle workers static h2}
 secs=${HTTP_BENCH_SECONDS:-10}
 fanout_n=${HTTP_FANOUT_N:-10000}
 idle_n=${HTTP_IDLE_CONNS:-10000}
@@ -173,14 +177,14 @@ error_log $d/error.log;
 worker_rlimit_nofile $nofile;
 events { worker_connections 16384; }
 http {
-  access_log off;
+  access_log off;${nginx_http:-}
   client_body_temp_path $d/body;
   proxy_temp_path $d/proxy;
   fastcgi_temp_path $d/fastcgi;
   uwsgi_temp_path $d/uwsgi;
   scgi_temp_path $d/scgi;
   server {
-    listen $listen;
+    listen $listen${nginx_listen:-};
     location / {
       $location
     }
@@ -191,7 +195,7 @@ EOF
   pid=$!
   servers="$servers $pid"
   i=0
-  until curl -sk -o /dev/null "$scheme://127.0.0.1:$port/"; do
+  until curl -sk ${nginx_curl:-} -o /dev/null "$scheme://127.0.0.1:$port/"; do
     i=$((i + 1))
     if [ $i -gt 100 ] || ! alive "$pid"; then
       fail "nginx did not start: $(cat "$d/stderr" "$d/error.log" 2>/dev/null)"
@@ -563,10 +567,42 @@ part_static() {
   ratio static_large_mb_s nginx
 }
 
+# h2load on core 1 for $secs against URL: the rps figure NAME, or nothing
+# (and a failure) if a request failed or was not answered 2xx.
+h2load_figure() {  # name url
+  timeout $((secs + 30)) taskset -c 1 h2load -c 10 -m 10 -D "$secs" "$2" >"$tmp/h2load.out" 2>&1 ||
+    { fail "h2load $2 failed: $(tail -3 "$tmp/h2load.out")"; return 1; }
+  keep awk -v n="$1" '
+    $1 == "finished" { r = $4 }
+    $1 == "requests:" && ($10 != 0 || $12 != 0 || $14 != 0) { bad = 1 }
+    $1 == "status" && ($5 != 0 || $7 != 0 || $9 != 0) { bad = 1 }
+    END { if (bad || r == "") exit 1; printf "%s %.0f req/s\n", n, r }' "$tmp/h2load.out" ||
+    fail "h2load against $2: $(grep -E '^(requests|status)' "$tmp/h2load.out")"
+}
+
+part_h2() {
+  command -v h2load >/dev/null 2>&1 || { fail "no h2load (nghttp2-client)"; return; }
+  if start_httpbin; then
+    h2load_figure h2_server_rps "http://127.0.0.1:$port/get"
+    stop "$pid"
+  fi
+  # nginx 1.22: "listen ... http2" without ssl is h2c with prior knowledge.
+  # Its keepalive_requests (1000) would end h2load's connections midway,
+  # failing their streams in flight; weft's HTTP/2 has no such cap.
+  if nginx_listen=" http2" nginx_curl=--http2-prior-knowledge \
+     nginx_http="
+  keepalive_requests 100000000;" start_nginx; then
+    h2load_figure h2_server_rps_nginx "http://127.0.0.1:$port/get"
+    stop "$pid"
+  fi
+  unset nginx_listen nginx_curl nginx_http  # (a shell may keep them after the call)
+  ratio h2_server_rps nginx
+}
+
 for p in $parts; do
   case $p in
-    server|hello|instructions|client|h2client|delay|idle|workers|static) "part_$p" ;;
-    *) echo "usage: scripts/http_bench.sh BUILD_DIR [server|hello|instructions|client|h2client|delay|idle|workers|static]..." >&2; exit 2 ;;
+    server|hello|instructions|client|h2client|delay|idle|workers|static|h2) "part_$p" ;;
+    *) echo "usage: scripts/http_bench.sh BUILD_DIR [server|hello|instructions|client|h2client|delay|idle|workers|static|h2]..." >&2; exit 2 ;;
   esac
 done
 exit $status

@@ -223,6 +223,8 @@ TEST(a_stream_round_trip_survives_every_allocation_failure) { walk("stream", str
 TEST(an_http_server_round_trip_survives_every_allocation_failure) { walk("httpd", http_server, 100000); }
 
 TEST(a_websocket_echo_survives_every_allocation_failure) { walk("ws", ws_echo, 100000); }
+TEST(an_http2_server_round_trip_survives_every_allocation_failure) { walk("h2", http2_server, 100000); }
+TEST(an_h2c_upgrade_survives_every_allocation_failure) { walk("h2c upgrade", http2_upgrade, 100000); }
 
 TEST(a_client_get_through_redirects_survives_every_allocation_failure) {
     deflate_body();

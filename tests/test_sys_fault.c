@@ -277,6 +277,8 @@ static void walk_all(const char *name, scenario_fn fn, long runs) {
 TEST(a_stream_round_trip_rides_out_and_survives_syscall_faults) { walk_all("stream", stream_pair, 300); }
 
 TEST(an_http_server_round_trip_rides_out_and_survives_syscall_faults) { walk_all("httpd", http_server, 300); }
+TEST(an_http2_server_round_trip_rides_out_and_survives_syscall_faults) { walk_all("h2", http2_server, 300); }
+TEST(an_h2c_upgrade_rides_out_and_survives_syscall_faults) { walk_all("h2c upgrade", http2_upgrade, 300); }
 
 TEST(a_websocket_echo_rides_out_and_survives_syscall_faults) { walk_all("ws", ws_echo, 300); }
 

@@ -225,6 +225,62 @@ static int ws_work(int port) {
 
 static int ws_echo(void) { return with_server(ws_work); }
 
+/* The same GET over HTTP/2, frames written by hand: with prior knowledge,
+ * the preface, an empty SETTINGS, a HEADERS for GET / (HPACK: indexed
+ * :method, :scheme, :path, and :authority "x" as a literal); or (upgrade)
+ * the HTTP/1.1 request asking for h2c, then the preface and SETTINGS.
+ * Then the response's frames (after the 101) read up to the end of stream
+ * 1: a HEADERS whose first field is the indexed ":status: 200" (what the
+ * server's encoder sends for 200), and DATA "hello\n". */
+static int raw_h2(int port, bool upgrade) {
+    char p[8];
+    snprintf(p, sizeof p, "%d", port);
+    int fd, err = weft_tcp_connect("127.0.0.1", p, &fd);
+    if (err) return err;
+    static const uint8_t prior[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+        "\0\0\0\4\0\0\0\0\0"                                  /* SETTINGS */
+        "\0\0\6\1\5\0\0\0\1\x82\x86\x84\x01\x01x";          /* HEADERS, END_STREAM|END_HEADERS */
+    static const uint8_t up[] = "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABk\r\n\r\n"
+        "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
+    ssize_t n = upgrade ? weft_write(fd, up, sizeof up - 1) : weft_write(fd, prior, sizeof prior - 1);
+    uint8_t buf[4096];
+    size_t got = 0, off = 0, body = 0;
+    bool status_ok = false, failed = false, done = false;
+    char text[8] = "";
+    while (n >= 0 && !done && !failed && got < sizeof buf && (n = weft_read(fd, buf + got, sizeof buf - got)) > 0) {
+        got += (size_t)n;
+        if (upgrade && !off) {  /* the 101's head first */
+            uint8_t *e = memmem(buf, got, "\r\n\r\n", 4);
+            if (!e) continue;
+            failed = memcmp(buf, "HTTP/1.1 101 ", 13) != 0;
+            off = (size_t)(e + 4 - buf);
+        }
+        while (!done && !failed && got - off >= 9) {  /* whole frames */
+            const uint8_t *f = buf + off;
+            size_t len = (size_t)f[0] << 16 | (size_t)f[1] << 8 | f[2];
+            if (got - off < 9 + len) break;
+            uint32_t sid = (uint32_t)f[5] << 24 | (uint32_t)f[6] << 16 | (uint32_t)f[7] << 8 | f[8];
+            if (f[3] == 1 && sid == 1) status_ok = len && f[9] == 0x88, failed = !status_ok;
+            if (f[3] == 0 && sid == 1) {
+                for (size_t i = 0; i < len && body + 1 < sizeof text; i++) text[body++] = (char)f[9 + i];
+                done = f[4] & 1;
+            }
+            if (f[3] == 3 || f[3] == 7) failed = true;  /* RST_STREAM, GOAWAY */
+            off += 9 + len;
+        }
+    }
+    weft_close(fd);
+    if (n < 0) return (int)n;
+    if (done && status_ok && !strcmp(text, "hello\n")) return 0;
+    return SERVER_FAILED;  /* a 5xx, a reset, a GOAWAY, or the connection closed short */
+}
+
+static int raw_h2_get(int port) { return raw_h2(port, false); }
+static int raw_h2c_upgrade(int port) { return raw_h2(port, true); }
+static int http2_server(void) { return with_server(raw_h2_get); }
+static int http2_upgrade(void) { return with_server(raw_h2c_upgrade); }
+
 /* ------------------------- a client GET through two redirects (same loop) */
 
 /* The JSON: small, and a 200 KiB string, so that inflating takes several

@@ -1,5 +1,5 @@
-/* weft HTTP server: HTTP/1.1 with keep-alive and pipelining, one task per
- * connection, a handler per request.
+/* weft HTTP server: HTTP/1.1 with keep-alive and pipelining, and HTTP/2,
+ * one task per connection, a handler per request.
  *
  *     static int hello(weft_httpd_req *req, weft_httpd_res *res, void *arg) {
  *         return weft_httpd_res_send(res, 200, "text/plain", "hello\n", 6);
@@ -17,6 +17,16 @@
  * connection (keep-alive; requests a client pipelined are answered in
  * order). A handler is straight-line code: reading the body, writing the
  * response and anything else it waits for suspend only its connection.
+ *
+ * HTTP/2 (RFC 9113, on libnghttp2): a connection that opens with the
+ * HTTP/2 client preface is served as HTTP/2 ("prior knowledge" on a plain
+ * port; over TLS, what follows ALPN's "h2": list it in the context's
+ * weft_tls_opts.alpn, "h2,http/1.1"), and a plain connection whose request
+ * without a body asks to upgrade to h2c. Each stream's request runs the same
+ * handler with the same request and response calls, in a task of its own
+ * (the streams of a connection are served at once); a RST_STREAM cancels
+ * that handler. docs/http-server.md gives the limits and the floods the
+ * server refuses.
  *
  * Limits have safe defaults (docs/http-server.md says where each comes
  * from): a request over one is answered with the right 4xx and its
@@ -115,7 +125,7 @@ typedef struct weft_httpd_opts {
     int64_t keepalive_timeout;  /* idle between requests, no byte of the next
                                    head yet: 0 = 65 s -> silent close */
     unsigned max_requests;      /* per connection: 0 = 1000; the last one's
-                                   response says Connection: close */
+                                   response says Connection: close (HTTP/1.x) */
     size_t max_conns;           /* at once: 0 = 10000; at the limit the server
                                    stops accepting (the kernel's backlog queues) */
     int64_t grace_period;       /* shutdown: in-flight requests get this long,
@@ -127,7 +137,8 @@ typedef struct weft_httpd_opts {
                                    the server; NULL = off */
     weft_tls_ctx *tls;          /* serve TLS (borrowed; must outlive the
                                    server): each accepted connection runs
-                                   weft_tls_accept first, within header_timeout */
+                                   weft_tls_accept first, within header_timeout;
+                                   its alpn "h2,http/1.1" offers HTTP/2 */
     unsigned flags;             /* WEFT_HTTPD_* bits */
     size_t stack_size;          /* connection tasks' stacks: 0 = the loop's
                                    default (64 KiB); handlers run on them */
@@ -233,7 +244,8 @@ WEFT_EXTERN const char *weft_httpd_req_path(const weft_httpd_req *r);
 WEFT_EXTERN const char *weft_httpd_req_host(const weft_httpd_req *r);
 /* What follows the '?' ("x=1"), not decoded; "" when there is none. */
 WEFT_EXTERN const char *weft_httpd_req_query(const weft_httpd_req *r);
-/* The request's HTTP minor version: 0 or 1. */
+/* The request's HTTP minor version: 0 or 1 (HTTP/1.0, HTTP/1.1); or 2 for
+ * an HTTP/2 request. */
 WEFT_EXTERN int weft_httpd_req_version(const weft_httpd_req *r);
 /* The first value of header `name` (case-insensitive), or NULL. */
 WEFT_EXTERN const char *weft_httpd_req_header(const weft_httpd_req *r, const char *name);

@@ -59,8 +59,8 @@ void weft__httpd_log(weft__httpd_conn *c, const weft_httpd_req *r, int status, u
     gmtime_r(&now, &tm);
     strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S +0000", &tm);
     if (r)
-        fprintf(f, "%s - - [%s] \"%s %s HTTP/1.%d\" %d ", host, when, r->h.method,
-                r->h.target, r->h.minor, status);
+        fprintf(f, "%s - - [%s] \"%s %s HTTP/%s\" %d ", host, when, r->h.method,
+                r->h.target, r->h2 ? "2.0" : r->h.minor ? "1.1" : "1.0", status);
     else
         fprintf(f, "%s - - [%s] \"-\" %d ", host, when, status);
     if (bytes) fprintf(f, "%llu\n", (unsigned long long)bytes);
@@ -89,7 +89,7 @@ int weft__httpd_drain(weft__httpd_conn *c) {
     return (int)weft__timed_end(&sc, err, WEFT_ETIMEDOUT);
 }
 
-static const char *error_body(int status) {
+const char *weft__httpd_error_body(int status) {
     switch (status) {
     case 400: return "Bad Request\n";
     case 408: return "Request Timeout\n";
@@ -109,7 +109,7 @@ static const char *error_body(int status) {
  * a HEAD response takes no body whatever Content-Length says, and would
  * read the body's bytes as the next response. */
 void weft__httpd_send_error(weft__httpd_conn *c, int status, bool is_head) {
-    const char *body = error_body(status);
+    const char *body = weft__httpd_error_body(status);
     char head[256];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\n"

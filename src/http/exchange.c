@@ -5,7 +5,7 @@
  * happens after the handler: finishing the response, draining a small
  * unread body so that the connection can carry the next request.
  */
-#include "server.h"
+#include "h2.h"
 #include "timed.h"
 
 #include <weft/http.h>
@@ -132,7 +132,7 @@ const char *weft_httpd_req_host(const weft_httpd_req *r) {
     return r->host ? r->host : weft_httpd_req_header(r, "Host");
 }
 const char *weft_httpd_req_query(const weft_httpd_req *r) { return r->query; }
-int weft_httpd_req_version(const weft_httpd_req *r) { return r->h.minor; }
+int weft_httpd_req_version(const weft_httpd_req *r) { return r->h2 ? 2 : r->h.minor; }
 size_t weft_httpd_req_header_count(const weft_httpd_req *r) { return r->h.nhdrs; }
 
 const char *weft_httpd_req_header(const weft_httpd_req *r, const char *name) {
@@ -220,8 +220,12 @@ static ssize_t body_read(weft_httpd_req *r, void *buf, size_t len) {
     /* Refused before a byte is read, and before the client is told to send. */
     bool too_big = r->h.body == WEFT__BODY_LENGTH && r->h.content_length > b->max;
     ssize_t n = too_big ? WEFT_ETOOBIG : b->continue_due ? send_continue(r) : 0;
-    if (!n) n = r->h.body == WEFT__BODY_CHUNKED ? read_chunked(r, buf, len)
-                                                : read_length(r, buf, len);
+    if (!n && r->h2) {
+        n = weft__h2s_read(r->h2, buf, len);
+        b->done = n == 0;
+    } else if (!n) {
+        n = r->h.body == WEFT__BODY_CHUNKED ? read_chunked(r, buf, len) : read_length(r, buf, len);
+    }
     if (n > 0 && (b->got += (uint64_t)n) > b->max) n = WEFT_ETOOBIG;
     if (n == WEFT_EOF || (n == 0 && !b->done)) n = WEFT_EOF;
     if (n < 0 && n != WEFT_ECANCELED) {
@@ -432,6 +436,7 @@ static int check_unread_body(weft_httpd_req *r) {
 
 /* Queues the status line and headers, with the framing `mode` picks. */
 static int send_head(weft_httpd_res *w, int mode, uint64_t len) {
+    if (w->req->h2) return weft__h2s_head(w->req->h2, w, mode == HEAD_WHOLE, len);
     char line[160], tail[96];
     bool unread_chunks = w->req->h.body == WEFT__BODY_CHUNKED && !w->req->b.done;
     int err = unread_chunks ? check_unread_body(w->req) : 0;
@@ -470,7 +475,14 @@ static int write_failed(weft_httpd_res *w, int err) {
  * slow handler for the next request would delay this finished response by
  * its whole run, and clients that pipeline are rare. */
 static int flush(weft_httpd_res *w) {
+    if (w->req->h2) return write_failed(w, weft__h2s_flush(w->req->h2, w->ended));
     return write_failed(w, weft__httpd_drain(w->c));
+}
+
+/* Body bytes out, as they are: the framing is the caller's. */
+static int put_body(weft_httpd_res *w, const void *data, size_t len) {
+    if (w->req->h2) return weft__h2s_write(w->req->h2, data, len);
+    return weft_stream_write(w->c->st, data, len);
 }
 
 int weft_httpd_res_send(weft_httpd_res *w, int status, const char *content_type,
@@ -481,7 +493,7 @@ int weft_httpd_res_send(weft_httpd_res *w, int status, const char *content_type,
     if (status) w->status = status;
     int err = content_type ? append_hdr(w, "Content-Type", content_type) : 0;
     if (!err) err = send_head(w, HEAD_WHOLE, len);
-    if (!err && len && !w->is_head && !w->no_body) err = weft_stream_write(w->c->st, body, len);
+    if (!err && len && !w->is_head && !w->no_body) err = put_body(w, body, len);
     if (err) return write_failed(w, err);
     w->sent = len;
     w->ended = true;
@@ -529,9 +541,10 @@ int weft_httpd_res_write(weft_httpd_res *w, const void *data, size_t len) {
         struct iovec iov[3] = { { size, (size_t)(e - size) }, { (void *)data, len }, { "\r\n", 2 } };
         err = weft_stream_writev(w->c->st, iov, 3);
     } else {
-        err = weft_stream_write(w->c->st, data, len);
+        err = put_body(w, data, len);
     }
     if (err) return write_failed(w, err);
+    if (w->req->h2) return 0;  /* its writes wait for the client's window themselves */
     return weft_stream_unsent(w->c->st) > WRITE_HIGH_WATER ? flush(w) : 0;
 }
 
@@ -579,11 +592,15 @@ int weft__httpd_exchange_run(weft__httpd_exchange *x) {
         c->closing = true;
         if (!w->head_sent) {
             w->status = status_for(err);
-            weft__httpd_send_error(c, w->status, w->is_head);
+            if (r->h2) weft__h2s_respond(r->h2, w->status, w->is_head);
+            else weft__httpd_send_error(c, w->status, w->is_head);
             w->sent = 0;
+        } else if (r->h2) {
+            weft__h2s_cut(r->h2);
         }
     }
     weft__httpd_log(c, r, w->status, w->is_head ? 0 : w->sent);
+    if (r->h2) return 0;  /* the stream's record drops an unread body */
     if (!err && !c->closing && discard_body(r) == 0) return 0;
     return r->b.done ? -1 : -2;  /* -2: the client may still be sending */
 }

@@ -265,6 +265,33 @@ static bool refused_head_is_head(weft__httpd_conn *c) {
     return n >= 5 && !memcmp(p, "HEAD ", 5);
 }
 
+/* Whether the connection opens with HTTP/2's client preface: "prior
+ * knowledge" on a plain one, what a client that chose "h2" by ALPN sends
+ * on TLS. No HTTP/1.1 request starts so ("PRI" is no method), so the
+ * bytes decide and ALPN need not be asked. Only a connection's first
+ * bytes are looked at, as long as they could still be the preface. */
+static bool h2_preface(weft__httpd_conn *c) {
+    static const char pri[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    const size_t plen = sizeof pri - 1;
+    const void *data;
+    ssize_t n = weft_stream_peek(c->st, 0, &data);
+    if (c->nreq || n <= 0 || memcmp(data, pri, (size_t)n < plen ? (size_t)n : plen)) return false;
+    n = peek_by(c, plen, c->accepted + c->srv->o.header_timeout, &data);
+    return n >= (ssize_t)plen && !memcmp(data, pri, plen);
+}
+
+/* RFC 7540's upgrade to h2c (what curl --http2 asks on http://), taken
+ * for a request without a body on a plain connection: true if the
+ * connection was then served as HTTP/2 (x is gone). Else, as for any
+ * request asking for a protocol the server does not speak, it goes on as
+ * HTTP/1.1. */
+static bool h2c_upgrade(weft__httpd_conn *c, weft__httpd_exchange *x) {
+    weft_httpd_req *r = &x->req;
+    const char *up = weft_httpd_req_header(r, "Upgrade"), *hs = weft_httpd_req_header(r, "HTTP2-Settings");
+    if (c->srv->o.tls || !r->h.upgrade || !up || !hs || strcasecmp(up, "h2c") || !r->b.done) return false;
+    return weft__h2_upgrade(c, x, hs) == 0;
+}
+
 /* ------------------------------------------------------ a connection */
 
 /* Serves requests until one says to close (0), or the connection goes
@@ -275,6 +302,7 @@ static int serve_requests(weft__httpd_conn *c) {
     while (!s->stopping) {
         int w = wait_first_byte(c);
         if (w) return w == 1;
+        if (h2_preface(c)) return weft__h2_serve(c), 0;
         weft__httpd_exchange *x = NULL;
         c->nreq++;
         int st = read_head(c, &x, &lim);
@@ -283,6 +311,8 @@ static int serve_requests(weft__httpd_conn *c) {
             weft__httpd_send_error(c, st, refused_head_is_head(c));
             weft__httpd_log(c, NULL, st, 0);
             weft__httpd_linger(c);
+        } else if (st == 0 && h2c_upgrade(c, x)) {
+            return 0;  /* served as HTTP/2 to its end */
         } else if (st == 0) {
             int r = weft__httpd_exchange_run(x);
             if (r == -2) weft__httpd_linger(c);

@@ -24,6 +24,7 @@
 #define HTTPD_MAX_PARAMS 8
 
 typedef struct weft__httpd_conn weft__httpd_conn;
+struct weft__h2s;
 
 struct weft_httpd {
     weft__mem mem;                    /* its loop's allocator: everything the server,
@@ -90,6 +91,7 @@ typedef struct httpd_body {
 
 struct weft_httpd_req {
     weft__httpd_conn *c;
+    struct weft__h2s *h2;             /* an HTTP/2 stream's (h2.h), else NULL */
     weft__http_head h;                /* views into the head's copy, NUL-terminated,
                                          which follows the exchange's header fields */
     const char *path, *query;
@@ -123,6 +125,17 @@ typedef struct weft__httpd_exchange {
     weft__hdr hdrs[];
 } weft__httpd_exchange;
 
+/* h2_server.c */
+/* Serves c, whose stream starts with the HTTP/2 client preface, until the
+ * connection ends: 0, or WEFT_ENOMEM (nothing was served). */
+int weft__h2_serve(weft__httpd_conn *c);
+/* RFC 7540's upgrade: answers c's request x, which asked for h2c with
+ * `settings` (HTTP2-Settings' value) and has no body, with 101, and serves
+ * it as HTTP/2's stream 1 and the connection as HTTP/2 to its end: 0 (x
+ * is then freed). WEFT_EINVAL (bad settings) or WEFT_ENOMEM before
+ * anything was sent: x is still the caller's, to serve as HTTP/1.1. */
+int weft__h2_upgrade(weft__httpd_conn *c, struct weft__httpd_exchange *x, const char *settings);
+
 /* exchange.c */
 /* The exchange for the head h just parsed from head[0, len) (views into
  * it); NULL when out of memory. */
@@ -138,6 +151,8 @@ int weft__httpd_exchange_run(weft__httpd_exchange *x);
 /* Sends a short error response with Connection: close (no exchange needed;
  * no body to a HEAD request). */
 void weft__httpd_send_error(weft__httpd_conn *c, int status, bool is_head);
+/* The short text body of an error response of `status`. */
+const char *weft__httpd_error_body(int status);
 /* The Date header's value, cached for the current second. */
 const char *weft__httpd_date(weft_httpd *s);
 /* A Common Log Format line to the access log (r NULL: no request parsed). */
