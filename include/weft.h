@@ -186,6 +186,11 @@ typedef struct weft_loop_opts {
                                   else 100 ms; negative: no watchdog */
     const char *trace_path;    /* write a trace there (weft/debug.h); NULL =
                                   WEFT_TRACE from the environment, if set */
+    const char *console_path;  /* answer the live console (weft-console) on a
+                                  Unix socket there, mode 0600 (weft/debug.h);
+                                  NULL = WEFT_CONSOLE from the environment,
+                                  if set. One socket per process: the first
+                                  loop's path serves every loop. */
 } weft_loop_opts;
 
 /* Runs `main(arg)` as the first task of a new loop on the calling thread, like

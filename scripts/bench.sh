@@ -77,6 +77,9 @@ ratio chan_msgs_per_s_cross_loop chan_msgs_per_s_cross_loop_cap1
 # What tracing costs a keep-alive HTTP client (weft-fetch against
 # weft-httpbin): http_client_rps with WEFT_TRACE unset and set.
 if [ -x "$build/apps/weft-fetch/weft-fetch" ]; then run sh scripts/http_trace_bench.sh "$build"; fi
+# What the live console costs a busy server (weft-httpbin under wrk), with a
+# weft-console polling it every 100 ms: console_overhead, attached / not.
+if [ -x "$build/apps/weft-console/weft-console" ]; then run sh scripts/console_bench.sh "$build"; fi
 run sh scripts/echo_bench.sh "$build/bench"
 for peer in epoll_ref libuv; do
   awk -v p="$peer" '$1 == "echo_cpu_us_per_rt" { w = $2 } $1 == "echo_cpu_us_per_rt_" p { r = $2 }
@@ -106,7 +109,8 @@ awk 'BEGIN { m = split("switch_ns 10 switch_ns_ratio_raw 2 spawn_join_ns 60 " \
                        "http_server_rps_2workers_ratio_nginx >=1.0 http_server_scaling_2workers >=1.6 " \
                        "http_server_rps_hello_ratio_nginx >=1.2 http_server_rps_ratio_nginx >=1.0 " \
                        "static_rps_4k_ratio_nginx >=1.0 static_large_mb_s_ratio_nginx >=1.0 " \
-                       "h2_server_rps_ratio_nginx >=1.0 h2_client_rps_ratio_h2load >=0.8", t, " ")
+                       "h2_server_rps_ratio_nginx >=1.0 h2_client_rps_ratio_h2load >=0.8 " \
+                       "console_overhead >=0.97", t, " ")
              for (i = 1; i < m; i += 2) { limit[t[i]] = t[i + 1]; order[++n] = t[i] } }
      { v[$1] = $2 }
      END { for (i = 1; i <= n; i++) { k = order[i]

@@ -73,10 +73,10 @@ run build/asan -DWEFT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 # ThreadSanitizer on what other threads touch: the thread pool and
 # call_soon_threadsafe, DNS and files on the pool (and their cancellation walks), signals,
 # loops on several threads, channels between loops, the file handler that a
-# server's workers share.
+# server's workers share, the console's thread.
 # Tasks switch stacks under it as fibers (WEFT_TSAN in src/core/internal.h);
 # any report fails its case (TSan's exit code 66).
-CTEST_ONLY='test_pool|test_dns|test_fs|test_signal|thread|test_cancel_walk.dns|test_cancel_walk.file|test_loops|test_http_workers|test_http_files.files_one_server_shared|test_chan' \
+CTEST_ONLY='test_pool|test_dns|test_fs|test_signal|thread|test_cancel_walk.dns|test_cancel_walk.file|test_loops|test_http_workers|test_http_files.files_one_server_shared|test_chan|test_console' \
   run build/tsan -DWEFT_TSAN=ON -DWEFT_BUILD_EXAMPLES=OFF -DWEFT_BUILD_APPS=OFF
 # The installed programs' allocation walk ran in the build above; a
 # ucontext switch allocates nothing, so it would find the same.

@@ -20,6 +20,21 @@
  *    runs and waits and each loop iteration, written when the loop closes as
  *    a Chrome trace-event JSON file (Perfetto, chrome://tracing, and the
  *    weft-trace program, which draws it as SVG).
+ *  - The live console (WEFT_CONSOLE=path, or weft_loop_opts.console_path):
+ *    every loop of the process answers on a Unix socket at path (mode
+ *    0600, removed when the last loop closes), and the weft-console
+ *    program attaches to it at any time: per loop, tasks, steps per second,
+ *    the slowest step, time running tasks against time in the poller, a
+ *    histogram of step durations; per task, its state and for how long,
+ *    what it waits on, steps, CPU, where it was spawned, its stack on
+ *    request; tasks stuck longer than a threshold. Costs a clock read and
+ *    a few adds per step while set. weft_run_opts then fails with
+ *    WEFT_EINVAL if path is too long for a Unix socket, -EEXIST if
+ *    something other than a socket is there, WEFT_EBUSY if a live process
+ *    answers on it (for a path from WEFT_CONSOLE, as a child process
+ *    inherits it, the loop instead runs without a console and says so on
+ *    stderr), or the socket calls' -errno; the first loop's path serves
+ *    the process, later loops join it.
  */
 #ifndef WEFT_DEBUG_H
 #define WEFT_DEBUG_H

@@ -191,7 +191,7 @@ static int walk_saved(const weft_task *t, size_t size, void **pc, int max) {
     return n;
 }
 
-static void fill_info(weft_loop *L, weft_task *t, weft_task_info *ti) {
+void weft__task_info_fill(weft_loop *L, weft_task *t, weft_task_info *ti, bool frames) {
     memset(ti, 0, sizeof *ti);
     ti->id = t->id;
     snprintf(ti->name, sizeof ti->name, "%s", weft__task_name(t));
@@ -210,7 +210,8 @@ static void fill_info(weft_loop *L, weft_task *t, weft_task_info *ti) {
             snprintf(ti->context, sizeof ti->context, "%s%s%s", t->await_what,
                      t->await_on ? " " : "", t->await_on ? t->await_on : "");
     }
-    if (t == L->cur) {
+    if (!frames) {
+    } else if (t == L->cur) {
         /* Our own stack: skip this function and weft_tasks_info. */
         void *pc[WEFT_INFO_FRAMES + 2];
         int n = backtrace(pc, WEFT_INFO_FRAMES + 2) - 2;
@@ -226,7 +227,7 @@ int weft_tasks_info(weft_task_info *out, size_t cap) {
     if (!L) return WEFT_ENOTASK;
     size_t n = 0;
     for (weft_task *t = L->all; t; t = t->next_all, n++)
-        if (n < cap) fill_info(L, t, &out[n]);
+        if (n < cap) weft__task_info_fill(L, t, &out[n], true);
     return (int)n;
 }
 
@@ -235,7 +236,7 @@ int weft_tasks_info(weft_task_info *out, size_t cap) {
  * it finds no symbol (static functions, a program not linked -rdynamic).
  * `pc` is a return address, looked up at pc - 1: it may be the first byte
  * after its function. */
-static int fmt_frame(char *buf, size_t len, int i, void *pc) {
+int weft__fmt_frame(char *buf, size_t len, int i, void *pc) {
     char name[384];
     Dl_info di;
     if (weft__symbolize(pc, true, name, sizeof name) > 0)
@@ -283,20 +284,25 @@ static void describe(const weft_task_info *ti, int64_t now, char *buf, size_t le
 
 /* "HTTP response from host:port (fd 5 readable)" when a higher layer said
  * what the wait is for, else the low-level reason alone. */
+void weft__task_wait_words(const weft_task_info *ti, int64_t now, char *buf, size_t len) {
+    char why[128];
+    describe(ti, now, why, sizeof why);
+    if (ti->context[0]) snprintf(buf, len, "%s (%s)", ti->context, why);
+    else snprintf(buf, len, "%s", why);
+}
+
 static void dump_one(FILE *out, weft_loop *L, const weft_task_info *ti) {
-    char what[256] = "", why[128], age[48] = "";
-    int64_t now = weft__now(L);
+    char what[256] = "", age[48] = "";
     if (ti->state == WEFT_TASK_WAITING) {
-        describe(ti, now, why, sizeof why);
-        if (ti->context[0]) snprintf(what, sizeof what, ": %s (%s)", ti->context, why);
-        else snprintf(what, sizeof what, ": %s", why);
+        what[0] = ':', what[1] = ' ';
+        weft__task_wait_words(ti, weft__now(L), what + 2, sizeof what - 2);
     }
     if (ti->since >= 0) snprintf(age, sizeof age, " for %.3f ms", (double)(weft__mono() - ti->since) / 1e6);
     fprintf(out, "  task %llu '%s' %s%s%s\n", (unsigned long long)ti->id, ti->name,
             state_name(ti->state), age, what);
     char line[512];
     for (int i = 0; i < ti->nframes; i++) {
-        fmt_frame(line, sizeof line, i, ti->frames[i]);
+        weft__fmt_frame(line, sizeof line, i, ti->frames[i]);
         fputs(line, out);
     }
 }
@@ -314,7 +320,7 @@ int weft_dump_tasks(FILE *out) {
     weft_task_info ti;
     weft__symbols_use(1);
     for (weft_task *t = L->all; t; t = t->next_all) {
-        fill_info(L, t, &ti);
+        weft__task_info_fill(L, t, &ti, true);
         dump_one(out, L, &ti);
     }
     weft__symbols_use(-1);
@@ -339,8 +345,7 @@ static void pending_text(weft_loop *L, FILE *f) {
     fprintf(f, "main returned with %zu tasks still pending; cancelling them:\n", L->nalive);
     weft_task_info ti;
     for (weft_task *t = L->all; t; t = t->next_all) {
-        fill_info(L, t, &ti);
-        ti.nframes = 0;
+        weft__task_info_fill(L, t, &ti, false);
         dump_one(f, L, &ti);
     }
 }
@@ -421,7 +426,7 @@ static void deadlock_text(weft_loop *L, FILE *f) {
     fprintf(f, "The tasks:\n");
     weft_task_info ti;
     for (weft_task *t = L->all; t; t = t->next_all) {
-        fill_info(L, t, &ti);
+        weft__task_info_fill(L, t, &ti, true);
         dump_one(f, L, &ti);
     }
 }
@@ -616,7 +621,7 @@ static void report_slow(struct weft__dbg *D, uint64_t step, uint64_t id, int64_t
     for (int i = sample.first; got && i < sample.n && n < sizeof buf - 1; i++) {
         buf[n++] = '\n';
         buf[n] = 0;
-        n += (size_t)fmt_frame(buf + n, sizeof buf - n, i - sample.first, sample.pc[i]);
+        n += (size_t)weft__fmt_frame(buf + n, sizeof buf - n, i - sample.first, sample.pc[i]);
         if (n >= sizeof buf) n = sizeof buf - 1;
         if (buf[n - 1] == '\n') buf[--n] = 0;
     }
@@ -732,6 +737,7 @@ void weft__obs_enter(weft_loop *L, weft_task *t) {
 
 void weft__obs_leave(weft_loop *L, weft_task *t) {
     int64_t now = obs_clock(L, false);
+    if (L->con) weft__con_leave(L, t, now);  /* the step began at t->since */
     t->since = now;
     struct weft__dbg *D = L->dbg;
     if (D) __atomic_store_n(&D->step, D->step & ~(uint64_t)1, __ATOMIC_RELEASE);  /* idle */
@@ -741,12 +747,15 @@ void weft__obs_leave(weft_loop *L, weft_task *t) {
 void weft__obs_spawn(weft_loop *L, weft_task *t) {
     int64_t now = weft__mono();  /* not obs_clock: a spawn is no switch */
     t->since = now;
+    /* Not a tail call: the console walks up from its own frame. */
+    if (L->con) weft__con_spawn(L, t, now);
     if (L->trace) weft__trace_event(L, WEFT__TR_SPAWN, t, now);
 }
 
 void weft__obs_upkeep(weft_loop *L, bool begin) {
     int64_t now = obs_clock(L, false);
     if (L->trace) weft__trace_event(L, begin ? WEFT__TR_UPKEEP_BEGIN : WEFT__TR_UPKEEP_END, NULL, now);
+    if (L->con) weft__con_upkeep(L, begin, now);
 }
 
 /* ---------------------------------------------------------------- leaks */
@@ -843,7 +852,7 @@ static void leak_one(FILE *f, const weft__track *r) {
     bool marked = !dladdr((void *)weft__leak_watch, &self);
     char line[512];
     for (int i = 0; i < r->npc; i++) {
-        int n = fmt_frame(line, sizeof line, i, r->pc[i]);
+        int n = weft__fmt_frame(line, sizeof line, i, r->pc[i]);
         if (!marked && n > 1 && (size_t)n < sizeof line - 24 && dladdr((char *)r->pc[i] - 1, &di) &&
             di.dli_fbase != self.dli_fbase) {
             marked = true;
@@ -894,7 +903,8 @@ int weft__observe_init(weft_loop *L, const weft_loop_opts *opts) {
     int err = 0;
     if (path && *path) err = weft__trace_init(L, path);
     if (!err && (L->flags & WEFT_LOOP_DEBUG)) err = debug_init(L, opts);
-    L->observe = L->trace || L->dbg;
+    if (!err) err = weft__console_init(L, opts);
+    L->observe = L->trace || L->dbg || L->con;
     L->obs_now = -1;
     return err;
 }

@@ -218,6 +218,12 @@ struct weft_task {
      * "HTTP response from" "127.0.0.1:80"): both borrowed, set and cleared
      * around the wait by weft__await_context; NULL: none. */
     const char *await_what, *await_on;
+    /* The console's accounting (console.c), kept only while it is on: steps
+     * taken, time spent running them (ns), when it was spawned, and the
+     * return addresses above the spawn call (where it was spawned). */
+    uint64_t steps;
+    int64_t cpu, born;
+    void *spawn_pc[3];
 #if WEFT_TSAN
     void *tsan_fiber;       /* ThreadSanitizer's record of this stack */
 #endif
@@ -320,6 +326,10 @@ struct weft_loop {
     bool observe;
     struct weft__dbg *dbg;          /* debug mode's watchdog and SIGQUIT */
     struct weft__trace *trace;      /* WEFT_TRACE's buffer */
+    struct weft__con *con;          /* WEFT_CONSOLE's accounting (console.c) */
+    weft_task *con_next;            /* the console's place in `all` while it
+                                       reads it a slice per upkeep: a task that
+                                       ends moves it on (task.c) */
     int dump_asked;                 /* SIGQUIT seen; atomic */
     int64_t obs_now;                /* the last hook's clock reading, for
                                        the next enter to reuse; -1: stale */
@@ -516,6 +526,21 @@ void weft__obs_leave(weft_loop *L, weft_task *t);
 void weft__obs_enter(weft_loop *L, weft_task *t);
 void weft__obs_spawn(weft_loop *L, weft_task *t);
 void weft__obs_upkeep(weft_loop *L, bool begin);
+/* The live console's share of the hooks (console.c), called by debug.c's
+ * while L->con is set; init registers the loop with the process's console
+ * (starting it on first use), close unregisters it before the loop refuses
+ * posted work. */
+int weft__console_init(weft_loop *L, const weft_loop_opts *opts);
+void weft__console_close(weft_loop *L);
+void weft__con_leave(weft_loop *L, weft_task *t, int64_t now);
+void weft__con_spawn(weft_loop *L, weft_task *t, int64_t now);
+void weft__con_upkeep(weft_loop *L, bool begin, int64_t now);
+/* One task as the dump describes it (debug.c): frames only if asked; the
+ * wait in words ("HTTP response from host:port (fd 7 readable)"); a frame
+ * as "    #i 0xPC symbol+off (module)\n". */
+void weft__task_info_fill(weft_loop *L, weft_task *t, weft_task_info *ti, bool frames);
+void weft__task_wait_words(const weft_task_info *ti, int64_t now, char *buf, size_t len);
+int weft__fmt_frame(char *buf, size_t len, int i, void *pc);
 /* Debug mode: main ended with these tasks still alive; SIGQUIT's dump. */
 void weft__debug_pending(weft_loop *L);
 void weft__debug_dump_asked(weft_loop *L);

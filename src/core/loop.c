@@ -458,6 +458,7 @@ static void loop_close(weft_loop *L) {
         L->nlocals--;
         L->locals[L->nlocals].key->close(L, L->locals[L->nlocals].state);
     }
+    weft__console_close(L);  /* its jobs are posted work */
     weft__remote_shut(L);
     weft__observe_close(L);
     weft__remote_close(L);

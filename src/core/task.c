@@ -476,6 +476,7 @@ static void task_finish(weft_loop *L, weft_task *t, void *result) {
     t->scope = &t->root;
     t->state = WEFT_TASK_DONE;
     t->finish_seq = ++L->finish_seq;
+    if (WEFT_UNLIKELY(L->con_next == t)) L->con_next = t->next_all;  /* console.c */
     list_unlink(&L->all, t);
     L->nalive--;
     weft__timer_unreserve(L, 1);
