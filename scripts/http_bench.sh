@@ -27,9 +27,9 @@
 #           weft-httpbin, then nginx: the server's RSS growth and fresh
 #           pages (minor faults) per connection.
 #   static  weft-serve, then nginx (sendfile on), serving one directory:
-#           wrk -t1 -c100 on a 4 KiB file (requests per second), then one
-#           256 MiB download by curl (MB/s, the second of two runs: the
-#           first fills the page cache).
+#           wrk -t1 -c100 on a 4 KiB file (requests per second), then
+#           downloads of a 256 MiB file by curl (MB/s, the best of three
+#           after one that fills the page cache).
 #   h2      HTTP/2 over plain TCP (h2c, prior knowledge): h2load -c10 -m10
 #           (10 connections, 10 streams each) against weft-httpbin's /get,
 #           then nginx's fixed body on a `listen ... http2` port: requests
@@ -534,13 +534,16 @@ part_idle() {
   ratio pages_per_request_server nginx
 }
 
-# One download of URL by curl on core 1, the second of two (the first
-# fills the page cache): the figure NAME in MB/s (10^6 bytes).
+# Downloads of URL by curl on core 1: one to fill the page cache, then
+# three; the figure NAME is the best of the three in MB/s (10^6 bytes).
 download_figure() {  # url name
   timeout 120 taskset -c 1 curl -sS -o /dev/null "$1" || { fail "curl $1 failed"; return 1; }
-  speed=$(timeout 120 taskset -c 1 curl -sS -o /dev/null -w '%{speed_download}' "$1") ||
-    { fail "curl $1 failed"; return 1; }
-  keep awk -v n="$2" -v s="$speed" 'BEGIN { printf "%s %.0f MB/s\n", n, s / 1e6 }'
+  : >"$tmp/speeds"
+  for i in 1 2 3; do
+    timeout 120 taskset -c 1 curl -sS -o /dev/null -w '%{speed_download}\n' "$1" >>"$tmp/speeds" ||
+      { fail "curl $1 failed"; return 1; }
+  done
+  keep awk -v n="$2" '$1 > best { best = $1 } END { printf "%s %.0f MB/s\n", n, best / 1e6 }' "$tmp/speeds"
 }
 
 # The files in a directory nginx's worker can read even when it runs as
@@ -551,6 +554,7 @@ part_static() {
   head -c 4096 /dev/urandom >"$d/4k.bin"
   head -c 268435456 /dev/zero >"$d/256m.bin"
   chmod 755 "$tmp" "$d" && chmod 644 "$d"/*
+  sync  # no writeback of the new files under the first server's figures
   if [ -x "$serve" ] && start_listening weft-serve "$serve" --host 127.0.0.1 --port 0 "$d"; then
     run_wrk "http://127.0.0.1:$port/4k.bin" && wrk_figures static_rps_4k || fail "wrk against weft-serve"
     download_figure "http://127.0.0.1:$port/256m.bin" static_large_mb_s || true
