@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -82,6 +83,16 @@ static int missing(void *arg) {
     return 0;
 }
 TEST(a_missing_program_is_enoent_from_the_spawn_and_leaves_nothing) {
+    /* posix_spawn learns of a failed exec through the memory its vfork'd
+     * child shares; qemu-user runs that child as a fork, so there (the
+     * aarch64 pass) glibc itself reports success and the child exits 127. */
+    extern char **environ;
+    char *probe[] = { "weft-probe", NULL };
+    pid_t pid;
+    if (posix_spawn(&pid, "/nonexistent/weft-no-such-program", NULL, NULL, probe, environ) == 0) {
+        waitpid(pid, NULL, 0);
+        wt_skip("posix_spawn cannot report a failed exec here (qemu-user runs vfork as fork)");
+    }
     ASSERT_EQ(wt_run_real(missing, NULL), 0);
     const char *argv[] = { "true", NULL };
     weft_process *p;
