@@ -636,8 +636,11 @@ int weft_stream_new_fd(weft_stream **out, int fd, const weft_stream_opts *opts) 
 /* A fallback piece: the stream's read limit, so a file costs the output
  * side no more memory than a streamed response does. */
 #define FILE_PIECE WEFT_STREAM_LIMIT
-/* One sendfile(2) at most: the kernel's own cap for a single call. */
-#define SENDFILE_MAX ((size_t)0x7ffff000)
+/* One sendfile(2) at most, and then the loop's other tasks have their
+ * turn: with the reader draining the socket as fast as it fills, one call
+ * went on for 40 MB here (14 ms of a blocked loop). nginx's
+ * sendfile_max_chunk is 2 MiB for the same reason. */
+#define SENDFILE_MAX ((size_t)2 << 20)
 
 /* Reads up to `len` bytes of the file at `off` into a new output chunk
  * (no copy beyond the read): the count, WEFT_EOF at the file's end, or an
@@ -720,9 +723,9 @@ static int kernel_file(weft_stream *s, int fd, off_t off, size_t len, size_t *do
         ssize_t k = weft__sys.sendfile(out, fd, &at, min_sz(len - *done, SENDFILE_MAX));
         if (k > 0) {
             *done += (size_t)k;
-            /* A socket with room all along never waits, the one place a
-             * cancel is seen: look between two copies. */
-            int err = *done < len ? weft_check_cancel() : 0;
+            /* A socket with room all along never waits: let the other
+             * tasks run (and a cancel be seen) between two copies. */
+            int err = *done < len ? weft_yield() : 0;
             if (err) return err;
             continue;
         }
