@@ -274,8 +274,9 @@ static bool h2_preface(weft__httpd_conn *c) {
     static const char pri[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     const size_t plen = sizeof pri - 1;
     const void *data;
+    if (c->nreq) return false;
     ssize_t n = weft_stream_peek(c->st, 0, &data);
-    if (c->nreq || n <= 0 || memcmp(data, pri, (size_t)n < plen ? (size_t)n : plen)) return false;
+    if (n <= 0 || memcmp(data, pri, (size_t)n < plen ? (size_t)n : plen)) return false;
     n = peek_by(c, plen, c->accepted + c->srv->o.header_timeout, &data);
     return n >= (ssize_t)plen && !memcmp(data, pri, plen);
 }
@@ -287,8 +288,9 @@ static bool h2_preface(weft__httpd_conn *c) {
  * HTTP/1.1. */
 static bool h2c_upgrade(weft__httpd_conn *c, weft__httpd_exchange *x) {
     weft_httpd_req *r = &x->req;
+    if (c->srv->o.tls || !r->h.upgrade || !r->b.done) return false;  /* the common case, before any lookup */
     const char *up = weft_httpd_req_header(r, "Upgrade"), *hs = weft_httpd_req_header(r, "HTTP2-Settings");
-    if (c->srv->o.tls || !r->h.upgrade || !up || !hs || strcasecmp(up, "h2c") || !r->b.done) return false;
+    if (!up || !hs || strcasecmp(up, "h2c")) return false;
     return weft__h2_upgrade(c, x, hs) == 0;
 }
 
