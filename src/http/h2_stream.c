@@ -25,6 +25,7 @@ static weft__mem mem_of(const weft__h2s *s) { return s->h->c->srv->mem; }
 void weft__h2_kick(weft__h2 *h) { weft_event_set(&h->wake); }
 
 int weft__h2buf_put(weft__mem m, h2buf *b, const void *p, size_t n) {
+    if (!n) return 0;  /* an empty header value: nothing to copy, maybe nowhere yet */
     if (b->off && b->len + n > b->cap) {
         memmove(b->p, b->p + b->off, b->len - b->off);
         b->len -= b->off, b->off = 0;
