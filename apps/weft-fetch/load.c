@@ -162,7 +162,12 @@ int fetch_load(const fetch_opts *o) {
     long ok = 0;
     for (long i = 0; i < l.done; i++) if (l.lat[i] >= 0) l.lat[ok++] = l.lat[i];
     qsort(l.lat, (size_t)ok, sizeof *l.lat, cmp64);
-    printf("%ld requests over %ld connections", l.done, conns);
+    /* HTTP/2 multiplexes a loop's tasks as streams of one connection:
+     * always with prior knowledge, over https when ALPN may pick it. */
+    int v = o->client.http_version;
+    bool h2 = v == WEFT_HTTP_VERSION_2 || (v == WEFT_HTTP_VERSION_AUTO && !strncmp(o->urls[0].url, "https:", 6));
+    if (h2) printf("%ld requests from %ld tasks (HTTP/2 where the server speaks it: one connection per loop)", l.done, conns);
+    else printf("%ld requests over %ld connections", l.done, conns);
     if (l.threads > 1) printf(" on %ld loops", l.threads);
     printf(" to %s in %.2f s\n", o->urls[0].url, secs);
     printf("Requests/sec: %.2f\n", secs > 0 ? (double)l.done / secs : 0.0);
